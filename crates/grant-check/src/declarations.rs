@@ -1,0 +1,336 @@
+//! The first pass: every `type`, `attr`, `default ttl` and `max ttl` of every
+//! file, so that rules may use declarations from anywhere in the policy.
+
+use grant_syntax::ast::{self, Item, TypeExpr};
+use grant_syntax::diagnostic::{Code, Diagnostic};
+use grant_syntax::{FileId, Span, Spanned};
+use indexmap::IndexMap;
+
+use crate::Checker;
+use crate::ir::{AttrId, Attribute, EnumType, Policy, Scalar, Type, TypeId};
+use crate::suggest;
+
+const BUILTIN_TYPES: [&str; 4] = ["bool", "int", "string", "duration"];
+
+/// Names declared by the policy, for resolving rules.
+#[derive(Debug, Default)]
+pub(crate) struct Scope {
+    pub types: IndexMap<String, EnumType>,
+    /// Every declared path; `None` when its type did not resolve (uses of it
+    /// are then not reported again).
+    pub attrs: IndexMap<String, (Span, Option<AttrId>)>,
+    pub attr_list: Vec<Attribute>,
+    pub default_ttl: Option<Spanned<u64>>,
+    pub max_ttl: Option<Spanned<u64>>,
+    pub used_attrs: Vec<bool>,
+    pub used_types: Vec<bool>,
+}
+
+impl Scope {
+    pub fn type_id(&self, name: &str) -> Option<TypeId> {
+        self.types.get_index_of(name).map(|i| TypeId(i as u32))
+    }
+
+    pub fn enum_type(&self, id: TypeId) -> Option<&EnumType> {
+        self.types.get_index(id.0 as usize).map(|(_, t)| t)
+    }
+
+    pub fn attr(&self, id: AttrId) -> Option<&Attribute> {
+        self.attr_list.get(id.0 as usize)
+    }
+
+    /// The policy's declarations, without rules.
+    pub fn to_policy(&self) -> Policy {
+        Policy {
+            types: self.types.values().cloned().collect(),
+            attrs: self.attr_list.clone(),
+            default_ttl: self.default_ttl.as_ref().map(|t| t.value),
+            max_ttl: self.max_ttl.as_ref().map(|t| t.value),
+            rules: Vec::new(),
+        }
+    }
+
+    pub fn type_name(&self, ty: Type) -> String {
+        let scalar = |s: Scalar| match s {
+            Scalar::Bool => "bool".to_string(),
+            Scalar::Int => "int".to_string(),
+            Scalar::String => "string".to_string(),
+            Scalar::Duration => "duration".to_string(),
+            Scalar::Enum(id) => self
+                .enum_type(id)
+                .map_or_else(|| "?".to_string(), |t| t.name.clone()),
+        };
+        match ty {
+            Type::Scalar(s) => scalar(s),
+            Type::Set(s) => format!("set<{}>", scalar(s)),
+        }
+    }
+}
+
+impl Checker<'_> {
+    pub(crate) fn declare(&mut self, files: &[(FileId, ast::File)]) -> Scope {
+        let mut scope = Scope::default();
+        // Types first: attribute declarations may name types declared later.
+        for (_, file) in files {
+            for item in &file.items {
+                if let Item::Type(decl) = item {
+                    self.declare_type(&mut scope, decl);
+                }
+            }
+        }
+        scope.used_types = vec![false; scope.types.len()];
+        for (_, file) in files {
+            for item in &file.items {
+                match item {
+                    Item::Attr(decl) => self.declare_attr(&mut scope, decl),
+                    Item::DefaultTtl(setting) => {
+                        self.declare_setting(&mut scope.default_ttl, setting, "default ttl");
+                    }
+                    Item::MaxTtl(setting) => {
+                        self.declare_setting(&mut scope.max_ttl, setting, "max ttl")
+                    }
+                    Item::Type(_) | Item::Rule(_) => {}
+                }
+            }
+        }
+        scope.used_attrs = vec![false; scope.attr_list.len()];
+        self.check_attr_prefixes(&scope);
+        if let (Some(default), Some(max)) = (&scope.default_ttl, &scope.max_ttl) {
+            if default.value > max.value {
+                self.report(
+                    Diagnostic::new(
+                        Code::DefaultAboveMax,
+                        default.span,
+                        format!(
+                            "`default ttl` of {} is above `max ttl` of {}",
+                            format_duration(default.value),
+                            format_duration(max.value)
+                        ),
+                    )
+                    .label("above the maximum")
+                    .secondary(max.span, "the maximum is set here")
+                    .help("lower `default ttl` or raise `max ttl`"),
+                );
+            }
+        }
+        scope
+    }
+
+    fn declare_type(&mut self, scope: &mut Scope, decl: &ast::TypeDecl) {
+        let name = &decl.name.value;
+        if BUILTIN_TYPES.contains(&name.as_str()) || name == "set" {
+            self.report(
+                Diagnostic::new(
+                    Code::ReservedTypeName,
+                    decl.name.span,
+                    format!("`{name}` is a built-in type name"),
+                )
+                .label("reserved")
+                .help("choose another name for the enum"),
+            );
+            return;
+        }
+        if let Some(first) = scope.types.get(name) {
+            let first = first.span;
+            self.report(
+                Diagnostic::new(
+                    Code::DuplicateType,
+                    decl.name.span,
+                    format!("type `{name}` is declared twice"),
+                )
+                .label("declared again here")
+                .secondary(first, "first declared here")
+                .help("each type is declared once across all files of the policy"),
+            );
+            return;
+        }
+        let mut variants: Vec<String> = Vec::with_capacity(decl.variants.len());
+        let mut spans: Vec<Span> = Vec::with_capacity(decl.variants.len());
+        for variant in &decl.variants {
+            if let Some(i) = variants.iter().position(|v| *v == variant.value) {
+                let first = spans.get(i).copied().unwrap_or(variant.span);
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateVariant,
+                        variant.span,
+                        format!("variant `{}` is listed twice in `{name}`", variant.value),
+                    )
+                    .label("listed again here")
+                    .secondary(first, "first listed here"),
+                );
+                continue;
+            }
+            variants.push(variant.value.clone());
+            spans.push(variant.span);
+        }
+        scope.types.insert(
+            name.clone(),
+            EnumType {
+                name: name.clone(),
+                ordered: decl.ordered,
+                variants,
+                span: decl.name.span,
+            },
+        );
+    }
+
+    fn declare_attr(&mut self, scope: &mut Scope, decl: &ast::AttrDecl) {
+        let path = &decl.path.name;
+        if let Some((first, _)) = scope.attrs.get(path) {
+            let first = *first;
+            self.report(
+                Diagnostic::new(
+                    Code::DuplicateAttribute,
+                    decl.path.span,
+                    format!("attribute `{path}` is declared twice"),
+                )
+                .label("declared again here")
+                .secondary(first, "first declared here")
+                .help("each attribute is declared once across all files of the policy"),
+            );
+            return;
+        }
+        let ty = self.resolve_type(scope, &decl.ty, false);
+        let id = ty.map(|ty| {
+            let id = AttrId(scope.attr_list.len() as u32);
+            scope.attr_list.push(Attribute {
+                path: path.clone(),
+                ty,
+                span: decl.path.span,
+            });
+            id
+        });
+        scope.attrs.insert(path.clone(), (decl.path.span, id));
+    }
+
+    fn resolve_type(&mut self, scope: &mut Scope, ty: &TypeExpr, in_set: bool) -> Option<Type> {
+        match ty {
+            TypeExpr::Set(element, span) => {
+                if in_set {
+                    self.report(
+                        Diagnostic::new(Code::NestedSet, *span, "a set cannot hold sets")
+                            .label("set inside a set")
+                            .help("sets hold `bool`, `int`, `string`, `duration` or an enum"),
+                    );
+                    return None;
+                }
+                match self.resolve_type(scope, element, true)? {
+                    Type::Scalar(s) => Some(Type::Set(s)),
+                    Type::Set(_) => None,
+                }
+            }
+            TypeExpr::Named(name) => {
+                let scalar = match name.value.as_str() {
+                    "bool" => Scalar::Bool,
+                    "int" => Scalar::Int,
+                    "string" => Scalar::String,
+                    "duration" => Scalar::Duration,
+                    other => match scope.type_id(other) {
+                        Some(id) => {
+                            if let Some(used) = scope.used_types.get_mut(id.0 as usize) {
+                                *used = true;
+                            }
+                            Scalar::Enum(id)
+                        }
+                        None => {
+                            let candidates = BUILTIN_TYPES
+                                .iter()
+                                .copied()
+                                .chain(scope.types.keys().map(String::as_str));
+                            let mut diagnostic = Diagnostic::new(
+                                Code::UnknownType,
+                                name.span,
+                                format!("unknown type `{other}`"),
+                            )
+                            .label("not a type");
+                            diagnostic = match suggest::closest(other, candidates) {
+                                Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
+                                None => diagnostic.help(
+                                    "types are `bool`, `int`, `string`, `duration`, `set<T>` and declared enums",
+                                ),
+                            };
+                            self.report(diagnostic);
+                            return None;
+                        }
+                    },
+                };
+                Some(Type::Scalar(scalar))
+            }
+        }
+    }
+
+    fn declare_setting(
+        &mut self,
+        slot: &mut Option<Spanned<u64>>,
+        setting: &ast::TtlSetting,
+        what: &str,
+    ) {
+        if let Some(first) = slot {
+            let first = first.span;
+            self.report(
+                Diagnostic::new(
+                    Code::DuplicateSetting,
+                    setting.span,
+                    format!("`{what}` is set twice"),
+                )
+                .label("set again here")
+                .secondary(first, "first set here")
+                .help(format!(
+                    "a policy sets `{what}` at most once, in any one of its files"
+                )),
+            );
+            return;
+        }
+        if setting.ttl.value == 0 {
+            self.report(zero_ttl(setting.ttl.span));
+        }
+        *slot = Some(setting.ttl.clone());
+    }
+
+    /// `attr task: bool` beside `attr task.approved: bool` cannot both be
+    /// given in a request's nested JSON form.
+    fn check_attr_prefixes(&mut self, scope: &Scope) {
+        for (path, (span, _)) in &scope.attrs {
+            let mut prefix_end = 0;
+            while let Some(dot) = path.get(prefix_end..).and_then(|rest| rest.find('.')) {
+                prefix_end += dot;
+                let prefix = path.get(..prefix_end).unwrap_or("");
+                if let Some((prefix_span, _)) = scope.attrs.get(prefix) {
+                    self.report(
+                        Diagnostic::new(Code::AttributePrefix, *span, format!(
+                            "attribute `{path}` lies under attribute `{prefix}`"
+                        ))
+                        .label("declared here")
+                        .secondary(*prefix_span, format!("`{prefix}` is declared here"))
+                        .help(format!(
+                            "a request cannot give `{prefix}` both a value and nested attributes; rename one of them"
+                        )),
+                    );
+                }
+                prefix_end += 1;
+            }
+        }
+    }
+}
+
+pub(crate) fn zero_ttl(span: Span) -> Diagnostic {
+    Diagnostic::new(Code::ZeroTtl, span, "a ttl of zero grants nothing")
+        .label("zero")
+        .help("use a positive duration, or a deny rule to refuse access")
+}
+
+/// `5400` → `1h30m`, the way durations are written in policies.
+pub fn format_duration(seconds: u64) -> String {
+    if seconds == 0 {
+        return "0s".to_string();
+    }
+    let mut rest = seconds;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}

@@ -1,0 +1,213 @@
+//! The checked policy: names resolved, every expression typed. This is what
+//! the compiler and the reference evaluator read.
+
+use grant_syntax::Span;
+use grant_syntax::ast::Effect;
+use indexmap::IndexMap;
+
+/// Index of a declared enum in [`Policy::types`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeId(pub u32);
+
+/// Index of a declared attribute in [`Policy::attrs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttrId(pub u32);
+
+/// A type that is not a set: what a set may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scalar {
+    Bool,
+    Int,
+    String,
+    Duration,
+    Enum(TypeId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    Scalar(Scalar),
+    Set(Scalar),
+}
+
+impl Type {
+    pub const BOOL: Type = Type::Scalar(Scalar::Bool);
+    pub const INT: Type = Type::Scalar(Scalar::Int);
+    pub const STRING: Type = Type::Scalar(Scalar::String);
+    pub const DURATION: Type = Type::Scalar(Scalar::Duration);
+
+    /// How the type is written in source: `set<sensitivity>`.
+    pub fn display(self, policy: &Policy) -> String {
+        match self {
+            Type::Scalar(s) => scalar_name(s, policy),
+            Type::Set(s) => format!("set<{}>", scalar_name(s, policy)),
+        }
+    }
+}
+
+fn scalar_name(scalar: Scalar, policy: &Policy) -> String {
+    match scalar {
+        Scalar::Bool => "bool".into(),
+        Scalar::Int => "int".into(),
+        Scalar::String => "string".into(),
+        Scalar::Duration => "duration".into(),
+        Scalar::Enum(id) => policy
+            .enum_type(id)
+            .map_or_else(|| "?".into(), |t| t.name.clone()),
+    }
+}
+
+/// `type sensitivity = public < internal`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumType {
+    pub name: String,
+    pub ordered: bool,
+    /// In declaration order; a variant's index is its ordinal (and its rank
+    /// when `ordered`).
+    pub variants: Vec<String>,
+    pub span: Span,
+}
+
+impl EnumType {
+    pub fn ordinal(&self, variant: &str) -> Option<u32> {
+        self.variants
+            .iter()
+            .position(|v| v == variant)
+            .map(|i| i as u32)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    /// The dotted path: `task.approved`.
+    pub path: String,
+    pub ty: Type,
+    pub span: Span,
+}
+
+/// A literal value of a checked expression.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    String(String),
+    /// Seconds.
+    Duration(u64),
+    /// A variant, by its ordinal in its enum.
+    Enum(u32),
+    /// Sorted, without duplicates.
+    Set(Vec<Value>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ordering {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Ordering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::Eq => "==",
+            Ordering::Ne => "!=",
+            Ordering::Lt => "<",
+            Ordering::Le => "<=",
+            Ordering::Gt => ">",
+            Ordering::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Const(Value),
+    Attr(AttrId),
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    /// Both operands have type `operand_type`.
+    Compare {
+        op: Ordering,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        operand_type: Type,
+    },
+    /// `x in [..]`: the list's values, sorted, without duplicates.
+    InList {
+        needle: Box<Expr>,
+        list: Vec<Value>,
+    },
+    /// `x in set_attr`
+    InSet {
+        needle: Box<Expr>,
+        set: Box<Expr>,
+    },
+    /// `s matches "glob"`
+    Matches {
+        subject: Box<Expr>,
+        glob: String,
+    },
+}
+
+/// Which tools a rule is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToolPatterns {
+    /// `tool *`
+    Any,
+    /// One or more patterns, `*` being the wildcard in each.
+    List(Vec<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// `@id`, or `<file>:<line>`.
+    pub id: String,
+    /// Every annotation, `id` included, keyed by name without `@`.
+    pub annotations: IndexMap<String, String>,
+    pub effect: Effect,
+    pub patterns: ToolPatterns,
+    pub condition: Option<Expr>,
+    /// The granted ttl in seconds, for allow rules: the rule's own or
+    /// `default ttl`. `None` for deny rules.
+    pub ttl: Option<u64>,
+    /// The span of the `allow`/`deny` keyword through the rule's end.
+    pub span: Span,
+    pub pattern_span: Span,
+}
+
+/// A policy that passed the checker (or, with errors, the parts of it that did).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    pub types: Vec<EnumType>,
+    pub attrs: Vec<Attribute>,
+    pub default_ttl: Option<u64>,
+    pub max_ttl: Option<u64>,
+    pub rules: Vec<Rule>,
+}
+
+impl Policy {
+    pub fn enum_type(&self, id: TypeId) -> Option<&EnumType> {
+        self.types.get(id.0 as usize)
+    }
+
+    pub fn attr(&self, id: AttrId) -> Option<&Attribute> {
+        self.attrs.get(id.0 as usize)
+    }
+
+    pub fn attr_by_path(&self, path: &str) -> Option<(AttrId, &Attribute)> {
+        self.attrs
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.path == path)
+            .map(|(i, a)| (AttrId(i as u32), a))
+    }
+}

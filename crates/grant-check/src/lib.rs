@@ -1,0 +1,97 @@
+//! Grant's checker: from parsed files to a [`Policy`] whose names are resolved
+//! and whose expressions are typed, with every problem of every file reported
+//! in one run.
+//!
+//! ```
+//! use grant_syntax::SourceMap;
+//!
+//! let mut sources = SourceMap::new();
+//! sources.add("policy.grant", r#"
+//!     type env = dev | prod
+//!     attr env: env
+//!     allow tool "db.read" when env == dev ttl 5m
+//! "#);
+//! let checked = grant_check::check(&sources);
+//! assert!(!checked.has_errors());
+//! assert_eq!(checked.policy.rules[0].id, "policy.grant:4");
+//! ```
+
+mod declarations;
+mod expr;
+pub mod ir;
+mod lints;
+mod rules;
+mod suggest;
+
+use grant_syntax::ast;
+use grant_syntax::diagnostic::{self, Diagnostic};
+use grant_syntax::parser::parse_file;
+use grant_syntax::{FileId, SourceMap};
+
+pub use ir::Policy;
+
+/// The result of checking a policy: the policy (complete when there are no
+/// errors) and every diagnostic, sorted by file and position.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub policy: Policy,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+}
+
+/// Parses and checks every file of a policy.
+pub fn check(sources: &SourceMap) -> Checked {
+    let mut diagnostics = Vec::new();
+    let mut files = Vec::with_capacity(sources.len());
+    for (id, file) in sources.files() {
+        let mut parsed = parse_file(id, &file.text);
+        diagnostics.append(&mut parsed.diagnostics);
+        files.push((id, parsed.file));
+    }
+    let mut checked = check_parsed(sources, &files);
+    diagnostics.append(&mut checked.diagnostics);
+    diagnostic::sort(&mut diagnostics);
+    checked.diagnostics = diagnostics;
+    checked
+}
+
+/// Checks files that are already parsed.
+pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Checked {
+    let mut checker = Checker {
+        sources,
+        diagnostics: Vec::new(),
+        scope: declarations::Scope::default(),
+    };
+    let scope = checker.declare(files);
+    checker.scope = scope;
+    let mut policy = checker.scope.to_policy();
+    policy.rules = checker.rules(files);
+    checker.lint_unused(&policy);
+    let mut diagnostics = checker.diagnostics;
+    diagnostic::sort(&mut diagnostics);
+    Checked {
+        policy,
+        diagnostics,
+    }
+}
+
+struct Checker<'a> {
+    sources: &'a SourceMap,
+    diagnostics: Vec<Diagnostic>,
+    scope: declarations::Scope,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+}

@@ -1,0 +1,191 @@
+//! The second pass: rules. Annotations and ids, tool patterns, ttls, and the
+//! typing of each condition (in [`crate::expr`]).
+
+use grant_syntax::ast::{self, Effect, Item, ToolPattern};
+use grant_syntax::diagnostic::{Code, Diagnostic};
+use grant_syntax::{FileId, Span};
+use indexmap::IndexMap;
+
+use crate::Checker;
+use crate::declarations::{format_duration, zero_ttl};
+use crate::ir::{Rule, ToolPatterns, Type};
+
+impl Checker<'_> {
+    pub(crate) fn rules(&mut self, files: &[(FileId, ast::File)]) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        // Every id, explicit or generated, with where it was given.
+        let mut ids: IndexMap<String, Span> = IndexMap::new();
+        for (file, parsed) in files {
+            for item in &parsed.items {
+                let Item::Rule(rule) = item else { continue };
+                let id_span = rule
+                    .annotations
+                    .iter()
+                    .find(|a| a.name.value == "id")
+                    .map_or(rule.effect.span, |a| a.value.span);
+                let checked = self.rule(*file, rule);
+                if let Some(checked) = checked {
+                    if let Some(first) = ids.get(&checked.id) {
+                        self.report(duplicate_id(&checked.id, id_span, *first));
+                        continue;
+                    }
+                    ids.insert(checked.id.clone(), id_span);
+                    rules.push(checked);
+                }
+            }
+        }
+        rules
+    }
+
+    /// A checked rule, or `None` when the rule had errors.
+    fn rule(&mut self, file: FileId, rule: &ast::Rule) -> Option<Rule> {
+        let errors_before = self.error_count();
+        let annotations = self.annotations(rule);
+        let id = match annotations.get("id") {
+            Some(id) => id.clone(),
+            None => self.generated_id(file, rule.effect.span),
+        };
+        let patterns = match &rule.pattern {
+            ToolPattern::Any(_) => ToolPatterns::Any,
+            ToolPattern::One(pattern) => ToolPatterns::List(vec![pattern.value.clone()]),
+            ToolPattern::List(patterns, span) => {
+                if patterns.is_empty() {
+                    self.report(
+                        Diagnostic::new(
+                            Code::EmptyPatternList,
+                            *span,
+                            "empty list of tool patterns",
+                        )
+                        .label("matches no tool")
+                        .help("name at least one tool, or write `*` for every tool"),
+                    );
+                }
+                ToolPatterns::List(patterns.iter().map(|p| p.value.clone()).collect())
+            }
+        };
+        let ttl = self.rule_ttl(rule);
+        let condition = rule.condition.as_ref().and_then(|c| self.condition(c));
+        if self.error_count() > errors_before {
+            return None;
+        }
+        Some(Rule {
+            id,
+            annotations,
+            effect: rule.effect.value,
+            patterns,
+            condition,
+            ttl,
+            span: rule.span,
+            pattern_span: rule.pattern.span(),
+        })
+    }
+
+    fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    fn annotations(&mut self, rule: &ast::Rule) -> IndexMap<String, String> {
+        let mut annotations: IndexMap<String, String> = IndexMap::new();
+        let mut spans: IndexMap<&str, Span> = IndexMap::new();
+        for annotation in &rule.annotations {
+            let name = annotation.name.value.as_str();
+            if let Some(first) = spans.get(name) {
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateAnnotation,
+                        annotation.span,
+                        format!("annotation `@{name}` is given twice on one rule"),
+                    )
+                    .label("given again here")
+                    .secondary(*first, "first given here")
+                    .help("decisions key annotations by name: keep one, or merge their text"),
+                );
+                continue;
+            }
+            if name == "id" && annotation.value.value.trim().is_empty() {
+                self.report(
+                    Diagnostic::new(Code::EmptyRuleId, annotation.value.span, "`@id` is empty")
+                        .label("empty id")
+                        .help("give the rule a name that audit logs can show, like `@id(\"deploy-prod\")`"),
+                );
+            }
+            spans.insert(name, annotation.span);
+            annotations.insert(name.to_string(), annotation.value.value.clone());
+        }
+        annotations
+    }
+
+    /// `<file>:<line>` of the rule's `allow` or `deny` keyword.
+    fn generated_id(&self, file: FileId, keyword: Span) -> String {
+        match self.sources.get(file) {
+            Some(source) => format!("{}:{}", source.name, source.line_col(keyword.start).0),
+            None => String::from("<unknown>"),
+        }
+    }
+
+    /// The ttl an allow rule grants, checked against `max ttl`.
+    fn rule_ttl(&mut self, rule: &ast::Rule) -> Option<u64> {
+        if rule.effect.value == Effect::Deny {
+            if let Some(ttl) = &rule.ttl {
+                self.report(
+                    Diagnostic::new(Code::TtlOnDeny, ttl.span, "a deny rule has no ttl")
+                        .label("ttl on a deny rule")
+                        .secondary(rule.effect.span, "this rule denies")
+                        .help("remove the ttl; only allow rules grant access for a time"),
+                );
+            }
+            return None;
+        }
+        let Some(ttl) = &rule.ttl else {
+            if let Some(default) = &self.scope.default_ttl {
+                return Some(default.value);
+            }
+            self.report(
+                Diagnostic::new(
+                    Code::MissingTtl,
+                    rule.effect.span,
+                    "allow rule has no ttl and the policy has no `default ttl`",
+                )
+                .label("grants access for how long?")
+                .help("add `ttl 5m` (say) to the rule, or declare `default ttl 5m` in the policy"),
+            );
+            return None;
+        };
+        if ttl.value == 0 {
+            self.report(zero_ttl(ttl.span));
+            return None;
+        }
+        if let Some(max) = &self.scope.max_ttl {
+            if ttl.value > max.value {
+                let (max_value, max_span) = (max.value, max.span);
+                self.report(
+                    Diagnostic::new(
+                        Code::TtlAboveMax,
+                        ttl.span,
+                        format!(
+                            "ttl {} is above `max ttl` of {}",
+                            format_duration(ttl.value),
+                            format_duration(max_value)
+                        ),
+                    )
+                    .label("above the maximum")
+                    .secondary(max_span, "the maximum is set here")
+                    .help(format!("grant at most {}", format_duration(max_value))),
+                );
+            }
+        }
+        Some(ttl.value)
+    }
+
+    /// A rule's `when`: a typed boolean expression.
+    fn condition(&mut self, condition: &ast::Expr) -> Option<crate::ir::Expr> {
+        self.expect(condition, Type::BOOL)
+    }
+}
+
+fn duplicate_id(id: &str, span: Span, first: Span) -> Diagnostic {
+    Diagnostic::new(Code::DuplicateRuleId, span, format!("rule id `{id}` is used twice"))
+        .label("used again here")
+        .secondary(first, "first used here")
+        .help("rule ids name rules in decisions and audit logs: give one rule another `@id`, or put rules without `@id` on lines of their own")
+}

@@ -1,0 +1,160 @@
+//! `grant check PATH...`: every policy under the paths, all diagnostics.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use grant_syntax::render::{self, JsonDiagnostic};
+use grant_syntax::source::discover_policies;
+use grant_syntax::{Diagnostic, SourceMap};
+use serde::Serialize;
+
+use crate::Exit;
+use crate::output::{ColorChoice, Format, count};
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Policy files or directories. A directory holds one policy per
+    /// shallowest folder that directly contains `.grant` files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+/// One checked policy.
+struct Report {
+    path: PathBuf,
+    sources: SourceMap,
+    diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Serialize)]
+struct JsonPolicy {
+    path: String,
+    files: Vec<String>,
+    errors: usize,
+    warnings: usize,
+    diagnostics: Vec<JsonDiagnostic>,
+}
+
+#[derive(Serialize)]
+struct JsonOutput {
+    errors: usize,
+    warnings: usize,
+    policies: Vec<JsonPolicy>,
+}
+
+pub fn run(args: &CheckArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit {
+    let mut policy_paths = Vec::new();
+    for path in &args.paths {
+        match discover_policies(path) {
+            Ok(found) => policy_paths.extend(found),
+            Err(error) => {
+                let _ = writeln!(stderr, "error: {error}");
+                return Exit::Usage;
+            }
+        }
+    }
+    let mut reports = Vec::with_capacity(policy_paths.len());
+    for path in policy_paths {
+        let sources = match SourceMap::load(&path) {
+            Ok(sources) => sources,
+            Err(error) => {
+                let _ = writeln!(stderr, "error: {error}");
+                return Exit::Usage;
+            }
+        };
+        let checked = grant_check::check(&sources);
+        reports.push(Report {
+            path,
+            sources,
+            diagnostics: checked.diagnostics,
+        });
+    }
+    let errors: usize = reports
+        .iter()
+        .map(|r| r.diagnostics.iter().filter(|d| d.is_error()).count())
+        .sum();
+    let warnings: usize = reports
+        .iter()
+        .map(|r| r.diagnostics.iter().filter(|d| !d.is_error()).count())
+        .sum();
+    let written = match args.format {
+        Format::Human => write_human(stdout, &reports, errors, warnings, args.color.enabled()),
+        Format::Json => write_json(stdout, &reports, errors, warnings),
+    };
+    if let Err(error) = written {
+        let _ = writeln!(stderr, "error: cannot write output: {error}");
+        return Exit::Usage;
+    }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        Exit::PolicyErrors
+    } else {
+        Exit::Ok
+    }
+}
+
+fn write_human(
+    out: &mut dyn Write,
+    reports: &[Report],
+    errors: usize,
+    warnings: usize,
+    color: bool,
+) -> std::io::Result<()> {
+    for report in reports {
+        write!(
+            out,
+            "{}",
+            render::human(&report.sources, &report.diagnostics, color)
+        )?;
+    }
+    let files: usize = reports.iter().map(|r| r.sources.len()).sum();
+    writeln!(
+        out,
+        "checked {} ({}): {}, {}",
+        count(reports.len(), "policy", "policies"),
+        count(files, "file", "files"),
+        count(errors, "error", "errors"),
+        count(warnings, "warning", "warnings")
+    )
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    reports: &[Report],
+    errors: usize,
+    warnings: usize,
+) -> std::io::Result<()> {
+    let policies = reports
+        .iter()
+        .map(|report| JsonPolicy {
+            path: report.path.display().to_string(),
+            files: report
+                .sources
+                .files()
+                .map(|(_, f)| f.display.clone())
+                .collect(),
+            errors: report.diagnostics.iter().filter(|d| d.is_error()).count(),
+            warnings: report.diagnostics.iter().filter(|d| !d.is_error()).count(),
+            diagnostics: report
+                .diagnostics
+                .iter()
+                .map(|d| JsonDiagnostic::of(&report.sources, d))
+                .collect(),
+        })
+        .collect();
+    serde_json::to_writer_pretty(
+        &mut *out,
+        &JsonOutput {
+            errors,
+            warnings,
+            policies,
+        },
+    )?;
+    writeln!(out)
+}

@@ -1,0 +1,70 @@
+//! The `grant` command line: argument parsing, the commands, exit codes.
+//!
+//! [`run`] takes the arguments and the two output streams, so tests drive the
+//! real command without a process.
+
+mod check;
+mod output;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+pub use output::{ColorChoice, Format};
+
+/// What a run of `grant` ends with; the process exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Everything checked out.
+    Ok = 0,
+    /// The policy has errors (or warnings, with `--deny-warnings`).
+    PolicyErrors = 1,
+    /// Bad arguments, or a file that could not be read.
+    Usage = 2,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "grant",
+    version,
+    about = "Grant: a policy language for just-in-time access of AI agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check policies: syntax, names, types, ttls and lints.
+    Check(check::CheckArgs),
+}
+
+/// Runs `grant` with `args` (the first is the program name).
+pub fn run<I, T>(args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let is_info = matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            let rendered = error.render().to_string();
+            if is_info {
+                let _ = write!(stdout, "{rendered}");
+                return Exit::Ok;
+            }
+            let _ = write!(stderr, "{rendered}");
+            return Exit::Usage;
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(&args, stdout, stderr),
+    }
+}

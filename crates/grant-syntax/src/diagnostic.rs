@@ -1,0 +1,168 @@
+//! One renderer-agnostic diagnostic type for every layer, and the registry of
+//! stable codes. Rendering lives in [`crate::render`]; each code has a page
+//! entry in docs/diagnostics.md.
+
+use crate::span::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal, $severity:ident, $title:literal; )*) => {
+        /// A stable diagnostic code. Codes are never reused or renumbered.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum Code { $( $(#[$doc])* $name, )* }
+
+        impl Code {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            /// The code as written in output: `G0101`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $code,)* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$name => Severity::$severity,)* }
+            }
+
+            /// A short summary, used as the SARIF rule description and docs title.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$name => $title,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    // G01xx: lexical and syntax.
+    Syntax = "G0101", Error, "syntax error";
+    UnterminatedString = "G0102", Error, "unterminated string";
+    InvalidEscape = "G0103", Error, "invalid escape in string";
+    IntegerOutOfRange = "G0104", Error, "integer out of range";
+    InvalidDuration = "G0105", Error, "invalid duration";
+    NestingTooDeep = "G0106", Error, "nesting too deep";
+    FileTooLarge = "G0107", Error, "file too large";
+    // G02xx: declarations and names.
+    DuplicateType = "G0201", Error, "type declared twice";
+    DuplicateAttribute = "G0202", Error, "attribute declared twice";
+    DuplicateVariant = "G0203", Error, "variant listed twice";
+    UnknownType = "G0204", Error, "unknown type";
+    UnknownAttribute = "G0205", Error, "undeclared attribute";
+    UnknownName = "G0206", Error, "unknown name";
+    AmbiguousName = "G0207", Error, "ambiguous name";
+    UnknownVariant = "G0208", Error, "unknown variant";
+    DuplicateRuleId = "G0209", Error, "rule id used twice";
+    DuplicateSetting = "G0210", Error, "setting declared twice";
+    ReservedTypeName = "G0211", Error, "reserved type name";
+    NestedSet = "G0212", Error, "set of sets";
+    AttributePrefix = "G0213", Error, "attribute path is a prefix of another";
+    DuplicateAnnotation = "G0214", Error, "annotation given twice";
+    EmptyRuleId = "G0215", Error, "empty rule id";
+    // G03xx: types.
+    TypeMismatch = "G0301", Error, "type mismatch";
+    NotOrdered = "G0302", Error, "type has no order";
+    EmptyList = "G0303", Error, "empty list";
+    InvalidMatches = "G0304", Error, "invalid `matches`";
+    ListNotAllowed = "G0305", Error, "list not allowed here";
+    // G04xx: rules and ttls.
+    MissingTtl = "G0401", Error, "allow rule has no ttl";
+    TtlAboveMax = "G0402", Error, "ttl above `max ttl`";
+    DefaultAboveMax = "G0403", Error, "`default ttl` above `max ttl`";
+    TtlOnDeny = "G0404", Error, "ttl on a deny rule";
+    EmptyPatternList = "G0405", Error, "empty tool pattern list";
+    ZeroTtl = "G0406", Error, "zero ttl";
+    // G09xx: lints (warnings).
+    UnusedAttribute = "G0901", Warning, "unused attribute";
+    UnusedType = "G0902", Warning, "unused type";
+}
+
+/// A labelled span: the primary label says what is wrong where, secondary
+/// labels point at related places (the first declaration of a duplicate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    /// Lowercase, no trailing period, user input in backticks.
+    pub message: String,
+    pub primary: Label,
+    pub secondary: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            primary: Label {
+                span,
+                message: String::new(),
+            },
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// The text under the primary span.
+    pub fn label(mut self, message: impl Into<String>) -> Diagnostic {
+        self.primary.message = message.into();
+        self
+    }
+
+    pub fn secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sorts diagnostics by file and position, so output does not depend on the
+/// order in which passes found them.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (
+            a.primary.span.file,
+            a.primary.span.start,
+            a.primary.span.end,
+            a.code,
+        )
+            .cmp(&(
+                b.primary.span.file,
+                b.primary.span.start,
+                b.primary.span.end,
+                b.code,
+            ))
+    });
+}

@@ -1,0 +1,966 @@
+//! The parser: pest generates it from `grammar/grant.pest`, and this module
+//! lowers its pairs to the AST at once. pest types never leave this module.
+//!
+//! A file is parsed item by item (a declaration or a rule at a time): after a
+//! syntax error the parser resumes at the next line that starts an item, so
+//! one mistake does not hide the rest of the file.
+
+use std::sync::Once;
+
+use pest::Parser as _;
+use pest::iterators::{Pair, Pairs};
+
+use crate::ast::{
+    Annotation, AttrDecl, CompareOp, Effect, Expr, ExprKind, File, Ident, Item, Path,
+    Rule as AstRule, ToolPattern, TtlSetting, TypeDecl, TypeExpr,
+};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::lexer::{self, LexProblem, Token};
+use crate::limits::{MAX_FILE_BYTES, MAX_NESTING};
+use crate::span::{FileId, Span, Spanned};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../../../grammar/grant.pest"]
+struct GrantParser;
+
+/// The AST of one file and the problems found while reading it.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub file: File,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses one file. Never panics; every problem becomes a diagnostic.
+pub fn parse_file(file: FileId, text: &str) -> Parsed {
+    let mut diagnostics = Vec::new();
+    if text.len() > MAX_FILE_BYTES {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::FileTooLarge,
+                Span::new(file, 0, 0),
+                format!(
+                    "file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
+                    text.len()
+                ),
+            )
+            .help("split the policy into several files in one directory"),
+        );
+        return Parsed {
+            file: File { items: Vec::new() },
+            diagnostics,
+        };
+    }
+    // Detailed expected-token sets make syntax errors say "expected `=`"; the
+    // setting is process-wide, so it is switched on once and left on.
+    static ERROR_DETAIL: Once = Once::new();
+    ERROR_DETAIL.call_once(|| pest::set_error_detail(true));
+
+    let mut lexical_errors = Vec::new();
+    let mut parse_end = text.len();
+    for problem in lexer::prescan(text, MAX_NESTING) {
+        match problem {
+            LexProblem::UnterminatedString(range) => {
+                lexical_errors.push(range.start);
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::UnterminatedString,
+                        Span::new(file, range.start, range.end),
+                        "unterminated string",
+                    )
+                    .label("this string has no closing `\"`")
+                    .help("close the string on the same line; write a line break as `\\n`"),
+                );
+            }
+            LexProblem::TooDeep(range) => {
+                lexical_errors.push(range.start);
+                parse_end = range.start;
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::NestingTooDeep,
+                        Span::new(file, range.start, range.end),
+                        format!("expression nested more than {MAX_NESTING} levels deep"),
+                    )
+                    .label("too deep here")
+                    .help("simplify the expression; the rest of this file is not checked"),
+                );
+            }
+        }
+    }
+
+    let text = text.get(..parse_end).unwrap_or(text);
+    let item_starts = item_starts(text);
+    let mut lower = Lower {
+        file,
+        offset: 0,
+        diagnostics: Vec::new(),
+    };
+    let mut items = Vec::new();
+    let mut pos = skip_trivia(text, 0);
+    while pos < text.len() {
+        let rest = text.get(pos..).unwrap_or("");
+        match GrantParser::parse(Rule::next_item, rest) {
+            Ok(mut pairs) => {
+                let Some(pair) = pairs.next() else { break };
+                let consumed = pair.as_span().end();
+                lower.offset = pos;
+                if let Ok(item) = lower.item(pair) {
+                    items.push(item);
+                }
+                pos = skip_trivia(text, pos + consumed.max(1));
+            }
+            Err(error) => {
+                let error_at = pos + error_position(&error);
+                let resume = item_starts
+                    .iter()
+                    .copied()
+                    .find(|&s| s > pos && s >= error_at);
+                let item_end = resume.unwrap_or(text.len());
+                // A lexical error inside this item was already reported better.
+                if !lexical_errors.iter().any(|&e| e >= pos && e <= item_end) {
+                    diagnostics.push(syntax_error(file, text, error_at, &error));
+                }
+                match resume {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    diagnostics.append(&mut lower.diagnostics);
+    Parsed {
+        file: File { items },
+        diagnostics,
+    }
+}
+
+/// Offsets of the first token of each line that can start an item: after a
+/// syntax error, parsing resumes at the next of these.
+fn item_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at_line_start = true;
+    for (token, range) in lexer::tokens(text) {
+        match token {
+            Some(Token::Newline) => at_line_start = true,
+            Some(Token::Whitespace | Token::Comment) => {}
+            Some(token) => {
+                let word = text.get(range.clone()).unwrap_or("");
+                let starts_item = token == Token::At
+                    || (token == Token::Word
+                        && matches!(word, "allow" | "deny" | "type" | "attr" | "default" | "max"));
+                if at_line_start && starts_item {
+                    starts.push(range.start);
+                }
+                at_line_start = false;
+            }
+            None => at_line_start = false,
+        }
+    }
+    starts
+}
+
+fn skip_trivia(text: &str, mut pos: usize) -> usize {
+    let bytes = text.as_bytes();
+    while let Some(&b) = bytes.get(pos) {
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' => pos += 1,
+            b'#' => {
+                while bytes.get(pos).is_some_and(|&b| b != b'\n') {
+                    pos += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    pos
+}
+
+fn error_position(error: &pest::error::Error<Rule>) -> usize {
+    match error.location {
+        pest::error::InputLocation::Pos(pos) => pos,
+        pest::error::InputLocation::Span((start, _)) => start,
+    }
+}
+
+fn syntax_error(
+    file: FileId,
+    text: &str,
+    at: usize,
+    error: &pest::error::Error<Rule>,
+) -> Diagnostic {
+    let mut expected: Vec<String> = Vec::new();
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &error.variant {
+        expected.extend(
+            positives
+                .iter()
+                .filter_map(|r| describe_rule(*r))
+                .map(str::to_string),
+        );
+    }
+    if let Some(attempts) = error.parse_attempts() {
+        // Literal tokens are only nameable through their Display text.
+        for token in attempts.expected_tokens() {
+            let token = token.to_string();
+            let is_punctuation = matches!(
+                token.as_str(),
+                "@" | "="
+                    | ":"
+                    | "("
+                    | ")"
+                    | "["
+                    | "]"
+                    | ","
+                    | "<"
+                    | ">"
+                    | "|"
+                    | "::"
+                    | "."
+                    | "*"
+                    | "=="
+                    | "!="
+                    | "<="
+                    | ">="
+            );
+            if is_punctuation || is_keyword(&token) {
+                expected.push(format!("`{token}`"));
+            }
+        }
+    }
+    let expected = summarize_expected(expected);
+    let found = describe_found(text, at);
+    let (end, _) = found_extent(text, at);
+    let message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", join_alternatives(&expected))
+    };
+    let mut diagnostic = Diagnostic::new(Code::Syntax, Span::new(file, at, end), message)
+        .label(format!("unexpected {found}"));
+    let rest = text.get(at..).unwrap_or("");
+    if rest.starts_with('=') && !rest.starts_with("==") {
+        diagnostic = diagnostic.help("compare with `==`");
+    } else if ["<", ">", "==", "!="].iter().any(|op| rest.starts_with(op))
+        && !expected.iter().any(|e| e == "a comparison operator")
+    {
+        diagnostic = diagnostic.help("comparisons do not chain: write `a < b and b < c`");
+    }
+    diagnostic
+}
+
+/// Folds the raw expected set into what a person wants to read: the tokens
+/// that start an item become "a new rule", six comparison operators become
+/// "a comparison operator".
+fn summarize_expected(mut expected: Vec<String>) -> Vec<String> {
+    const ITEM_STARTS: [&str; 9] = [
+        "`@`",
+        "`allow`",
+        "`deny`",
+        "`type`",
+        "`attr`",
+        "`default`",
+        "`max`",
+        "a declaration or rule",
+        "end of file",
+    ];
+    const COMPARISONS: [&str; 9] = [
+        "`==`",
+        "`!=`",
+        "`<`",
+        "`<=`",
+        "`>`",
+        "`>=`",
+        "`in`",
+        "`matches`",
+        "a comparison operator",
+    ];
+    expected.sort();
+    expected.dedup();
+    let mut summary: Vec<String> = Vec::new();
+    let starts_item = expected.iter().any(|e| ITEM_STARTS.contains(&e.as_str()));
+    let compares = expected
+        .iter()
+        .filter(|e| COMPARISONS.contains(&e.as_str()))
+        .count()
+        >= 2;
+    let folded = |e: &String| {
+        ITEM_STARTS.contains(&e.as_str()) || (compares && COMPARISONS.contains(&e.as_str()))
+    };
+    expected.retain(|e| !folded(e));
+    summary.append(&mut expected);
+    if compares {
+        summary.push("a comparison operator".to_string());
+    }
+    if starts_item {
+        summary.push(
+            if summary.is_empty() {
+                "a rule or declaration"
+            } else {
+                "a new rule"
+            }
+            .to_string(),
+        );
+    }
+    summary
+}
+
+fn join_alternatives(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The token at `at`, for "found X"; its end offset.
+fn found_extent(text: &str, at: usize) -> (usize, Option<Token>) {
+    match lexer::tokens(text.get(at..).unwrap_or("")).next() {
+        Some((token, range)) => (at + range.end, token),
+        None => (at, None),
+    }
+}
+
+fn describe_found(text: &str, at: usize) -> String {
+    let (end, token) = found_extent(text, at);
+    let snippet = text.get(at..end).unwrap_or("");
+    match token {
+        _ if at >= text.len() => "end of file".to_string(),
+        Some(Token::Newline) => "end of line".to_string(),
+        Some(Token::String) => "a string".to_string(),
+        Some(Token::Word) if is_keyword(snippet) => format!("keyword `{snippet}`"),
+        Some(_) => format!("`{}`", snippet.chars().take(40).collect::<String>()),
+        None => match snippet.chars().next() {
+            Some(c) if c.is_control() || c.is_whitespace() => {
+                format!("character U+{:04X}", c as u32)
+            }
+            Some(c) => format!("character `{c}`"),
+            None => "end of file".to_string(),
+        },
+    }
+}
+
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "allow"
+            | "deny"
+            | "tool"
+            | "when"
+            | "ttl"
+            | "and"
+            | "or"
+            | "not"
+            | "in"
+            | "matches"
+            | "true"
+            | "false"
+            | "type"
+            | "attr"
+            | "default"
+            | "max"
+    )
+}
+
+/// How a grammar rule reads in "expected ..."; `None` for rules whose
+/// literal tokens already say it.
+fn describe_rule(grammar_rule: Rule) -> Option<&'static str> {
+    Some(match grammar_rule {
+        Rule::kw_allow => "`allow`",
+        Rule::kw_deny => "`deny`",
+        Rule::kw_tool => "`tool`",
+        Rule::kw_when => "`when`",
+        Rule::kw_ttl => "`ttl`",
+        Rule::kw_and => "`and`",
+        Rule::kw_or => "`or`",
+        Rule::kw_not => "`not`",
+        Rule::kw_in => "`in`",
+        Rule::kw_matches => "`matches`",
+        Rule::kw_true => "`true`",
+        Rule::kw_false => "`false`",
+        Rule::kw_type => "`type`",
+        Rule::kw_attr => "`attr`",
+        Rule::kw_default => "`default`",
+        Rule::kw_max => "`max`",
+        Rule::duration => "a duration",
+        Rule::integer => "an integer",
+        Rule::string => "a string",
+        Rule::ident | Rule::word => "a name",
+        Rule::path => "an attribute",
+        Rule::qualified => "a variant",
+        Rule::type_expr | Rule::set_type => "a type",
+        Rule::annotation | Rule::annotation_name => "an annotation",
+        Rule::effect => "`allow` or `deny`",
+        Rule::tool_pattern | Rule::any_tool | Rule::pattern_list => "a tool pattern",
+        Rule::expr | Rule::and_expr | Rule::not_expr | Rule::comparison | Rule::primary => {
+            "an expression"
+        }
+        Rule::literal => "a literal",
+        Rule::list | Rule::list_item => "a list",
+        Rule::cmp_op => "a comparison operator",
+        Rule::item
+        | Rule::rule
+        | Rule::type_decl
+        | Rule::attr_decl
+        | Rule::default_ttl
+        | Rule::max_ttl => "a declaration or rule",
+        Rule::EOI => "end of file",
+        _ => return None,
+    })
+}
+
+/// The shape of the pest tree was not what the grammar promises: reported as
+/// an internal error rather than a panic.
+#[derive(Debug)]
+struct Malformed;
+
+struct Lower {
+    file: FileId,
+    /// Where the item being lowered starts in the file.
+    offset: usize,
+    diagnostics: Vec<Diagnostic>,
+}
+
+type Lowered<T> = Result<T, Malformed>;
+
+impl Lower {
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let span = pair.as_span();
+        Span::new(
+            self.file,
+            self.offset + span.start(),
+            self.offset + span.end(),
+        )
+    }
+
+    fn next<'i>(&mut self, pairs: &mut Pairs<'i, Rule>, parent: Span) -> Lowered<Pair<'i, Rule>> {
+        match pairs.next() {
+            Some(pair) => Ok(pair),
+            None => Err(self.malformed(parent)),
+        }
+    }
+
+    fn malformed(&mut self, span: Span) -> Malformed {
+        self.diagnostics.push(Diagnostic::new(
+            Code::Syntax,
+            span,
+            "internal error: the parser produced an unexpected tree here (please report it)",
+        ));
+        Malformed
+    }
+
+    fn item(&mut self, pair: Pair<'_, Rule>) -> Lowered<Item> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let pair = self.next(&mut inner, span)?;
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::type_decl => self.type_decl(pair).map(Item::Type),
+            Rule::attr_decl => self.attr_decl(pair).map(Item::Attr),
+            Rule::default_ttl => self.ttl_setting(pair).map(Item::DefaultTtl),
+            Rule::max_ttl => self.ttl_setting(pair).map(Item::MaxTtl),
+            Rule::rule => self.rule(pair).map(Item::Rule),
+            _ => Err(self.malformed(span)),
+        }
+    }
+
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
+        Spanned::new(pair.as_str().to_string(), self.span(pair))
+    }
+
+    fn type_decl(&mut self, pair: Pair<'_, Rule>) -> Lowered<TypeDecl> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let _kw = self.next(&mut inner, span)?;
+        let name = self.next(&mut inner, span)?;
+        let name = self.ident(&name);
+        let variants_pair = self.next(&mut inner, span)?;
+        let ordered = variants_pair.as_rule() == Rule::ordered_variants;
+        let variants = variants_pair.into_inner().map(|p| self.ident(&p)).collect();
+        Ok(TypeDecl {
+            name,
+            ordered,
+            variants,
+            span,
+        })
+    }
+
+    fn attr_decl(&mut self, pair: Pair<'_, Rule>) -> Lowered<AttrDecl> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let _kw = self.next(&mut inner, span)?;
+        let path = self.next(&mut inner, span)?;
+        let path = self.path(path);
+        let ty = self.next(&mut inner, span)?;
+        let ty = self.type_expr(ty)?;
+        Ok(AttrDecl { path, ty, span })
+    }
+
+    fn type_expr(&mut self, pair: Pair<'_, Rule>) -> Lowered<TypeExpr> {
+        let span = self.span(&pair);
+        let inner = self.next(&mut pair.into_inner(), span)?;
+        match inner.as_rule() {
+            Rule::set_type => {
+                let element = self.next(&mut inner.into_inner(), span)?;
+                Ok(TypeExpr::Set(Box::new(self.type_expr(element)?), span))
+            }
+            _ => Ok(TypeExpr::Named(self.ident(&inner))),
+        }
+    }
+
+    fn ttl_setting(&mut self, pair: Pair<'_, Rule>) -> Lowered<TtlSetting> {
+        let span = self.span(&pair);
+        let duration = pair.into_inner().find(|p| p.as_rule() == Rule::duration);
+        let Some(duration) = duration else {
+            return Err(self.malformed(span));
+        };
+        Ok(TtlSetting {
+            ttl: self.duration(&duration)?,
+            span,
+        })
+    }
+
+    fn path(&self, pair: Pair<'_, Rule>) -> Path {
+        let span = self.span(&pair);
+        let segments: Vec<Ident> = pair.into_inner().map(|p| self.ident(&p)).collect();
+        let name = segments
+            .iter()
+            .map(|s| s.value.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        Path {
+            segments,
+            name,
+            span,
+        }
+    }
+
+    fn rule(&mut self, pair: Pair<'_, Rule>) -> Lowered<AstRule> {
+        let span = self.span(&pair);
+        let mut annotations = Vec::new();
+        let mut effect = None;
+        let mut pattern = None;
+        let mut condition = None;
+        let mut ttl = None;
+        for part in pair.into_inner() {
+            let part_span = self.span(&part);
+            match part.as_rule() {
+                Rule::annotation => annotations.push(self.annotation(part)?),
+                Rule::effect => {
+                    let value = if part.as_str() == "allow" {
+                        Effect::Allow
+                    } else {
+                        Effect::Deny
+                    };
+                    effect = Some(Spanned::new(value, part_span));
+                }
+                Rule::tool_pattern => pattern = Some(self.tool_pattern(part)?),
+                Rule::expr => condition = Some(self.expr(part)?),
+                Rule::duration => ttl = Some(self.duration(&part)?),
+                Rule::kw_tool | Rule::kw_when | Rule::kw_ttl => {}
+                _ => return Err(self.malformed(part_span)),
+            }
+        }
+        let (Some(effect), Some(pattern)) = (effect, pattern) else {
+            return Err(self.malformed(span));
+        };
+        // The rule's span starts at `allow`/`deny`: annotations are attached to it.
+        let span = Span {
+            start: effect.span.start,
+            ..span
+        };
+        Ok(AstRule {
+            annotations,
+            effect,
+            pattern,
+            condition,
+            ttl,
+            span,
+        })
+    }
+
+    fn annotation(&mut self, pair: Pair<'_, Rule>) -> Lowered<Annotation> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.next(&mut inner, span)?;
+        let name_span = self.span(&name);
+        // `annotation_name` is `@word`: the name is its inner word.
+        let name = match name.into_inner().next() {
+            Some(word) => self.ident(&word),
+            None => Spanned::new(String::new(), name_span),
+        };
+        let value = self.next(&mut inner, span)?;
+        let value = self.string(value)?;
+        Ok(Annotation { name, value, span })
+    }
+
+    fn tool_pattern(&mut self, pair: Pair<'_, Rule>) -> Lowered<ToolPattern> {
+        let span = self.span(&pair);
+        let inner = self.next(&mut pair.into_inner(), span)?;
+        match inner.as_rule() {
+            Rule::any_tool => Ok(ToolPattern::Any(span)),
+            Rule::string => Ok(ToolPattern::One(self.string(inner)?)),
+            Rule::pattern_list => {
+                let patterns = inner
+                    .into_inner()
+                    .map(|p| self.string(p))
+                    .collect::<Lowered<Vec<_>>>()?;
+                Ok(ToolPattern::List(patterns, span))
+            }
+            _ => Err(self.malformed(span)),
+        }
+    }
+
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Lowered<Expr> {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::expr | Rule::and_expr => {
+                let is_or = pair.as_rule() == Rule::expr;
+                let mut operands = Vec::new();
+                for part in pair.into_inner() {
+                    if !matches!(part.as_rule(), Rule::kw_or | Rule::kw_and) {
+                        operands.push(self.expr(part)?);
+                    }
+                }
+                if operands.len() == 1 {
+                    return operands.pop().ok_or(Malformed);
+                }
+                let kind = if is_or {
+                    ExprKind::Or(operands)
+                } else {
+                    ExprKind::And(operands)
+                };
+                Ok(Expr { kind, span })
+            }
+            Rule::not_expr => {
+                let mut nots = Vec::new();
+                let mut operand = None;
+                for part in pair.into_inner() {
+                    if part.as_rule() == Rule::kw_not {
+                        nots.push(self.span(&part).start);
+                    } else {
+                        operand = Some(self.expr(part)?);
+                    }
+                }
+                let Some(mut expr) = operand else {
+                    return Err(self.malformed(span));
+                };
+                for start in nots.into_iter().rev() {
+                    let span = Span {
+                        start,
+                        ..expr.span.to(span)
+                    };
+                    expr = Expr {
+                        kind: ExprKind::Not(Box::new(expr)),
+                        span,
+                    };
+                }
+                Ok(expr)
+            }
+            Rule::comparison => {
+                let mut inner = pair.into_inner();
+                let lhs = self.next(&mut inner, span)?;
+                let lhs = self.expr(lhs)?;
+                let Some(op) = inner.next() else {
+                    return Ok(lhs);
+                };
+                let op = self.compare_op(&op)?;
+                let rhs = self.next(&mut inner, span)?;
+                let rhs = self.expr(rhs)?;
+                Ok(Expr {
+                    kind: ExprKind::Compare {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                })
+            }
+            Rule::primary | Rule::literal | Rule::list_item => {
+                let inner = self.next(&mut pair.into_inner(), span)?;
+                self.expr(inner)
+            }
+            Rule::list => {
+                let items = pair
+                    .into_inner()
+                    .map(|p| self.expr(p))
+                    .collect::<Lowered<Vec<_>>>()?;
+                Ok(Expr {
+                    kind: ExprKind::List(items),
+                    span,
+                })
+            }
+            Rule::kw_true => Ok(Expr {
+                kind: ExprKind::Bool(true),
+                span,
+            }),
+            Rule::kw_false => Ok(Expr {
+                kind: ExprKind::Bool(false),
+                span,
+            }),
+            Rule::integer => Ok(Expr {
+                kind: ExprKind::Int(self.integer(&pair)?),
+                span,
+            }),
+            Rule::duration => Ok(Expr {
+                kind: ExprKind::Duration(self.duration(&pair)?.value),
+                span,
+            }),
+            Rule::string => Ok(Expr {
+                kind: ExprKind::Str(self.string(pair)?.value),
+                span,
+            }),
+            Rule::qualified => {
+                let mut inner = pair.into_inner();
+                let ty = self.next(&mut inner, span)?;
+                let variant = self.next(&mut inner, span)?;
+                Ok(Expr {
+                    kind: ExprKind::Variant {
+                        ty: self.ident(&ty),
+                        variant: self.ident(&variant),
+                    },
+                    span,
+                })
+            }
+            Rule::path | Rule::ident => {
+                let path = if pair.as_rule() == Rule::ident {
+                    let ident = self.ident(&pair);
+                    Path {
+                        name: ident.value.clone(),
+                        segments: vec![ident],
+                        span,
+                    }
+                } else {
+                    self.path(pair)
+                };
+                Ok(Expr {
+                    kind: ExprKind::Path(path),
+                    span,
+                })
+            }
+            _ => Err(self.malformed(span)),
+        }
+    }
+
+    fn compare_op(&mut self, pair: &Pair<'_, Rule>) -> Lowered<Spanned<CompareOp>> {
+        let span = self.span(pair);
+        let op = match pair.as_str() {
+            "==" => CompareOp::Eq,
+            "!=" => CompareOp::Ne,
+            "<" => CompareOp::Lt,
+            "<=" => CompareOp::Le,
+            ">" => CompareOp::Gt,
+            ">=" => CompareOp::Ge,
+            "in" => CompareOp::In,
+            "matches" => CompareOp::Matches,
+            _ => return Err(self.malformed(span)),
+        };
+        Ok(Spanned::new(op, span))
+    }
+
+    /// Reports a literal error and returns a placeholder value, so that the
+    /// item still reaches the checker and its other problems are found too.
+    fn literal_error(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn integer(&mut self, pair: &Pair<'_, Rule>) -> Lowered<i64> {
+        let digits: String = pair.as_str().chars().filter(|&c| c != '_').collect();
+        match digits.parse::<i64>() {
+            Ok(value) => Ok(value),
+            Err(_) => {
+                self.literal_error(
+                    Diagnostic::new(
+                        Code::IntegerOutOfRange,
+                        self.span(pair),
+                        format!("integer `{}` does not fit in 64 bits", pair.as_str()),
+                    )
+                    .label("out of range")
+                    .help(format!(
+                        "integers range from {} to {}",
+                        i64::MIN,
+                        i64::MAX
+                    )),
+                );
+                Ok(0)
+            }
+        }
+    }
+
+    fn duration(&mut self, pair: &Pair<'_, Rule>) -> Lowered<Spanned<u64>> {
+        let span = self.span(pair);
+        match parse_duration(pair.as_str()) {
+            Ok(seconds) => Ok(Spanned::new(seconds, span)),
+            Err(problem) => {
+                self.literal_error(
+                    Diagnostic::new(
+                        Code::InvalidDuration,
+                        span,
+                        format!("invalid duration `{}`: {problem}", pair.as_str()),
+                    )
+                    .label(problem)
+                    .help(
+                        "write units from largest to smallest, each once: `1d12h`, `1h30m`, `90s`",
+                    ),
+                );
+                Ok(Spanned::new(0, span))
+            }
+        }
+    }
+
+    fn string(&mut self, pair: Pair<'_, Rule>) -> Lowered<Spanned<String>> {
+        let span = self.span(&pair);
+        let raw = pair.as_str();
+        let body = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
+        let body_start = span.start as usize + 1;
+        match decode_string(body) {
+            Ok(value) => Ok(Spanned::new(value, span)),
+            Err(EscapeError { range, message }) => {
+                let escape_span =
+                    Span::new(self.file, body_start + range.start, body_start + range.end);
+                self.literal_error(
+                    Diagnostic::new(Code::InvalidEscape, escape_span, message)
+                        .label("invalid escape")
+                        .help(r#"valid escapes are `\"`, `\\`, `\n`, `\t` and `\u{HEX}`"#),
+                );
+                Ok(Spanned::new(String::new(), span))
+            }
+        }
+    }
+}
+
+/// Seconds of a duration literal such as `1h30m`.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let mut total: u64 = 0;
+    let mut last_unit_rank = u8::MAX;
+    let mut digits_start = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_ascii_digit() {
+            continue;
+        }
+        let (rank, seconds_per_unit) = match c {
+            'd' => (3, 86_400),
+            'h' => (2, 3_600),
+            'm' => (1, 60),
+            's' => (0, 1),
+            _ => return Err(format!("unknown unit `{c}`")),
+        };
+        if rank >= last_unit_rank {
+            return Err(if rank == last_unit_rank {
+                format!("unit `{c}` appears twice")
+            } else {
+                format!("unit `{c}` comes after a smaller unit")
+            });
+        }
+        last_unit_rank = rank;
+        let digits = text.get(digits_start..i).unwrap_or("");
+        let amount: u64 = digits.parse().map_err(|_| "amount too large".to_string())?;
+        total = amount
+            .checked_mul(seconds_per_unit)
+            .and_then(|s| total.checked_add(s))
+            .filter(|&s| s <= i64::MAX as u64)
+            .ok_or_else(|| "too large".to_string())?;
+        digits_start = i + c.len_utf8();
+    }
+    if digits_start != text.len() || text.is_empty() {
+        return Err("missing unit".to_string());
+    }
+    Ok(total)
+}
+
+struct EscapeError {
+    range: std::ops::Range<usize>,
+    message: String,
+}
+
+/// Decodes the escapes of a string literal's body (without its quotes).
+fn decode_string(body: &str) -> Result<String, EscapeError> {
+    if !body.contains('\\') {
+        return Ok(body.to_string());
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some((_, escaped)) = chars.next() else {
+            return Err(EscapeError {
+                range: i..i + 1,
+                message: "`\\` at the end of a string".to_string(),
+            });
+        };
+        match escaped {
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            'u' => {
+                let rest = body.get(i + 2..).unwrap_or("");
+                let hex_end = rest.find('}');
+                let (Some(hex_end), true) = (hex_end, rest.starts_with('{')) else {
+                    return Err(EscapeError {
+                        range: i..i + 2,
+                        message: "`\\u` needs a hex value in braces, like `\\u{e9}`".to_string(),
+                    });
+                };
+                let hex = rest.get(1..hex_end).unwrap_or("");
+                let range = i..i + 2 + hex_end + 1;
+                let value = if hex.is_empty() || hex.len() > 6 {
+                    None
+                } else {
+                    u32::from_str_radix(hex, 16).ok()
+                };
+                let Some(value) = value else {
+                    return Err(EscapeError {
+                        range,
+                        message: format!("`\\u{{{hex}}}` is not 1 to 6 hex digits"),
+                    });
+                };
+                let Some(decoded) = char::from_u32(value) else {
+                    return Err(EscapeError {
+                        range,
+                        message: format!(
+                            "`\\u{{{hex}}}` is not a Unicode scalar value (surrogate or above 10FFFF)"
+                        ),
+                    });
+                };
+                out.push(decoded);
+                // Skip the consumed `{hex}`.
+                while chars.next_if(|&(j, _)| j < range.end).is_some() {}
+            }
+            other => {
+                return Err(EscapeError {
+                    range: i..i + 1 + other.len_utf8(),
+                    message: format!("unknown escape `\\{other}`"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(30));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert!(parse_duration("30m1h").is_err());
+        assert!(parse_duration("1m1m").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn string_escapes() {
+        assert_eq!(
+            decode_string(r#"a\"b\\c\n\t\u{e9}\u{1F600}"#).ok(),
+            Some("a\"b\\c\n\t\u{e9}\u{1F600}".to_string())
+        );
+        assert!(decode_string(r"\u{D800}").is_err());
+        assert!(decode_string(r"\u{110000}").is_err());
+        assert!(decode_string(r"\q").is_err());
+        assert!(decode_string(r"\u{}").is_err());
+    }
+}
