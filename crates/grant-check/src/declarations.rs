@@ -244,6 +244,9 @@ impl Checker<'_> {
                             )
                             .label("not a type");
                             diagnostic = match suggest::closest(other, candidates) {
+                                _ if other == "set" => {
+                                    diagnostic.help("a set names its element type: `set<string>`")
+                                }
                                 Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
                                 None => diagnostic.help(
                                     "types are `bool`, `int`, `string`, `duration`, `set<T>` and declared enums",
@@ -270,7 +273,7 @@ impl Checker<'_> {
             self.report(
                 Diagnostic::new(
                     Code::DuplicateSetting,
-                    setting.span,
+                    setting.ttl.span,
                     format!("`{what}` is set twice"),
                 )
                 .label("set again here")
@@ -282,7 +285,9 @@ impl Checker<'_> {
             return;
         }
         if setting.ttl.value == 0 {
+            // Not kept: every rule would otherwise be reported against it.
             self.report(zero_ttl(setting.ttl.span));
+            return;
         }
         *slot = Some(setting.ttl.clone());
     }

@@ -508,7 +508,21 @@ impl Checker<'_> {
             );
             return None;
         };
-        let needle_typed = self.expect(needle, Type::Scalar(element))?;
+        let (needle_typed, needle_ty) = self.infer(needle, Some(Type::Scalar(element)))?;
+        if needle_ty != Type::Scalar(element) {
+            let found = self.scope.type_name(needle_ty);
+            let holds = self.scope.type_name(Type::Scalar(element));
+            self.report(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    needle.span,
+                    format!("`in` looks for a `{holds}` in this set, found `{found}`"),
+                )
+                .label(format!("this is `{found}`"))
+                .secondary(haystack.span, format!("this set holds `{holds}`")),
+            );
+            return None;
+        }
         Some(ExprKind::InSet {
             needle: Box::new(needle_typed),
             set: Box::new(set_typed),

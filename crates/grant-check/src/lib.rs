@@ -57,7 +57,12 @@ pub fn check(sources: &SourceMap) -> Checked {
         diagnostics.append(&mut parsed.diagnostics);
         files.push((id, parsed.file));
     }
+    let syntax_errors = diagnostics.iter().any(Diagnostic::is_error);
     let mut checked = check_parsed(sources, &files);
+    if syntax_errors {
+        // Items lost to syntax errors would make their names look unused.
+        checked.diagnostics.retain(Diagnostic::is_error);
+    }
     diagnostics.append(&mut checked.diagnostics);
     diagnostic::sort(&mut diagnostics);
     checked.diagnostics = diagnostics;
@@ -75,7 +80,10 @@ pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Check
     checker.scope = scope;
     let mut policy = checker.scope.to_policy();
     policy.rules = checker.rules(files);
-    checker.lint_unused(&policy);
+    // A rule with errors may not have marked all it uses: lint only clean policies.
+    if !checker.diagnostics.iter().any(Diagnostic::is_error) {
+        checker.lint_unused(&policy);
+    }
     let mut diagnostics = checker.diagnostics;
     diagnostic::sort(&mut diagnostics);
     Checked {

@@ -13,8 +13,9 @@ use crate::ir::{Rule, ToolPatterns, Type};
 impl Checker<'_> {
     pub(crate) fn rules(&mut self, files: &[(FileId, ast::File)]) -> Vec<Rule> {
         let mut rules = Vec::new();
-        // Every id, explicit or generated, with where it was given.
-        let mut ids: IndexMap<String, Span> = IndexMap::new();
+        // Every id, explicit or generated, with where it was given and
+        // whether it was generated.
+        let mut ids: IndexMap<String, (Span, bool)> = IndexMap::new();
         for (file, parsed) in files {
             for item in &parsed.items {
                 let Item::Rule(rule) = item else { continue };
@@ -23,13 +24,13 @@ impl Checker<'_> {
                     .iter()
                     .find(|a| a.name.value == "id")
                     .map_or(rule.effect.span, |a| a.value.span);
-                let checked = self.rule(*file, rule);
-                if let Some(checked) = checked {
-                    if let Some(first) = ids.get(&checked.id) {
-                        self.report(duplicate_id(&checked.id, id_span, *first));
+                let generated = !rule.annotations.iter().any(|a| a.name.value == "id");
+                if let Some(checked) = self.rule(*file, rule) {
+                    if let Some(&(first, first_generated)) = ids.get(&checked.id) {
+                        self.report(duplicate_id(&checked.id, id_span, first, first_generated));
                         continue;
                     }
-                    ids.insert(checked.id.clone(), id_span);
+                    ids.insert(checked.id.clone(), (id_span, generated));
                     rules.push(checked);
                 }
             }
@@ -183,9 +184,14 @@ impl Checker<'_> {
     }
 }
 
-fn duplicate_id(id: &str, span: Span, first: Span) -> Diagnostic {
+fn duplicate_id(id: &str, span: Span, first: Span, first_generated: bool) -> Diagnostic {
+    let first_label = if first_generated {
+        format!("this rule has no `@id`, so its id is `{id}`, from its file and line")
+    } else {
+        "first used here".to_string()
+    };
     Diagnostic::new(Code::DuplicateRuleId, span, format!("rule id `{id}` is used twice"))
         .label("used again here")
-        .secondary(first, "first used here")
+        .secondary(first, first_label)
         .help("rule ids name rules in decisions and audit logs: give one rule another `@id`, or put rules without `@id` on lines of their own")
 }

@@ -50,10 +50,6 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
             diagnostics,
         };
     }
-    // Detailed expected-token sets make syntax errors say "expected `=`"; the
-    // setting is process-wide, so it is switched on once and left on.
-    static ERROR_DETAIL: Once = Once::new();
-    ERROR_DETAIL.call_once(|| pest::set_error_detail(true));
 
     let mut lexical_errors = Vec::new();
     let mut parse_end = text.len();
@@ -109,6 +105,7 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
                 pos = skip_trivia(text, pos + consumed.max(1));
             }
             Err(error) => {
+                let error = with_detail(rest, error);
                 let error_at = pos + error_position(&error);
                 let resume = item_starts
                     .iter()
@@ -130,6 +127,20 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
     Parsed {
         file: File { items },
         diagnostics,
+    }
+}
+
+/// The same error, with the expected literal tokens (`=`, `)`) that let a
+/// message say what was missing. pest collects them only when told to, at
+/// twice the cost of a parse, and the switch is process-wide: it is turned on
+/// at the first syntax error and left on, and the failed item is parsed again
+/// so that every reported error has the detail.
+fn with_detail(rest: &str, error: pest::error::Error<Rule>) -> pest::error::Error<Rule> {
+    static ERROR_DETAIL: Once = Once::new();
+    ERROR_DETAIL.call_once(|| pest::set_error_detail(true));
+    match GrantParser::parse(Rule::next_item, rest) {
+        Err(detailed) => detailed,
+        Ok(_) => error,
     }
 }
 
@@ -227,14 +238,14 @@ fn syntax_error(
     }
     let expected = summarize_expected(expected);
     let found = describe_found(text, at);
-    let (end, _) = found_extent(text, at);
+    let (end, found_token) = found_extent(text, at);
     let message = if expected.is_empty() {
         format!("unexpected {found}")
     } else {
         format!("expected {}, found {found}", join_alternatives(&expected))
     };
-    let mut diagnostic = Diagnostic::new(Code::Syntax, Span::new(file, at, end), message)
-        .label(format!("unexpected {found}"));
+    let mut diagnostic =
+        Diagnostic::new(Code::Syntax, Span::new(file, at, end), message).label("not expected here");
     let rest = text.get(at..).unwrap_or("");
     if rest.starts_with('=') && !rest.starts_with("==") {
         diagnostic = diagnostic.help("compare with `==`");
@@ -242,6 +253,16 @@ fn syntax_error(
         && !expected.iter().any(|e| e == "a comparison operator")
     {
         diagnostic = diagnostic.help("comparisons do not chain: write `a < b and b < c`");
+    }
+    let expects = |token: &str| expected.iter().any(|e| e == token);
+    if (rest.starts_with('|') && expects("`<`")) || (rest.starts_with('<') && expects("`|`")) {
+        diagnostic = diagnostic
+            .help("an enum is ordered (`low < high`) or unordered (`dev | prod`), not both");
+    }
+    if found_token == Some(Token::Number) {
+        diagnostic = diagnostic.help(
+            "integers are digits with `_` only between two digits (`10_000`); durations are digits and units, largest first, without `_` (`1h30m`)",
+        );
     }
     diagnostic
 }
@@ -383,8 +404,8 @@ fn describe_rule(grammar_rule: Rule) -> Option<&'static str> {
         Rule::integer => "an integer",
         Rule::string => "a string",
         Rule::ident | Rule::word => "a name",
-        Rule::path => "an attribute",
-        Rule::qualified => "a variant",
+        Rule::path | Rule::reference => "a name",
+        Rule::variant_suffix => "`::`",
         Rule::type_expr | Rule::set_type => "a type",
         Rule::annotation | Rule::annotation_name => "an annotation",
         Rule::effect => "`allow` or `deny`",
@@ -707,31 +728,37 @@ impl Lower {
                 kind: ExprKind::Str(self.string(pair)?.value),
                 span,
             }),
-            Rule::qualified => {
-                let mut inner = pair.into_inner();
-                let ty = self.next(&mut inner, span)?;
-                let variant = self.next(&mut inner, span)?;
-                Ok(Expr {
-                    kind: ExprKind::Variant {
-                        ty: self.ident(&ty),
-                        variant: self.ident(&variant),
-                    },
-                    span,
-                })
-            }
-            Rule::path | Rule::ident => {
-                let path = if pair.as_rule() == Rule::ident {
-                    let ident = self.ident(&pair);
-                    Path {
-                        name: ident.value.clone(),
-                        segments: vec![ident],
-                        span,
+            Rule::reference => {
+                let mut names = Vec::new();
+                let mut variant = None;
+                for part in pair.into_inner() {
+                    if part.as_rule() == Rule::variant_suffix {
+                        let name = self.next(&mut part.into_inner(), span)?;
+                        variant = Some(self.ident(&name));
+                    } else {
+                        names.push(self.ident(&part));
                     }
-                } else {
-                    self.path(pair)
-                };
+                }
+                if let Some(variant) = variant {
+                    let Some(ty) = names.pop() else {
+                        return Err(self.malformed(span));
+                    };
+                    return Ok(Expr {
+                        kind: ExprKind::Variant { ty, variant },
+                        span,
+                    });
+                }
+                let name = names
+                    .iter()
+                    .map(|s| s.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".");
                 Ok(Expr {
-                    kind: ExprKind::Path(path),
+                    kind: ExprKind::Path(Path {
+                        segments: names,
+                        name,
+                        span,
+                    }),
                     span,
                 })
             }
@@ -755,32 +782,26 @@ impl Lower {
         Ok(Spanned::new(op, span))
     }
 
-    /// Reports a literal error and returns a placeholder value, so that the
-    /// item still reaches the checker and its other problems are found too.
-    fn literal_error(&mut self, diagnostic: Diagnostic) {
+    /// Reports a bad literal; the item it is in is dropped, so that no
+    /// placeholder value leads to follow-on errors.
+    fn literal_error(&mut self, diagnostic: Diagnostic) -> Malformed {
         self.diagnostics.push(diagnostic);
+        Malformed
     }
 
     fn integer(&mut self, pair: &Pair<'_, Rule>) -> Lowered<i64> {
         let digits: String = pair.as_str().chars().filter(|&c| c != '_').collect();
         match digits.parse::<i64>() {
             Ok(value) => Ok(value),
-            Err(_) => {
-                self.literal_error(
-                    Diagnostic::new(
-                        Code::IntegerOutOfRange,
-                        self.span(pair),
-                        format!("integer `{}` does not fit in 64 bits", pair.as_str()),
-                    )
-                    .label("out of range")
-                    .help(format!(
-                        "integers range from {} to {}",
-                        i64::MIN,
-                        i64::MAX
-                    )),
-                );
-                Ok(0)
-            }
+            Err(_) => Err(self.literal_error(
+                Diagnostic::new(
+                    Code::IntegerOutOfRange,
+                    self.span(pair),
+                    format!("integer `{}` does not fit in 64 bits", pair.as_str()),
+                )
+                .label("out of range")
+                .help(format!("integers range from {} to {}", i64::MIN, i64::MAX)),
+            )),
         }
     }
 
@@ -788,20 +809,19 @@ impl Lower {
         let span = self.span(pair);
         match parse_duration(pair.as_str()) {
             Ok(seconds) => Ok(Spanned::new(seconds, span)),
-            Err(problem) => {
-                self.literal_error(
-                    Diagnostic::new(
-                        Code::InvalidDuration,
-                        span,
-                        format!("invalid duration `{}`: {problem}", pair.as_str()),
-                    )
-                    .label(problem)
-                    .help(
-                        "write units from largest to smallest, each once: `1d12h`, `1h30m`, `90s`",
-                    ),
-                );
-                Ok(Spanned::new(0, span))
-            }
+            Err(problem) => Err(self.literal_error(
+                Diagnostic::new(
+                    Code::InvalidDuration,
+                    span,
+                    format!("invalid duration `{}`: {problem}", pair.as_str()),
+                )
+                .help(if problem.contains("large") {
+                    "a duration is at most 2^63 - 1 seconds"
+                } else {
+                    "write units from largest to smallest, each once: `1d12h`, `1h30m`, `90s`"
+                })
+                .label(problem),
+            )),
         }
     }
 
@@ -815,12 +835,16 @@ impl Lower {
             Err(EscapeError { range, message }) => {
                 let escape_span =
                     Span::new(self.file, body_start + range.start, body_start + range.end);
-                self.literal_error(
+                let help = if message.contains("\\u") {
+                    "`\\u{HEX}` takes 1 to 6 hex digits naming a Unicode scalar value: not a surrogate (D800 to DFFF), at most 10FFFF"
+                } else {
+                    r#"valid escapes are `\"`, `\\`, `\n`, `\t` and `\u{HEX}`"#
+                };
+                Err(self.literal_error(
                     Diagnostic::new(Code::InvalidEscape, escape_span, message)
                         .label("invalid escape")
-                        .help(r#"valid escapes are `\"`, `\\`, `\n`, `\t` and `\u{HEX}`"#),
-                );
-                Ok(Spanned::new(String::new(), span))
+                        .help(help),
+                ))
             }
         }
     }

@@ -39,22 +39,26 @@ pub fn human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) -> St
             .with_config(config)
             .with_code(diagnostic.code.as_str())
             .with_message(&diagnostic.message);
-        let mut label = AriadneLabel::new((name(primary), primary.range())).with_order(0);
-        if !diagnostic.primary.message.is_empty() {
-            label = label.with_message(&diagnostic.primary.message);
-        }
-        if color {
-            label = label.with_color(primary_color);
-        }
-        report = report.with_label(label);
-        for (order, secondary) in diagnostic.secondary.iter().enumerate() {
-            let mut label = AriadneLabel::new((name(secondary.span), secondary.span.range()))
-                .with_message(&secondary.message)
-                .with_order(order as i32 + 1);
-            if color {
-                label = label.with_color(secondary_color);
+        // ariadne puts consecutive labels of one file under one header only
+        // when they come in line order: add them sorted by position.
+        let mut labels: Vec<(&crate::diagnostic::Label, bool)> =
+            std::iter::once((&diagnostic.primary, true))
+                .chain(diagnostic.secondary.iter().map(|l| (l, false)))
+                .collect();
+        labels.sort_by_key(|(l, _)| (l.span.file, l.span.start));
+        for (label, is_primary) in labels {
+            let mut ariadne_label = AriadneLabel::new((name(label.span), label.span.range()));
+            if !label.message.is_empty() {
+                ariadne_label = ariadne_label.with_message(&label.message);
             }
-            report = report.with_label(label);
+            if color {
+                ariadne_label = ariadne_label.with_color(if is_primary {
+                    primary_color
+                } else {
+                    secondary_color
+                });
+            }
+            report = report.with_label(ariadne_label);
         }
         if let Some(help) = &diagnostic.help {
             report = report.with_help(help);

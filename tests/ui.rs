@@ -1,0 +1,90 @@
+//! UI tests: each `tests/ui/*.grant` file (or `tests/ui/*/` directory, a
+//! multi-file policy) is checked, and the snapshot holds its source and the
+//! rendered diagnostics, colour off. Review changes with `cargo insta review`.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
+
+use std::fmt::Write;
+use std::path::Path;
+
+use grant_syntax::{SourceMap, render};
+
+/// Source and diagnostics of one case, with paths relative to tests/ui.
+fn render_case(path: &Path) -> String {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut sources = SourceMap::load(path).unwrap();
+    let relative = path.strip_prefix(&ui).unwrap().display().to_string();
+    let mut relabelled = SourceMap::new();
+    for (_, file) in sources.files() {
+        let display = if path.is_dir() {
+            format!("{relative}/{}", file.name)
+        } else {
+            relative.clone()
+        };
+        relabelled.add_with_display(file.name.clone(), display, file.text.clone());
+    }
+    sources = relabelled;
+    let checked = grant_check::check(&sources);
+    let mut out = String::new();
+    for (_, file) in sources.files() {
+        writeln!(out, "==> {} <==", file.display).unwrap();
+        out.push_str(&file.text);
+        if !file.text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out.push_str("\n==> diagnostics <==\n");
+    if checked.diagnostics.is_empty() {
+        out.push_str("(none)\n");
+    } else {
+        out.push_str(&render::human(&sources, &checked.diagnostics, false));
+    }
+    out
+}
+
+#[test]
+fn ui_files() {
+    insta::glob!("ui/*.grant", |path| {
+        insta::assert_snapshot!(render_case(path));
+    });
+}
+
+#[test]
+fn ui_directories() {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut dirs: Vec<_> = std::fs::read_dir(&ui)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(
+        !dirs.is_empty(),
+        "expected multi-file cases under tests/ui/"
+    );
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        insta::assert_snapshot!(format!("dir_{name}"), render_case(&dir));
+    }
+}
+
+/// Every diagnostic code has at least one UI case that produces it.
+#[test]
+fn every_code_has_a_ui_case() {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&ui).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() || path.extension().is_some_and(|e| e == "grant") {
+            let checked = grant_check::check(&SourceMap::load(&path).unwrap());
+            seen.extend(checked.diagnostics.iter().map(|d| d.code.as_str()));
+        }
+    }
+    // A 16 MiB file does not belong in the repository: robustness.rs covers G0107.
+    let missing: Vec<_> = grant_syntax::Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !seen.contains(c) && *c != "G0107")
+        .collect();
+    assert!(missing.is_empty(), "codes without a UI case: {missing:?}");
+}
