@@ -24,7 +24,7 @@ fn render_case(path: &Path) -> String {
         relabelled.add_with_display(file.name.clone(), display, file.text.clone());
     }
     sources = relabelled;
-    let checked = grant_check::check(&sources);
+    let checked = grant_compile::build(&sources);
     let mut out = String::new();
     for (_, file) in sources.files() {
         writeln!(out, "==> {} <==", file.display).unwrap();
@@ -76,7 +76,7 @@ fn every_code_has_a_ui_case() {
     for entry in std::fs::read_dir(&ui).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() || path.extension().is_some_and(|e| e == "grant") {
-            let checked = grant_check::check(&SourceMap::load(&path).unwrap());
+            let checked = grant_compile::build(&SourceMap::load(&path).unwrap());
             seen.extend(checked.diagnostics.iter().map(|d| d.code.as_str()));
         }
     }

@@ -69,11 +69,12 @@ pub fn run(args: &CheckArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> 
                 return Exit::Usage;
             }
         };
-        let checked = grant_check::check(&sources);
+        // Compiling too: a rule over the cost budget is a policy error.
+        let built = grant_compile::build(&sources);
         reports.push(Report {
             path,
             sources,
-            diagnostics: checked.diagnostics,
+            diagnostics: built.diagnostics,
         });
     }
     let errors: usize = reports

@@ -85,6 +85,8 @@ codes! {
     TtlOnDeny = "G0404", Error, "ttl on a deny rule";
     EmptyPatternList = "G0405", Error, "empty tool pattern list";
     ZeroTtl = "G0406", Error, "zero ttl";
+    // G05xx: limits of the compiled form.
+    RuleTooCostly = "G0501", Error, "rule over the cost budget";
     // G09xx: lints (warnings).
     UnusedAttribute = "G0901", Warning, "unused attribute";
     UnusedType = "G0902", Warning, "unused type";

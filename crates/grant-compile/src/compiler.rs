@@ -1,0 +1,356 @@
+//! Lowering a checked policy to a [`Program`].
+
+use std::collections::HashMap;
+
+use grant_check::Policy;
+use grant_check::ir::{Expr, ExprKind, ToolPatterns, Type, Value};
+use grant_syntax::Span;
+use grant_syntax::diagnostic::{Code, Diagnostic};
+
+use crate::glob::Glob;
+use crate::index::RuleIndex;
+use crate::program::{
+    CompareOp, CompiledRule, Const, ConstId, GlobId, Kind, Op, Operand, Program, RuleId, SlotId,
+    Tri,
+};
+
+/// Most budget units one rule may cost (docs/bytecode.md, "Cost").
+pub const MAX_RULE_COST: u32 = 4096;
+
+/// Deepest evaluation stack a rule may need; the VM's stack has this size.
+pub const MAX_STACK: usize = 128;
+
+/// Compiles a policy that passed the checker without errors. Errors are
+/// diagnostics: a rule over the cost budget.
+pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
+    let mut compiler = Compiler::default();
+    let mut rules = Vec::with_capacity(policy.rules.len());
+    let mut index = RuleIndex::default();
+    let mut diagnostics = Vec::new();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let rule_id = RuleId(i as u32);
+        let code_start = compiler.code.len() as u32;
+        compiler.depth = 0;
+        compiler.max_depth = 0;
+        compiler.cost = 0;
+        if let Some(condition) = &rule.condition {
+            compiler.expr(condition);
+        }
+        let patterns = match &rule.patterns {
+            ToolPatterns::Any => {
+                index.add_any(rule_id);
+                None
+            }
+            ToolPatterns::List(patterns) => {
+                for pattern in patterns {
+                    let glob = Glob::new(pattern);
+                    compiler.cost += 1 + glob.literal_len() as u32 / 16;
+                    let glob_id = compiler.glob(glob);
+                    if let Some(glob) = compiler.globs.get(glob_id.0 as usize) {
+                        index.add_pattern(rule_id, glob_id, glob);
+                    }
+                }
+                Some(patterns.iter().map(|p| p.as_str().into()).collect())
+            }
+        };
+        if compiler.cost > MAX_RULE_COST || compiler.max_depth > MAX_STACK {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::RuleTooCostly,
+                    rule.span,
+                    format!(
+                        "rule `{}` costs {} units, over the budget of {MAX_RULE_COST}",
+                        rule.id, compiler.cost
+                    ),
+                )
+                .label("too costly to evaluate at request time")
+                .help("split the rule, or shorten its lists and patterns"),
+            );
+        }
+        rules.push(CompiledRule {
+            id: rule.id.as_str().into(),
+            effect: rule.effect,
+            ttl: rule.ttl,
+            annotations: rule
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+            patterns,
+            code_start,
+            code_end: compiler.code.len() as u32,
+            cost: compiler.cost,
+            max_stack: compiler.max_depth as u32,
+            span: rule.span,
+            condition_span: rule.condition.as_ref().map(|c| c.span),
+        });
+    }
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+    Ok(Program {
+        types: policy.types.clone(),
+        attrs: policy.attrs.clone(),
+        consts: compiler.consts,
+        globs: compiler.globs,
+        code: compiler.code,
+        spans: compiler.spans,
+        rules,
+        index,
+        default_ttl: policy.default_ttl,
+        max_ttl: policy.max_ttl,
+    })
+}
+
+#[derive(Default)]
+struct Compiler {
+    consts: Vec<Const>,
+    const_ids: HashMap<Const, ConstId>,
+    globs: Vec<Glob>,
+    glob_ids: HashMap<Box<str>, GlobId>,
+    code: Vec<Op>,
+    spans: Vec<Span>,
+    depth: usize,
+    max_depth: usize,
+    cost: u32,
+}
+
+/// A comparison side: a constant value or an attribute's slot.
+enum Side {
+    Value(Value),
+    Slot(SlotId),
+}
+
+impl Compiler {
+    fn emit(&mut self, op: Op, span: Span) -> usize {
+        // Track the stack effect, for the depth bound.
+        match op {
+            Op::Push(_)
+            | Op::LoadBool(_)
+            | Op::Compare { .. }
+            | Op::CompareSet { .. }
+            | Op::InList { .. }
+            | Op::InSet { .. }
+            | Op::Matches { .. } => {
+                self.depth += 1;
+                self.max_depth = self.max_depth.max(self.depth);
+            }
+            Op::And | Op::Or => self.depth = self.depth.saturating_sub(1),
+            Op::Not | Op::JumpIfFalse(_) | Op::JumpIfTrue(_) => {}
+        }
+        self.cost += 1;
+        self.code.push(op);
+        self.spans.push(span);
+        self.code.len() - 1
+    }
+
+    fn constant(&mut self, value: Const) -> ConstId {
+        if let Some(id) = self.const_ids.get(&value) {
+            return *id;
+        }
+        let id = ConstId(self.consts.len() as u32);
+        self.const_ids.insert(value.clone(), id);
+        self.consts.push(value);
+        id
+    }
+
+    fn glob(&mut self, glob: Glob) -> GlobId {
+        let key: Box<str> = glob_key(&glob).into();
+        if let Some(id) = self.glob_ids.get(&key) {
+            return *id;
+        }
+        let id = GlobId(self.globs.len() as u32);
+        self.globs.push(glob);
+        self.glob_ids.insert(key, id);
+        id
+    }
+
+    fn expr(&mut self, expr: &Expr) {
+        let span = expr.span;
+        match &expr.kind {
+            ExprKind::Const(Value::Bool(b)) => {
+                self.emit(Op::Push(Tri::from_bool(*b)), span);
+            }
+            // The checker types conditions as bool: other constants cannot stand here.
+            ExprKind::Const(_) => {
+                self.emit(Op::Push(Tri::Unknown), span);
+            }
+            ExprKind::Attr(id) => {
+                self.emit(Op::LoadBool(SlotId(id.0)), span);
+            }
+            ExprKind::Not(inner) => {
+                self.expr(inner);
+                self.emit(Op::Not, span);
+            }
+            ExprKind::And(operands) => self.junction(operands, true, span),
+            ExprKind::Or(operands) => self.junction(operands, false, span),
+            ExprKind::Compare {
+                op,
+                lhs,
+                rhs,
+                operand_type,
+            } => self.compare(*op, lhs, rhs, *operand_type, span),
+            ExprKind::InList { needle, list } => match self.side(needle) {
+                Side::Value(value) => {
+                    let found = list.contains(&value);
+                    self.emit(Op::Push(Tri::from_bool(found)), span);
+                }
+                Side::Slot(slot) => {
+                    let list_const = Const::Set(list.iter().map(to_const).collect());
+                    let list = self.constant(list_const);
+                    self.cost += log2_ceil(self.list_len(list));
+                    self.emit(
+                        Op::InList {
+                            needle: Operand::Slot(slot),
+                            list,
+                        },
+                        span,
+                    );
+                }
+            },
+            ExprKind::InSet { needle, set } => {
+                let needle = self.operand(needle);
+                let Side::Slot(set) = self.side(set) else {
+                    // Set-typed expressions are attributes; the checker ensures it.
+                    self.emit(Op::Push(Tri::Unknown), span);
+                    return;
+                };
+                self.emit(Op::InSet { needle, set }, span);
+            }
+            ExprKind::Matches { subject, glob } => {
+                let compiled = Glob::new(glob);
+                match self.side(subject) {
+                    Side::Value(Value::String(s)) => {
+                        self.emit(Op::Push(Tri::from_bool(compiled.matches(&s))), span);
+                    }
+                    _ => {
+                        self.cost += compiled.literal_len() as u32 / 16;
+                        let subject = self.operand(subject);
+                        let glob = self.glob(compiled);
+                        self.emit(Op::Matches { subject, glob }, span);
+                    }
+                }
+            }
+        }
+    }
+
+    fn list_len(&self, list: ConstId) -> usize {
+        match self.consts.get(list.0 as usize) {
+            Some(Const::Set(items)) => items.len(),
+            _ => 0,
+        }
+    }
+
+    /// `a and b and c`: after each operand but the last, a jump to the end
+    /// when the result is already decided.
+    fn junction(&mut self, operands: &[Expr], is_and: bool, span: Span) {
+        let mut jumps = Vec::new();
+        for (i, operand) in operands.iter().enumerate() {
+            self.expr(operand);
+            if i > 0 {
+                self.emit(if is_and { Op::And } else { Op::Or }, span);
+            }
+            if i + 1 < operands.len() {
+                let jump = if is_and {
+                    Op::JumpIfFalse(0)
+                } else {
+                    Op::JumpIfTrue(0)
+                };
+                jumps.push(self.emit(jump, span));
+            }
+        }
+        let end = self.code.len() as u32;
+        for at in jumps {
+            if let Some(op) = self.code.get_mut(at) {
+                *op = match op {
+                    Op::JumpIfFalse(_) => Op::JumpIfFalse(end),
+                    _ => Op::JumpIfTrue(end),
+                };
+            }
+        }
+    }
+
+    fn compare(&mut self, op: CompareOp, lhs: &Expr, rhs: &Expr, ty: Type, span: Span) {
+        let (l, r) = (self.side(lhs), self.side(rhs));
+        if let (Side::Value(a), Side::Value(b)) = (&l, &r) {
+            self.emit(Op::Push(Tri::from_bool(fold(op, a, b))), span);
+            return;
+        }
+        let (lhs, rhs) = (self.operand_of(l), self.operand_of(r));
+        match ty {
+            Type::Scalar(scalar) => self.emit(
+                Op::Compare {
+                    kind: Kind::of(scalar),
+                    op,
+                    lhs,
+                    rhs,
+                },
+                span,
+            ),
+            Type::Set(_) => self.emit(Op::CompareSet { op, lhs, rhs }, span),
+        };
+    }
+
+    fn side(&self, expr: &Expr) -> Side {
+        match &expr.kind {
+            ExprKind::Attr(id) => Side::Slot(SlotId(id.0)),
+            ExprKind::Const(value) => Side::Value(value.clone()),
+            // Comparison operands are attributes or constants (checker).
+            _ => Side::Value(Value::Bool(false)),
+        }
+    }
+
+    fn operand(&mut self, expr: &Expr) -> Operand {
+        let side = self.side(expr);
+        self.operand_of(side)
+    }
+
+    fn operand_of(&mut self, side: Side) -> Operand {
+        match side {
+            Side::Slot(slot) => Operand::Slot(slot),
+            Side::Value(value) => Operand::Const(self.constant(to_const(&value))),
+        }
+    }
+}
+
+fn to_const(value: &Value) -> Const {
+    match value {
+        Value::Bool(b) => Const::Bool(*b),
+        Value::Int(i) => Const::Int(*i),
+        Value::String(s) => Const::Str(s.as_str().into()),
+        Value::Duration(d) => Const::Duration(*d),
+        Value::Enum(e) => Const::Enum(*e),
+        Value::Set(items) => Const::Set(items.iter().map(to_const).collect()),
+    }
+}
+
+/// A comparison of two constants, decided at compile time.
+fn fold(op: CompareOp, a: &Value, b: &Value) -> bool {
+    let ordering = a.cmp(b);
+    match op {
+        CompareOp::Eq => ordering.is_eq(),
+        CompareOp::Ne => ordering.is_ne(),
+        CompareOp::Lt => ordering.is_lt(),
+        CompareOp::Le => ordering.is_le(),
+        CompareOp::Gt => ordering.is_gt(),
+        CompareOp::Ge => ordering.is_ge(),
+    }
+}
+
+fn log2_ceil(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+fn glob_key(glob: &Glob) -> String {
+    if !glob.has_star {
+        return format!("={}", glob.prefix);
+    }
+    let mut key = format!("*{}", glob.prefix);
+    for piece in glob.middle.iter() {
+        key.push('*');
+        key.push_str(piece);
+    }
+    key.push('*');
+    key.push_str(&glob.suffix);
+    key
+}

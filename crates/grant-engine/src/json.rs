@@ -1,0 +1,432 @@
+//! Requests in JSON, in the shape of the language spec, read straight into a
+//! [`Request`] (no intermediate JSON tree):
+//!
+//! ```json
+//! { "tool": "db.read", "attrs": { "env": "prod", "task": { "approved": true } }, "ttl": "10m" }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::Inner;
+use crate::request::{Request, RequestError, Value};
+
+/// Fills `request` (cleared first) from JSON text. Problems are recorded in
+/// the request, which is then denied with them.
+pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
+    request.clear();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let result = RequestSeed {
+        inner,
+        request: &mut *request,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end());
+    if let Err(error) = result {
+        request.errors.push(RequestError::new(format!(
+            "malformed request JSON: {error}"
+        )));
+        return;
+    }
+    if !request.tool_given {
+        request
+            .errors
+            .push(RequestError::new("request has no `tool`"));
+    }
+}
+
+/// A string, borrowed from the input when it has no escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct RequestSeed<'a> {
+    inner: &'a Inner,
+    request: &'a mut Request,
+}
+
+impl<'de> DeserializeSeed<'de> for RequestSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequestSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a request object with `tool`, `attrs` and `ttl`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen_attrs = false;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match &*key {
+                "tool" => match map.next_value::<Option<Text<'de>>>()? {
+                    Some(Text(tool)) if !self.request.tool_given => {
+                        self.request.tool(&tool);
+                    }
+                    Some(_) => self
+                        .request
+                        .errors
+                        .push(RequestError::new("`tool` is given twice")),
+                    None => self
+                        .request
+                        .errors
+                        .push(RequestError::new("`tool` is null")),
+                },
+                "ttl" => {
+                    let value = map.next_value::<Scalar<'de>>()?;
+                    if self.request.ttl.is_some() {
+                        self.request
+                            .errors
+                            .push(RequestError::new("`ttl` is given twice"));
+                        continue;
+                    }
+                    if matches!(value, Scalar::Null) {
+                        // `"ttl": null`, like no `ttl`, asks for no limit.
+                        continue;
+                    }
+                    match ttl_seconds(&value) {
+                        Ok(seconds) => {
+                            self.request.ttl(seconds);
+                        }
+                        Err(message) => self.request.errors.push(RequestError::new(message)),
+                    }
+                }
+                "attrs" => {
+                    if seen_attrs {
+                        self.request
+                            .errors
+                            .push(RequestError::new("`attrs` is given twice"));
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    seen_attrs = true;
+                    let mut prefix = String::new();
+                    map.next_value_seed(Attrs {
+                        inner: self.inner,
+                        request: &mut *self.request,
+                        prefix: &mut prefix,
+                    })?;
+                }
+                other => {
+                    self.request.errors.push(RequestError::new(format!(
+                        "unknown request field `{other}` (a request has `tool`, `attrs` and `ttl`)"
+                    )));
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ttl_seconds(value: &Scalar<'_>) -> Result<u64, String> {
+    match value {
+        Scalar::Int(i) => {
+            u64::try_from(*i).map_err(|_| format!("`ttl` of {i} seconds is negative"))
+        }
+        Scalar::Str(s) => grant_syntax::parser::parse_duration(s).map_err(|_| {
+            format!("`ttl` expects a duration such as \"90s\" or \"1h30m\", found {s:?}")
+        }),
+        other => Err(format!(
+            "`ttl` expects a duration string or integer seconds, found {}",
+            other.describe()
+        )),
+    }
+}
+
+/// The `attrs` object, or an object nested in it: keys extend `prefix`.
+struct Attrs<'a> {
+    inner: &'a Inner,
+    request: &'a mut Request,
+    prefix: &'a mut String,
+}
+
+impl<'de> DeserializeSeed<'de> for Attrs<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Attrs<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of attribute values")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        // `"attrs": null` gives no attributes.
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let outer_len = self.prefix.len();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            self.prefix.truncate(outer_len);
+            if outer_len > 0 {
+                self.prefix.push('.');
+            }
+            self.prefix.push_str(&key);
+            map.next_value_seed(AttrValue {
+                inner: self.inner,
+                request: &mut *self.request,
+                path: &mut *self.prefix,
+            })?;
+        }
+        self.prefix.truncate(outer_len);
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_an_object();
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_an_object();
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_an_object();
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_an_object();
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_an_object();
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.not_an_object();
+        Ok(())
+    }
+}
+
+impl Attrs<'_> {
+    fn not_an_object(self) {
+        self.request
+            .errors
+            .push(RequestError::new("`attrs` must be an object"));
+    }
+}
+
+/// The value at one path: a value for a declared attribute, or an object of
+/// deeper paths.
+struct AttrValue<'a> {
+    inner: &'a Inner,
+    request: &'a mut Request,
+    path: &'a mut String,
+}
+
+impl<'de> DeserializeSeed<'de> for AttrValue<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl AttrValue<'_> {
+    fn assign(self, value: Value<'_>) {
+        match self.inner.attrs.get(self.path.as_str()) {
+            Some(attr) => {
+                self.request.set(*attr, self.path, value);
+            }
+            None => self.request.errors.push(undeclared(self.path)),
+        }
+    }
+}
+
+fn undeclared(path: &str) -> RequestError {
+    RequestError::new(format!("attribute `{path}` is not declared by the policy"))
+}
+
+impl<'de> Visitor<'de> for AttrValue<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an attribute value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        // `null`, like an absent key, leaves the attribute missing.
+        if !self.inner.attrs.contains_key(self.path.as_str())
+            && !self.inner.prefixes.contains(self.path.as_str())
+        {
+            self.request.errors.push(undeclared(self.path));
+        }
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.assign(Value::Bool(v));
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.assign(Value::Int(v));
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        match i64::try_from(v) {
+            Ok(v) => self.assign(Value::Int(v)),
+            Err(_) => self.request.errors.push(RequestError::new(format!(
+                "attribute `{}`: {v} does not fit in a 64-bit integer",
+                self.path
+            ))),
+        }
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.request.errors.push(RequestError::new(format!(
+            "attribute `{}`: {v} is not an integer (Grant has no fractional numbers)",
+            self.path
+        )));
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.assign(Value::Str(v));
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut items: Vec<Scalar<'de>> = Vec::new();
+        while let Some(item) = seq.next_element::<Scalar<'de>>()? {
+            items.push(item);
+        }
+        let mut values = Vec::with_capacity(items.len());
+        for item in &items {
+            match item.as_value() {
+                Some(value) => values.push(value),
+                None => {
+                    self.request.errors.push(RequestError::new(format!(
+                        "attribute `{}`: a set holds strings, integers and booleans, found {}",
+                        self.path,
+                        item.describe()
+                    )));
+                    return Ok(());
+                }
+            }
+        }
+        self.assign(Value::Set(&values));
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let path = self.path.as_str();
+        if self.inner.attrs.contains_key(path) || !self.inner.prefixes.contains(path) {
+            // Not a group of attributes: report, then still read the object.
+            let message = if self.inner.attrs.contains_key(path) {
+                format!("attribute `{path}` expects a value, found an object")
+            } else {
+                format!("no declared attribute starts with `{path}.`")
+            };
+            self.request.errors.push(RequestError::new(message));
+        }
+        Attrs {
+            inner: self.inner,
+            request: self.request,
+            prefix: self.path,
+        }
+        .visit_map(map)
+    }
+}
+
+/// One JSON scalar: a set element or a ttl.
+enum Scalar<'de> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(Cow<'de, str>),
+    Other(&'static str),
+}
+
+impl Scalar<'_> {
+    fn as_value(&self) -> Option<Value<'_>> {
+        Some(match self {
+            Scalar::Bool(b) => Value::Bool(*b),
+            Scalar::Int(i) => Value::Int(*i),
+            Scalar::Str(s) => Value::Str(s),
+            Scalar::Null | Scalar::Other(_) => return None,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Scalar::Null => "`null`".to_string(),
+            Scalar::Bool(b) => format!("`{b}`"),
+            Scalar::Int(i) => format!("`{i}`"),
+            Scalar::Str(s) => format!("{s:?}"),
+            Scalar::Other(what) => what.to_string(),
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(
+                    i64::try_from(v)
+                        .map_or(Scalar::Other("an integer above 2^63 - 1"), Scalar::Int),
+                )
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other("a fractional number"))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other("a list"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}

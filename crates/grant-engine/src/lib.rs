@@ -1,0 +1,260 @@
+//! Grant's decision API, for issuers that mint short-lived credentials.
+//!
+//! Load a policy once into an [`Engine`] (cheap to clone, `Send + Sync`),
+//! then decide requests on any thread. A [`Request`] is filled by typed
+//! setters or from JSON; deciding a typed request allocates nothing once its
+//! buffers have grown ([`Engine::decide_into`]).
+//!
+//! ```
+//! use grant_engine::{Engine, Value};
+//! use grant_syntax::SourceMap;
+//!
+//! let mut sources = SourceMap::new();
+//! sources.add("policy.grant", r#"
+//!     type sensitivity = public < internal < confidential
+//!     attr sensitivity: sensitivity
+//!     attr task.approved: bool
+//!     allow tool "db.read" when sensitivity <= internal ttl 5m
+//!     deny tool "db.*" when not task.approved
+//! "#);
+//! let engine = Engine::from_sources(sources).expect("the policy is valid");
+//!
+//! // Typed: look attributes up once, then set values by handle.
+//! let sensitivity = engine.attr("sensitivity").expect("declared");
+//! let approved = engine.attr("task.approved").expect("declared");
+//! let mut request = engine.request();
+//! request.tool("db.read").set(sensitivity, "sensitivity", Value::Str("internal"));
+//! request.set(approved, "task.approved", Value::Bool(true));
+//! let decision = engine.decide(&request);
+//! assert!(decision.is_allow());
+//! assert_eq!(decision.ttl_seconds, Some(300));
+//!
+//! // JSON, in the spec's shape. A missing `task.approved` makes the deny
+//! // rule's condition unknown, and an unknown deny applies: fail closed.
+//! let decision = engine.decide_json(r#"{"tool": "db.read", "attrs": {"sensitivity": "public"}}"#);
+//! assert!(!decision.is_allow());
+//! assert_eq!(decision.missing, ["task.approved"]);
+//! ```
+
+mod decision;
+mod hash;
+mod json;
+mod request;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use grant_compile::Program;
+use grant_compile::index::FnvMap;
+use grant_compile::program::SlotId;
+use grant_syntax::{Diagnostic, LoadError, SourceMap};
+use grant_vm::Outcome;
+
+pub use decision::{DecidingRule, Decision, DecisionEffect};
+pub use request::{Attr, Request, RequestError, Value};
+
+/// A policy could not be loaded: unreadable, or with errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("the policy has {} error(s); first: {}", .diagnostics.iter().filter(|d| d.is_error()).count(), first_error(.diagnostics))]
+    Invalid {
+        sources: Box<SourceMap>,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn first_error(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .map_or_else(String::new, |d| d.message.clone())
+}
+
+/// A loaded, compiled policy. Clones share it.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    /// Unique per engine built in this process.
+    pub(crate) id: usize,
+    pub(crate) program: Program,
+    pub(crate) sources: SourceMap,
+    pub(crate) policy_hash: String,
+    /// Declared attributes by path.
+    pub(crate) attrs: FnvMap<Box<str>, Attr>,
+    /// Proper prefixes of attribute paths (`task` for `task.approved`): the
+    /// objects a JSON request may nest.
+    pub(crate) prefixes: HashSet<Box<str>>,
+    pub(crate) types: Arc<[grant_check::ir::EnumType]>,
+    /// Warnings the policy had (it had no errors).
+    pub(crate) warnings: Vec<Diagnostic>,
+}
+
+impl Engine {
+    /// Loads a policy: one `.grant` file, or every `.grant` file under a
+    /// directory.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Engine, PolicyError> {
+        Engine::from_sources(SourceMap::load(path.as_ref())?)
+    }
+
+    /// Builds an engine from policy text already in memory.
+    pub fn from_sources(sources: SourceMap) -> Result<Engine, PolicyError> {
+        let built = grant_compile::build(&sources);
+        let Some(program) = built.program else {
+            return Err(PolicyError::Invalid {
+                sources: Box::new(sources),
+                diagnostics: built.diagnostics,
+            });
+        };
+        let attrs = program
+            .attrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                (
+                    a.path.as_str().into(),
+                    Attr {
+                        slot: SlotId(i as u32),
+                        ty: a.ty,
+                    },
+                )
+            })
+            .collect();
+        let prefixes = program
+            .attrs
+            .iter()
+            .flat_map(|a| {
+                a.path
+                    .match_indices('.')
+                    .map(|(i, _)| a.path.get(..i).unwrap_or("").into())
+            })
+            .collect();
+        let types = program.types.clone().into();
+        let policy_hash = hash::policy_hash(&sources);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+                program,
+                sources,
+                policy_hash,
+                attrs,
+                prefixes,
+                types,
+                warnings: built.diagnostics,
+            }),
+        })
+    }
+
+    /// `sha256:<hex>` over the policy's files in path order (see docs).
+    pub fn policy_hash(&self) -> &str {
+        &self.inner.policy_hash
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.inner.program
+    }
+
+    pub fn sources(&self) -> &SourceMap {
+        &self.inner.sources
+    }
+
+    /// Warnings the policy had when it was loaded.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.inner.warnings
+    }
+
+    /// A handle on a declared attribute, or `None` if the policy does not
+    /// declare `path`.
+    pub fn attr(&self, path: &str) -> Option<Attr> {
+        self.inner.attrs.get(path).copied()
+    }
+
+    /// An empty request for this engine's policy.
+    pub fn request(&self) -> Request {
+        Request::new(&self.inner, self.key())
+    }
+
+    /// Fills `request` from JSON in the spec's request shape. Problems are
+    /// recorded in the request, which is then denied with them.
+    pub fn read_json(&self, json: &str, request: &mut Request) {
+        if request.program_key != self.key() {
+            *request = self.request();
+        }
+        json::read(&self.inner, json, request);
+    }
+
+    /// Decides a JSON request.
+    pub fn decide_json(&self, json: &str) -> Decision {
+        let mut request = self.request();
+        self.read_json(json, &mut request);
+        self.decide(&request)
+    }
+
+    /// Decides a request.
+    pub fn decide(&self, request: &Request) -> Decision {
+        let mut outcome = Outcome::default();
+        match self.decide_into(request, &mut outcome) {
+            Ok(()) => Decision::from_outcome(
+                &self.inner.program,
+                &request.tool,
+                request.ttl,
+                &outcome,
+                &self.inner.policy_hash,
+            ),
+            Err(errors) => Decision::invalid(errors, &self.inner.policy_hash),
+        }
+    }
+
+    /// Decides into reusable buffers, allocating nothing once they have
+    /// grown. An invalid request is denied unevaluated: its errors are
+    /// returned, and `outcome` says deny.
+    pub fn decide_into<'r>(
+        &self,
+        request: &'r Request,
+        outcome: &mut Outcome,
+    ) -> Result<(), &'r [RequestError]> {
+        if request.program_key != self.key() {
+            *outcome = Outcome::default();
+            outcome.effect = Some(grant_syntax::ast::Effect::Deny);
+            return Err(&WRONG_POLICY);
+        }
+        if !request.errors.is_empty() || !request.tool_given {
+            *outcome = Outcome::default();
+            outcome.effect = Some(grant_syntax::ast::Effect::Deny);
+            return Err(if request.errors.is_empty() {
+                &NO_TOOL
+            } else {
+                &request.errors
+            });
+        }
+        grant_vm::decide(
+            &self.inner.program,
+            &request.tool,
+            &request.input(),
+            request.ttl,
+            outcome,
+        );
+        Ok(())
+    }
+
+    /// Identifies this engine's program, so that a request laid out for
+    /// another policy is refused rather than misread.
+    fn key(&self) -> usize {
+        self.inner.id
+    }
+}
+
+static WRONG_POLICY: [RequestError; 1] = [RequestError::fixed(
+    "the request was made for another policy (or an earlier version of this one): make it with this engine's `request()`",
+)];
+static NO_TOOL: [RequestError; 1] = [RequestError::fixed("request has no `tool`")];
+
+static NEXT_ENGINE_ID: AtomicUsize = AtomicUsize::new(1);

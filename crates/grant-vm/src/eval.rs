@@ -1,0 +1,230 @@
+//! Running one rule's bytecode.
+
+use std::cmp::Ordering;
+
+use grant_compile::program::{CompareOp, CompiledRule, Const, Kind, Op, Operand, SlotId, Tri};
+use grant_compile::{MAX_STACK, Program};
+
+use crate::input::{Input, Scalar, Slot};
+
+/// A value read from an operand: a scalar, a set, or missing.
+enum Loaded<'a> {
+    Scalar(Scalar<'a>),
+    SlotSet(&'a [Slot]),
+    ConstSet(&'a [Const]),
+    Missing,
+}
+
+struct Machine<'p, 'i, 'm> {
+    program: &'p Program,
+    input: &'i Input<'i>,
+    missing: &'m mut Vec<SlotId>,
+}
+
+/// Evaluates a rule's condition (true when it has none). Reads of missing
+/// attributes are pushed to `missing`. Malformed code, which the compiler
+/// does not produce, evaluates to unknown: a deny rule then still applies.
+pub fn eval_rule(
+    program: &Program,
+    rule: &CompiledRule,
+    input: &Input<'_>,
+    missing: &mut Vec<SlotId>,
+) -> Tri {
+    let code = program.code_of(rule);
+    if code.is_empty() {
+        return Tri::True;
+    }
+    let mut machine = Machine {
+        program,
+        input,
+        missing,
+    };
+    machine
+        .run(code, rule.code_start as usize)
+        .unwrap_or(Tri::Unknown)
+}
+
+impl<'p, 'i> Machine<'p, 'i, '_>
+where
+    'p: 'i,
+{
+    /// `None` when the code is malformed (stack misuse, bad jump).
+    fn run(&mut self, code: &[Op], base: usize) -> Option<Tri> {
+        let mut stack = [Tri::Unknown; MAX_STACK];
+        let mut depth = 0usize;
+        let mut pc = 0usize;
+        while let Some(op) = code.get(pc) {
+            pc += 1;
+            let pushed = match *op {
+                Op::Push(value) => value,
+                Op::LoadBool(slot) => match self.slot(slot) {
+                    Slot::Bool(b) => Tri::from_bool(b),
+                    _ => Tri::Unknown,
+                },
+                Op::Compare { kind, op, lhs, rhs } => self.compare(kind, op, lhs, rhs),
+                Op::CompareSet { op, lhs, rhs } => self.compare_sets(op, lhs, rhs),
+                Op::InList { needle, list } => {
+                    match (self.load(needle), self.program.consts.get(list.0 as usize)) {
+                        (Loaded::Scalar(x), Some(Const::Set(items))) => Tri::from_bool(
+                            items
+                                .binary_search_by(|c| {
+                                    Scalar::of_const(c).map_or(Ordering::Less, |c| c.cmp(x))
+                                })
+                                .is_ok(),
+                        ),
+                        _ => Tri::Unknown,
+                    }
+                }
+                Op::InSet { needle, set } => {
+                    match (self.load(needle), self.load(Operand::Slot(set))) {
+                        (Loaded::Scalar(x), Loaded::SlotSet(items)) => Tri::from_bool(
+                            items
+                                .binary_search_by(|s| {
+                                    Scalar::of_slot(*s, self.input)
+                                        .map_or(Ordering::Less, |s| s.cmp(x))
+                                })
+                                .is_ok(),
+                        ),
+                        _ => Tri::Unknown,
+                    }
+                }
+                Op::Matches { subject, glob } => {
+                    match (self.load(subject), self.program.globs.get(glob.0 as usize)) {
+                        (Loaded::Scalar(Scalar::Str(s)), Some(glob)) => {
+                            Tri::from_bool(glob.matches(s))
+                        }
+                        _ => Tri::Unknown,
+                    }
+                }
+                Op::Not => {
+                    let top = stack.get_mut(depth.checked_sub(1)?)?;
+                    *top = !*top;
+                    continue;
+                }
+                Op::And | Op::Or => {
+                    let right = *stack.get(depth.checked_sub(1)?)?;
+                    depth -= 1;
+                    let left = stack.get_mut(depth.checked_sub(1)?)?;
+                    *left = if matches!(op, Op::And) {
+                        left.and(right)
+                    } else {
+                        left.or(right)
+                    };
+                    continue;
+                }
+                Op::JumpIfFalse(target) | Op::JumpIfTrue(target) => {
+                    let top = *stack.get(depth.checked_sub(1)?)?;
+                    let decided = if matches!(op, Op::JumpIfFalse(_)) {
+                        Tri::False
+                    } else {
+                        Tri::True
+                    };
+                    if top == decided {
+                        // Jumps go forward only: evaluation always ends.
+                        pc = (target as usize)
+                            .checked_sub(base)
+                            .filter(|&t| t > pc - 1)?;
+                    }
+                    continue;
+                }
+            };
+            *stack.get_mut(depth)? = pushed;
+            depth += 1;
+        }
+        if depth == 1 {
+            stack.first().copied()
+        } else {
+            None
+        }
+    }
+
+    fn slot(&mut self, slot: SlotId) -> Slot {
+        let value = self
+            .input
+            .values
+            .get(slot.0 as usize)
+            .copied()
+            .unwrap_or(Slot::Missing);
+        if value == Slot::Missing {
+            self.missing.push(slot);
+        }
+        value
+    }
+
+    fn load(&mut self, operand: Operand) -> Loaded<'i> {
+        match operand {
+            Operand::Slot(slot) => match self.slot(slot) {
+                Slot::Missing => Loaded::Missing,
+                Slot::Set(range) => Loaded::SlotSet(self.input.set(range)),
+                scalar => {
+                    Scalar::of_slot(scalar, self.input).map_or(Loaded::Missing, Loaded::Scalar)
+                }
+            },
+            Operand::Const(id) => match self.program.consts.get(id.0 as usize) {
+                Some(Const::Set(items)) => Loaded::ConstSet(items),
+                Some(value) => Scalar::of_const(value).map_or(Loaded::Missing, Loaded::Scalar),
+                None => Loaded::Missing,
+            },
+        }
+    }
+
+    fn compare(&mut self, kind: Kind, op: CompareOp, lhs: Operand, rhs: Operand) -> Tri {
+        // Read both sides, so that both missing attributes are named.
+        let (lhs, rhs) = (self.load(lhs), self.load(rhs));
+        let (Loaded::Scalar(a), Loaded::Scalar(b)) = (lhs, rhs) else {
+            return Tri::Unknown;
+        };
+        // The checker gave both sides the kind; a mismatch means bad input.
+        if !same_kind(kind, a) || !same_kind(kind, b) {
+            return Tri::Unknown;
+        }
+        Tri::from_bool(holds(op, a.cmp(b)))
+    }
+
+    fn compare_sets(&mut self, op: CompareOp, lhs: Operand, rhs: Operand) -> Tri {
+        let (lhs, rhs) = (self.load(lhs), self.load(rhs));
+        let equal = match (&lhs, &rhs) {
+            (Loaded::SlotSet(a), Loaded::ConstSet(b)) | (Loaded::ConstSet(b), Loaded::SlotSet(a)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b.iter()).all(|(x, y)| {
+                        matches!((Scalar::of_slot(*x, self.input), Scalar::of_const(y)), (Some(x), Some(y)) if x.cmp(y).is_eq())
+                    })
+            }
+            (Loaded::SlotSet(a), Loaded::SlotSet(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b.iter()).all(|(x, y)| {
+                        matches!((Scalar::of_slot(*x, self.input), Scalar::of_slot(*y, self.input)), (Some(x), Some(y)) if x.cmp(y).is_eq())
+                    })
+            }
+            (Loaded::ConstSet(a), Loaded::ConstSet(b)) => a == b,
+            _ => return Tri::Unknown,
+        };
+        match op {
+            CompareOp::Eq => Tri::from_bool(equal),
+            CompareOp::Ne => Tri::from_bool(!equal),
+            _ => Tri::Unknown,
+        }
+    }
+}
+
+fn same_kind(kind: Kind, value: Scalar<'_>) -> bool {
+    matches!(
+        (kind, value),
+        (Kind::Bool, Scalar::Bool(_))
+            | (Kind::Int, Scalar::Int(_))
+            | (Kind::Str, Scalar::Str(_))
+            | (Kind::Duration, Scalar::Duration(_))
+            | (Kind::Enum, Scalar::Enum(_))
+    )
+}
+
+fn holds(op: CompareOp, ordering: Ordering) -> bool {
+    match op {
+        CompareOp::Eq => ordering.is_eq(),
+        CompareOp::Ne => ordering.is_ne(),
+        CompareOp::Lt => ordering.is_lt(),
+        CompareOp::Le => ordering.is_le(),
+        CompareOp::Gt => ordering.is_gt(),
+        CompareOp::Ge => ordering.is_ge(),
+    }
+}

@@ -1,0 +1,168 @@
+//! Grant's evaluator. It runs a [`Program`]'s bytecode over the values of one
+//! request in three-valued logic, and decides: deny if any deny rule applies
+//! (an unknown deny condition applies: fail closed), else allow if any allow
+//! rule applies (an unknown allow condition does not), else deny.
+//!
+//! It never panics and never allocates once an [`Outcome`] has warmed up:
+//! every buffer it writes lives in the outcome and is reused.
+
+mod eval;
+mod input;
+
+use grant_compile::Program;
+use grant_compile::program::{RuleId, SlotId, Tri};
+use grant_syntax::ast::Effect;
+
+pub use eval::eval_rule;
+pub use input::{Input, Slot, SlotRange, cmp_items};
+
+/// How a decision came out, and why, in buffers reused across decisions.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    pub effect: Option<Effect>,
+    /// Granted seconds, on allow.
+    pub ttl: Option<u64>,
+    /// The rules that decided: applying denies on deny, applying allows on
+    /// allow, none for a default deny. In policy order.
+    pub deciding: Vec<RuleId>,
+    /// Every rule whose pattern matched, with how its condition came out, in
+    /// the order evaluated (deny rules first). Allow rules are not evaluated
+    /// once a deny applies.
+    pub considered: Vec<Considered>,
+    /// Attributes whose absence made an evaluated condition unknown,
+    /// ascending, without duplicates.
+    pub missing: Vec<SlotId>,
+    candidates: Vec<RuleId>,
+    /// The missing attributes of each unknown condition, one run per
+    /// [`Considered`] entry.
+    missing_log: Vec<SlotId>,
+}
+
+/// A rule whose pattern matched, and how its condition came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Considered {
+    pub rule: RuleId,
+    pub result: Tri,
+    missing_start: u32,
+    missing_end: u32,
+}
+
+impl Outcome {
+    pub fn is_allow(&self) -> bool {
+        self.effect == Some(Effect::Allow)
+    }
+
+    /// The attributes whose absence made this rule's condition unknown
+    /// (empty unless its result is unknown), ascending.
+    pub fn missing_of(&self, considered: &Considered) -> &[SlotId] {
+        self.missing_log
+            .get(considered.missing_start as usize..considered.missing_end as usize)
+            .unwrap_or(&[])
+    }
+
+    fn reset(&mut self) {
+        self.effect = None;
+        self.ttl = None;
+        self.deciding.clear();
+        self.considered.clear();
+        self.missing.clear();
+        self.candidates.clear();
+        self.missing_log.clear();
+    }
+}
+
+/// Decides a request for `tool` with the attribute values in `input`, the
+/// caller asking for at most `requested_ttl` seconds.
+pub fn decide(
+    program: &Program,
+    tool: &str,
+    input: &Input<'_>,
+    requested_ttl: Option<u64>,
+    out: &mut Outcome,
+) {
+    out.reset();
+    let mut candidates = std::mem::take(&mut out.candidates);
+    program
+        .index
+        .candidates(tool, &program.globs, &mut candidates);
+    // Deny rules first: any that applies decides.
+    evaluate(program, &candidates, Effect::Deny, input, out);
+    if out.deciding.is_empty() {
+        evaluate(program, &candidates, Effect::Allow, input, out);
+        if !out.deciding.is_empty() {
+            out.effect = Some(Effect::Allow);
+            let rules_ttl = out
+                .deciding
+                .iter()
+                .filter_map(|id| program.rule(*id)?.ttl)
+                .min();
+            out.ttl = match (rules_ttl, requested_ttl) {
+                (Some(rule), Some(asked)) => Some(rule.min(asked)),
+                (ttl, None) | (None, ttl) => ttl,
+            };
+        } else {
+            out.effect = Some(Effect::Deny);
+        }
+    } else {
+        out.effect = Some(Effect::Deny);
+    }
+    out.candidates = candidates;
+    out.missing.extend_from_slice(&out.missing_log);
+    out.missing.sort_unstable();
+    out.missing.dedup();
+}
+
+fn evaluate(
+    program: &Program,
+    candidates: &[RuleId],
+    effect: Effect,
+    input: &Input<'_>,
+    out: &mut Outcome,
+) {
+    for &id in candidates {
+        let Some(rule) = program.rule(id) else {
+            continue;
+        };
+        if rule.effect != effect {
+            continue;
+        }
+        let start = out.missing_log.len();
+        let result = eval_rule(program, rule, input, &mut out.missing_log);
+        if result == Tri::Unknown {
+            // Only unknown conditions name their missing attributes.
+            let run = out.missing_log.get_mut(start..).unwrap_or(&mut []);
+            run.sort_unstable();
+            let kept = dedup_sorted(run);
+            out.missing_log.truncate(start + kept);
+        } else {
+            out.missing_log.truncate(start);
+        }
+        let end = out.missing_log.len();
+        out.considered.push(Considered {
+            rule: id,
+            result,
+            missing_start: start as u32,
+            missing_end: end as u32,
+        });
+        let applies = match result {
+            Tri::True => true,
+            Tri::False => false,
+            Tri::Unknown => effect == Effect::Deny,
+        };
+        if applies {
+            out.deciding.push(id);
+        }
+    }
+}
+
+/// Moves the distinct values of a sorted slice to its front; their count.
+fn dedup_sorted(items: &mut [SlotId]) -> usize {
+    let mut kept = 0usize;
+    for i in 0..items.len() {
+        if kept == 0 || items[kept - 1] != items[i] {
+            items[kept] = items[i];
+            kept += 1;
+        }
+    }
+    kept
+}
