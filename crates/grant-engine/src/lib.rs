@@ -50,9 +50,9 @@ use grant_compile::Program;
 use grant_compile::index::FnvMap;
 use grant_compile::program::SlotId;
 use grant_syntax::{Diagnostic, LoadError, SourceMap};
-use grant_vm::Outcome;
 
 pub use decision::{DecidingRule, Decision, DecisionEffect};
+pub use grant_vm::{Considered, Outcome};
 pub use request::{Attr, Request, RequestError, Value};
 
 /// A policy could not be loaded: unreadable, or with errors.

@@ -1,0 +1,87 @@
+//! Deciding a typed request allocates nothing once the request and outcome
+//! buffers have warmed up. dhat counts every allocation of this test binary
+//! (which has only this one test, so no other thread allocates meanwhile).
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use grant_engine::Outcome;
+use grant_engine::{Engine, Value};
+use grant_syntax::SourceMap;
+
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+const POLICY: &str = r#"
+type sensitivity = public < internal < confidential
+type env = dev | staging | prod
+attr sensitivity: sensitivity
+attr env: env
+attr task.approved: bool
+attr task.labels: set<string>
+attr agent.workload: string
+attr agent.delegation_depth: int
+
+allow tool "db.*" when sensitivity <= internal and env in [dev, staging] ttl 5m
+allow tool "db.read" when "pci" in task.labels and agent.workload matches "spiffe://prod/*" ttl 2m
+deny tool * when env == prod and not task.approved
+deny tool "*.write" when agent.delegation_depth > 1
+"#;
+
+#[test]
+fn typed_decisions_do_not_allocate_after_warm_up() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let mut sources = SourceMap::new();
+    sources.add("policy.grant", POLICY);
+    let engine = Engine::from_sources(sources).unwrap();
+    let handles = [
+        "sensitivity",
+        "env",
+        "task.approved",
+        "task.labels",
+        "agent.workload",
+        "agent.delegation_depth",
+    ]
+    .map(|path| engine.attr(path).unwrap());
+    let labels = [Value::Str("pci"), Value::Str("sox")];
+    let mut request = engine.request();
+    let mut outcome = Outcome::default();
+
+    let decide =
+        |tool: &str, with_env: bool, request: &mut grant_engine::Request, outcome: &mut Outcome| {
+            request.clear().tool(tool);
+            request.set(handles[0], "sensitivity", Value::Str("internal"));
+            if with_env {
+                request.set(handles[1], "env", Value::Str("prod"));
+            }
+            request.set(handles[2], "task.approved", Value::Bool(true));
+            request.set(handles[3], "task.labels", Value::Set(&labels));
+            request.set(
+                handles[4],
+                "agent.workload",
+                Value::Str("spiffe://prod/billing"),
+            );
+            request.set(handles[5], "agent.delegation_depth", Value::Int(0));
+            engine.decide_into(request, outcome).unwrap();
+            outcome.is_allow()
+        };
+
+    // Warm up every path: allow, deny, and unknown (env missing).
+    for tool in ["db.read", "db.write", "github.push", "db.read"] {
+        decide(tool, true, &mut request, &mut outcome);
+        decide(tool, false, &mut request, &mut outcome);
+    }
+    let before = dhat::HeapStats::get();
+    let mut allowed = 0;
+    for _ in 0..100 {
+        for tool in ["db.read", "db.write", "github.push"] {
+            allowed += usize::from(decide(tool, true, &mut request, &mut outcome));
+            allowed += usize::from(decide(tool, false, &mut request, &mut outcome));
+        }
+    }
+    let after = dhat::HeapStats::get();
+    assert!(allowed > 0, "some requests are allowed");
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "allocations on the typed decision path"
+    );
+}
