@@ -88,3 +88,21 @@ fn every_code_has_a_ui_case() {
         .collect();
     assert!(missing.is_empty(), "codes without a UI case: {missing:?}");
 }
+
+/// Every diagnostic code has its entry in docs/diagnostics.md.
+#[test]
+fn every_code_is_documented() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md"),
+    )
+    .unwrap();
+    let missing: Vec<_> = grant_syntax::Code::ALL
+        .iter()
+        .filter(|code| !docs.contains(&format!("## {}: {}", code.as_str(), code.title())))
+        .map(|code| code.as_str())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a `## Gxxxx: title` entry in docs/diagnostics.md: {missing:?}"
+    );
+}
