@@ -225,3 +225,27 @@ proptest! {
 fn file_too_large_code_is_stable() {
     assert_eq!(Code::FileTooLarge.as_str(), "G0107");
 }
+
+/// Many syntax errors in one file: each is reported, and the work per error
+/// stays bounded by its item (pest's error reporting is linear in its input,
+/// so the parser never hands it the rest of the file).
+#[test]
+fn thousands_of_syntax_errors() {
+    let text = "allow tool \"x\" when a == == b ttl 5m\n".repeat(5_000);
+    let checked = check_text(&text);
+    assert_eq!(checked.diagnostics.len(), 5_000);
+    assert!(checked.diagnostics.iter().all(|d| d.code.as_str() == "G0101"));
+    let text = "allow tool \"x\" when\n".repeat(5_000);
+    assert_eq!(check_text(&text).diagnostics.len(), 5_000);
+}
+
+/// Annotations on lines of their own, or after a rule on the same line,
+/// belong to the next rule.
+#[test]
+fn annotations_before_a_rule_on_the_next_lines() {
+    let text = "attr a: bool\n@id(\"one\")\n@reason(\n  \"two lines\")\nallow tool \"x\" when a ttl 5m\ndeny tool \"y\" @id(\"three\")\ndeny tool \"z\" when a\n";
+    let checked = check_text(text);
+    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+    let ids: Vec<&str> = checked.policy.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["one", "policy.grant:6", "three"]);
+}

@@ -4,7 +4,11 @@
 //! real command without a process.
 
 mod check;
+mod eval;
+mod explain;
+mod inspect;
 mod output;
+mod policy;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -23,6 +27,9 @@ pub enum Exit {
     PolicyErrors = 1,
     /// Bad arguments, or a file that could not be read.
     Usage = 2,
+    /// `grant eval --fail-on-deny`: every request was decided, and at least
+    /// one was denied.
+    Denied = 3,
 }
 
 #[derive(Debug, Parser)]
@@ -40,6 +47,10 @@ struct Cli {
 enum Command {
     /// Check policies: syntax, names, types, ttls and lints.
     Check(check::CheckArgs),
+    /// Decide requests against a policy: decision JSON, or an explanation.
+    Eval(eval::EvalArgs),
+    /// Show what a policy compiles to.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Runs `grant` with `args` (the first is the program name).
@@ -66,5 +77,7 @@ where
     };
     match cli.command {
         Command::Check(args) => check::run(&args, stdout, stderr),
+        Command::Eval(args) => eval::run(&args, stdout, stderr),
+        Command::Inspect(args) => inspect::run(&args, stdout, stderr),
     }
 }

@@ -12,20 +12,29 @@ pub enum Format {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when stdout is a terminal and `NO_COLOR` is unset.
+    /// Colour when the output is a terminal and `NO_COLOR` is unset.
     Auto,
     Always,
     Never,
 }
 
 impl ColorChoice {
+    /// Whether output to stdout is coloured.
     pub fn enabled(self) -> bool {
+        self.enabled_on(std::io::stdout().is_terminal())
+    }
+
+    /// Whether output to stderr (diagnostics) is coloured.
+    pub fn enabled_on_stderr(self) -> bool {
+        self.enabled_on(std::io::stderr().is_terminal())
+    }
+
+    fn enabled_on(self, is_terminal: bool) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && is_terminal
             }
         }
     }
@@ -38,4 +47,13 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
     } else {
         format!("{n} {plural}")
     }
+}
+
+/// Output could not be written: a closed pipe ends the run quietly, anything
+/// else is reported. Either way the run failed.
+pub fn write_failed(error: &std::io::Error, stderr: &mut dyn std::io::Write) -> crate::Exit {
+    if error.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = writeln!(stderr, "error: cannot write output: {error}");
+    }
+    crate::Exit::Usage
 }

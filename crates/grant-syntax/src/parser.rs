@@ -93,8 +93,29 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
     let mut items = Vec::new();
     let mut pos = skip_trivia(text, 0);
     while pos < text.len() {
-        let rest = text.get(pos..).unwrap_or("");
-        match GrantParser::parse(Rule::next_item, rest) {
+        // Each parse sees only the text up to the next item boundary: pest
+        // does work proportional to its whole input when it reports an
+        // error, which would make a file of many errors quadratic.
+        let mut chunk_end = next_boundary(&item_starts, pos, text.len());
+        let parsed = loop {
+            let chunk = text.get(pos..chunk_end).unwrap_or("");
+            match GrantParser::parse(Rule::next_item, chunk) {
+                Ok(pairs) => break Ok(pairs),
+                Err(error) => {
+                    // An error at the very end of the chunk may only mean
+                    // the item goes on past the boundary (`@id("x")` then
+                    // a rule on the next line starting with `allow`):
+                    // widen the chunk to the next boundary and try again.
+                    let at = error_position(&error);
+                    if chunk_end < text.len() && skip_trivia(chunk, at) >= chunk.len() {
+                        chunk_end = next_boundary(&item_starts, chunk_end, text.len());
+                        continue;
+                    }
+                    break Err(with_detail(chunk, error));
+                }
+            }
+        };
+        match parsed {
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else { break };
                 let consumed = pair.as_span().end();
@@ -105,7 +126,6 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
                 pos = skip_trivia(text, pos + consumed.max(1));
             }
             Err(error) => {
-                let error = with_detail(rest, error);
                 let error_at = pos + error_position(&error);
                 let resume = item_starts
                     .iter()
@@ -144,11 +164,22 @@ fn with_detail(rest: &str, error: pest::error::Error<Rule>) -> pest::error::Erro
     }
 }
 
-/// Offsets of the first token of each line that can start an item: after a
-/// syntax error, parsing resumes at the next of these.
+/// The first item boundary after `pos`, or the end of the text.
+fn next_boundary(item_starts: &[usize], pos: usize, len: usize) -> usize {
+    let i = item_starts.partition_point(|&s| s <= pos);
+    item_starts.get(i).copied().unwrap_or(len)
+}
+
+/// Item boundaries: offsets of the first token of each line that starts an
+/// item (`allow`, `deny`, `type`, `attr`, `default`, `max`, `@`), except
+/// where lines of annotations go on into their rule. No valid item contains
+/// another boundary, since these words cannot continue an item and paths
+/// have no spaces; parsing is split at them, and resumes at the next one
+/// after a syntax error.
 fn item_starts(text: &str) -> Vec<usize> {
     let mut starts = Vec::new();
     let mut at_line_start = true;
+    let mut after_annotation_line = false;
     for (token, range) in lexer::tokens(text) {
         match token {
             Some(Token::Newline) => at_line_start = true,
@@ -159,7 +190,12 @@ fn item_starts(text: &str) -> Vec<usize> {
                     || (token == Token::Word
                         && matches!(word, "allow" | "deny" | "type" | "attr" | "default" | "max"));
                 if at_line_start && starts_item {
-                    starts.push(range.start);
+                    let continues_annotations =
+                        after_annotation_line && (token == Token::At || matches!(word, "allow" | "deny"));
+                    if !continues_annotations {
+                        starts.push(range.start);
+                    }
+                    after_annotation_line = token == Token::At;
                 }
                 at_line_start = false;
             }
@@ -442,12 +478,23 @@ struct Lower {
 type Lowered<T> = Result<T, Malformed>;
 
 impl Lower {
+    /// The pair's span, without trailing whitespace and comments: pest
+    /// includes those when a rule ends in a repetition or option that
+    /// matched nothing (`a ~ (op ~ a)*`).
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let span = pair.as_span();
+        let mut end = span.end();
+        if let Some(last) = pair.clone().into_inner().next_back() {
+            let last_end = last.as_span().end();
+            let gap = span.as_str().get(last_end - span.start()..).unwrap_or("");
+            if skip_trivia(gap, 0) >= gap.len() {
+                end = last_end;
+            }
+        }
         Span::new(
             self.file,
             self.offset + span.start(),
-            self.offset + span.end(),
+            self.offset + end,
         )
     }
 

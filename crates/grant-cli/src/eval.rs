@@ -1,0 +1,260 @@
+//! `grant eval`: decide requests against one policy, and print the decisions
+//! as JSON or explain them to people.
+
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use grant_engine::{Decision, DecisionEffect, Engine, Request};
+use grant_vm::Outcome;
+
+use crate::Exit;
+use crate::explain::Explainer;
+use crate::output::{ColorChoice, write_failed};
+use crate::policy;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when every request was decided (allow or deny), 1 when the \
+policy has errors, 2 on bad arguments or input that cannot be read, 3 with --fail-on-deny \
+when any request was denied."
+)]
+#[command(group(
+    clap::ArgGroup::new("input")
+        .required(true)
+        .args(["request", "requests"])
+))]
+pub struct EvalArgs {
+    /// The policy: a `.grant` file, or a directory whose `.grant` files
+    /// (subdirectories included) make one policy.
+    #[arg(long, value_name = "PATH")]
+    policy: PathBuf,
+    /// One request, a JSON object (`-` reads it from stdin). Prints one
+    /// decision, pretty-printed.
+    #[arg(long, value_name = "FILE|-")]
+    request: Option<PathBuf>,
+    /// Requests as NDJSON, one JSON object per line (`-` reads stdin).
+    /// Prints one compact decision per line, in input order. Blank lines are
+    /// skipped and get no output line. A line that is not a valid request is
+    /// denied with its error, and the run goes on.
+    #[arg(long, value_name = "FILE|-")]
+    requests: Option<PathBuf>,
+    /// Explain each decision for people instead of printing JSON: the rules
+    /// whose pattern matches the tool, where they are, their conditions, the
+    /// values those read, and how each came out.
+    #[arg(long)]
+    explain: bool,
+    /// Exit 3 if any request is denied (once every request is decided).
+    #[arg(long)]
+    fail_on_deny: bool,
+    /// Colour for `--explain`, and for the diagnostics of a policy with
+    /// errors.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+/// Why a run stopped early.
+enum Failure {
+    /// Input could not be read: a usage or I/O error.
+    Read(String),
+    Write(std::io::Error),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Failure {
+        Failure::Write(error)
+    }
+}
+
+pub fn run(args: &EvalArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit {
+    let engine = match policy::load(&args.policy, args.color, stderr) {
+        Ok(engine) => engine,
+        Err(exit) => return exit,
+    };
+    let mut session = Session {
+        engine: &engine,
+        request: engine.request(),
+        outcome: Outcome::default(),
+        explainer: args
+            .explain
+            .then(|| Explainer::new(&engine, &args.policy, args.color.enabled())),
+        denied: false,
+    };
+    let result = match (&args.request, &args.requests) {
+        (Some(path), None) => session.one(path, stdout),
+        (None, Some(path)) => session.many(path, stdout),
+        // clap's argument group guarantees exactly one.
+        _ => Err(Failure::Read(
+            "give exactly one of `--request` and `--requests`".to_string(),
+        )),
+    };
+    match result {
+        Ok(()) if args.fail_on_deny && session.denied => Exit::Denied,
+        Ok(()) => Exit::Ok,
+        Err(Failure::Read(message)) => {
+            let _ = writeln!(stderr, "error: {message}");
+            Exit::Usage
+        }
+        Err(Failure::Write(error)) => write_failed(&error, stderr),
+    }
+}
+
+/// One policy, and the buffers reused from one request to the next.
+struct Session<'e> {
+    engine: &'e Engine,
+    request: Request,
+    outcome: Outcome,
+    explainer: Option<Explainer<'e>>,
+    /// Whether any request was denied.
+    denied: bool,
+}
+
+impl Session<'_> {
+    /// `--request FILE|-`: one request, one pretty decision.
+    fn one(&mut self, path: &Path, stdout: &mut dyn Write) -> Result<(), Failure> {
+        let mut text = Vec::new();
+        let read = if is_stdin(path) {
+            std::io::stdin().lock().read_to_end(&mut text)
+        } else {
+            std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut text))
+        };
+        read.map_err(|error| cannot_read(path, &error))?;
+        let label = if is_stdin(path) {
+            "stdin".to_string()
+        } else {
+            path.display().to_string()
+        };
+        self.answer(&text, Some(&label), true, stdout)?;
+        Ok(())
+    }
+
+    /// `--requests FILE|-`: NDJSON in, one compact decision line out per
+    /// request line.
+    fn many(&mut self, path: &Path, stdout: &mut dyn Write) -> Result<(), Failure> {
+        let input: Box<dyn Read> = if is_stdin(path) {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(std::fs::File::open(path).map_err(|error| cannot_read(path, &error))?)
+        };
+        let name = if is_stdin(path) {
+            "stdin".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let mut reader = BufReader::with_capacity(64 * 1024, input);
+        let mut out = BufWriter::with_capacity(64 * 1024, stdout);
+        let mut line = Vec::new();
+        let mut number = 0usize;
+        let mut explained = false;
+        loop {
+            // Flush before waiting for more input, so that a caller feeding
+            // a pipe one request at a time sees each answer at once.
+            if reader.buffer().is_empty() {
+                out.flush()?;
+            }
+            line.clear();
+            let read = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|error| cannot_read(path, &error));
+            if let Err(failure) = read {
+                out.flush()?;
+                return Err(failure);
+            }
+            if line.is_empty() {
+                break;
+            }
+            number += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if self.explainer.is_some() {
+                if explained {
+                    writeln!(out)?;
+                }
+                explained = true;
+                writeln!(out, "=== {name}, line {number} ===")?;
+            }
+            // Without its line end, so that a JSON error's position reads
+            // `line 1 column N` of this line.
+            let request = line.strip_suffix(b"\n").unwrap_or(&line);
+            let request = request.strip_suffix(b"\r").unwrap_or(request);
+            self.answer(request, None, false, &mut out)?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Decides one request and writes its decision or explanation.
+    fn answer(
+        &mut self,
+        text: &[u8],
+        label: Option<&str>,
+        pretty: bool,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let (decision, text) = match std::str::from_utf8(text) {
+            Ok(text) => {
+                self.engine.read_json(text, &mut self.request);
+                (self.engine.decide(&self.request), Some(text))
+            }
+            Err(error) => (
+                invalid(
+                    self.engine,
+                    format!(
+                        "the request is not valid UTF-8 (first invalid byte at offset {})",
+                        error.valid_up_to()
+                    ),
+                ),
+                None,
+            ),
+        };
+        self.denied |= !decision.is_allow();
+        if let Some(explainer) = &mut self.explainer {
+            // The explanation needs the evaluator's view: every rule
+            // considered, and how its condition came out.
+            let evaluated = text.is_some()
+                && self
+                    .engine
+                    .decide_into(&self.request, &mut self.outcome)
+                    .is_ok();
+            let outcome = evaluated.then_some(&self.outcome);
+            return explainer.write(out, label, text, &decision, outcome);
+        }
+        if pretty {
+            serde_json::to_writer_pretty(&mut *out, &decision)?;
+        } else {
+            serde_json::to_writer(&mut *out, &decision)?;
+        }
+        writeln!(out)
+    }
+}
+
+/// A deny for input the engine never saw (it was not text).
+fn invalid(engine: &Engine, error: String) -> Decision {
+    Decision {
+        effect: DecisionEffect::Deny,
+        ttl_seconds: None,
+        rules: Vec::new(),
+        reasons: vec!["the request is invalid, so it is denied without evaluation".to_string()],
+        missing: Vec::new(),
+        errors: vec![error],
+        policy_hash: engine.policy_hash().to_string(),
+    }
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn cannot_read(path: &Path, error: &std::io::Error) -> Failure {
+    let message = match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string(),
+    };
+    let name = if is_stdin(path) {
+        "stdin".to_string()
+    } else {
+        format!("`{}`", path.display())
+    };
+    Failure::Read(format!("cannot read {name}: {message}"))
+}

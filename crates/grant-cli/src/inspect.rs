@@ -1,0 +1,46 @@
+//! `grant inspect --bytecode PATH`: what a policy compiles to.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::Exit;
+use crate::output::{ColorChoice, count};
+use crate::policy;
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The policy: a `.grant` file, or a directory whose `.grant` files
+    /// (subdirectories included) make one policy.
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// Print the compiled program: slots, constants, globs, each rule's
+    /// instructions with their source locations, and the rule index (see
+    /// docs/bytecode.md).
+    #[arg(long, required = true)]
+    bytecode: bool,
+    /// Colour for the diagnostics of a policy with errors.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+pub fn run(args: &InspectArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit {
+    let engine = match policy::load(&args.path, args.color, stderr) {
+        Ok(engine) => engine,
+        Err(exit) => return exit,
+    };
+    let program = engine.program();
+    let listing = grant_compile::disasm::disassemble(program, engine.sources());
+    let written = writeln!(
+        stdout,
+        "policy {} ({}, {}): {}",
+        args.path.display(),
+        count(engine.sources().len(), "file", "files"),
+        count(program.rules.len(), "rule", "rules"),
+        engine.policy_hash()
+    )
+    .and_then(|()| write!(stdout, "{listing}"));
+    match written {
+        Ok(()) => Exit::Ok,
+        Err(error) => crate::output::write_failed(&error, stderr),
+    }
+}

@@ -1,0 +1,41 @@
+//! Loading the one policy that `grant eval` and `grant inspect` work on.
+
+use std::io::Write;
+use std::path::Path;
+
+use grant_engine::{Engine, PolicyError};
+use grant_syntax::render;
+
+use crate::Exit;
+use crate::output::{ColorChoice, count};
+
+/// Loads the policy at `path` (a file, or a directory whose `.grant` files
+/// make one policy). A policy with errors gets its diagnostics on `stderr`
+/// and [`Exit::PolicyErrors`]; one that cannot be read, [`Exit::Usage`].
+pub fn load(path: &Path, color: ColorChoice, stderr: &mut dyn Write) -> Result<Engine, Exit> {
+    match Engine::from_path(path) {
+        Ok(engine) => Ok(engine),
+        Err(PolicyError::Invalid {
+            sources,
+            diagnostics,
+        }) => {
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let _ = write!(
+                stderr,
+                "{}",
+                render::human(&sources, &diagnostics, color.enabled_on_stderr())
+            );
+            let _ = writeln!(
+                stderr,
+                "error: the policy `{}` has {}",
+                path.display(),
+                count(errors, "error", "errors")
+            );
+            Err(Exit::PolicyErrors)
+        }
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            Err(Exit::Usage)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Running `grant` in-process, from this crate's directory (where cargo
+//! runs integration tests), with paths written relative to it.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::{Path, PathBuf};
+
+use grant_cli::Exit;
+
+/// What one run of `grant` printed, and how it exited.
+pub struct Run {
+    pub exit: Exit,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn grant(args: &[&str]) -> Run {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let exit = grant_cli::run(
+        std::iter::once("grant").chain(args.iter().copied()),
+        &mut stdout,
+        &mut stderr,
+    );
+    Run {
+        exit,
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+/// The repository root, as these tests name it: `../..`.
+pub const ROOT: &str = "../..";
+
+/// `path` (absolute, under the repository) as `../../<path in repository>`,
+/// so that outputs do not depend on where the repository is checked out.
+pub fn relative(path: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(ROOT)
+        .canonicalize()
+        .unwrap();
+    let inside = path.canonicalize().unwrap();
+    let inside = inside.strip_prefix(&root).unwrap();
+    format!("{ROOT}/{}", inside.display())
+}
+
+/// The example policy directories, sorted.
+pub fn example_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(format!("{ROOT}/examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The hash of the policy at `path`, as the engine computes it.
+pub fn policy_hash(path: &str) -> String {
+    grant_engine::Engine::from_path(path)
+        .unwrap()
+        .policy_hash()
+        .to_string()
+}
+
+/// `text` with the policy hash replaced: snapshots should not change with
+/// every edit of an example's comments. Asserts the hash was there.
+pub fn redact_hash(text: &str, hash: &str) -> String {
+    assert!(hash.starts_with("sha256:") && hash.len() == 71, "{hash}");
+    assert!(text.contains(hash), "no policy hash in:\n{text}");
+    text.replace(hash, "sha256:[policy hash]")
+}
