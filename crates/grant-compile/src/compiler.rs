@@ -115,29 +115,40 @@ struct Compiler {
     cost: u32,
 }
 
-/// A comparison side: a constant value or an attribute's slot.
+/// A comparison side: a constant value, an attribute's slot, or a condition
+/// whose code has been emitted and whose truth value is on the stack
+/// (`(a and b) == c`).
 enum Side {
     Value(Value),
     Slot(SlotId),
+    Stack,
 }
 
 impl Compiler {
     fn emit(&mut self, op: Op, span: Span) -> usize {
-        // Track the stack effect, for the depth bound.
+        // Track the stack effect, for the depth bound: a test pops its
+        // `Top` operands and pushes its result.
+        let popped = |operands: &[Operand]| operands.iter().filter(|o| **o == Operand::Top).count();
         match op {
-            Op::Push(_)
-            | Op::LoadBool(_)
-            | Op::Compare { .. }
-            | Op::CompareSet { .. }
-            | Op::InList { .. }
-            | Op::InSet { .. }
-            | Op::Matches { .. } => {
-                self.depth += 1;
-                self.max_depth = self.max_depth.max(self.depth);
+            Op::Compare { lhs, rhs, .. } | Op::CompareSet { lhs, rhs, .. } => {
+                self.depth = self.depth.saturating_sub(popped(&[lhs, rhs])) + 1;
             }
+            Op::InList {
+                needle: operand, ..
+            }
+            | Op::InSet {
+                needle: operand, ..
+            }
+            | Op::Matches {
+                subject: operand, ..
+            } => {
+                self.depth = self.depth.saturating_sub(popped(&[operand])) + 1;
+            }
+            Op::Push(_) | Op::LoadBool(_) => self.depth += 1,
             Op::And | Op::Or => self.depth = self.depth.saturating_sub(1),
             Op::Not | Op::JumpIfFalse(_) | Op::JumpIfTrue(_) => {}
         }
+        self.max_depth = self.max_depth.max(self.depth);
         self.cost += 1;
         self.code.push(op);
         self.spans.push(span);
@@ -195,27 +206,28 @@ impl Compiler {
                     let found = list.contains(&value);
                     self.emit(Op::Push(Tri::from_bool(found)), span);
                 }
-                Side::Slot(slot) => {
+                side => {
+                    let needle = self.operand_of(side);
                     let list_const = Const::Set(list.iter().map(to_const).collect());
                     let list = self.constant(list_const);
                     self.cost += log2_ceil(self.list_len(list));
-                    self.emit(
-                        Op::InList {
-                            needle: Operand::Slot(slot),
-                            list,
-                        },
-                        span,
-                    );
+                    self.emit(Op::InList { needle, list }, span);
                 }
             },
             ExprKind::InSet { needle, set } => {
-                let needle = self.operand(needle);
-                let Side::Slot(set) = self.side(set) else {
-                    // Set-typed expressions are attributes; the checker ensures it.
+                // Set-typed expressions are attributes (checker): no code.
+                let ExprKind::Attr(set) = set.kind else {
                     self.emit(Op::Push(Tri::Unknown), span);
                     return;
                 };
-                self.emit(Op::InSet { needle, set }, span);
+                let needle = self.operand(needle);
+                self.emit(
+                    Op::InSet {
+                        needle,
+                        set: SlotId(set.0),
+                    },
+                    span,
+                );
             }
             ExprKind::Matches { subject, glob } => {
                 let compiled = Glob::new(glob);
@@ -223,9 +235,9 @@ impl Compiler {
                     Side::Value(Value::String(s)) => {
                         self.emit(Op::Push(Tri::from_bool(compiled.matches(&s))), span);
                     }
-                    _ => {
+                    side => {
                         self.cost += compiled.literal_len() as u32 / 16;
-                        let subject = self.operand(subject);
+                        let subject = self.operand_of(side);
                         let glob = self.glob(compiled);
                         self.emit(Op::Matches { subject, glob }, span);
                     }
@@ -291,12 +303,16 @@ impl Compiler {
         };
     }
 
-    fn side(&self, expr: &Expr) -> Side {
+    /// Emits the code of a side that is itself a condition (a `bool`
+    /// operand such as `(a and b)`), which then leaves its value on the stack.
+    fn side(&mut self, expr: &Expr) -> Side {
         match &expr.kind {
             ExprKind::Attr(id) => Side::Slot(SlotId(id.0)),
             ExprKind::Const(value) => Side::Value(value.clone()),
-            // Comparison operands are attributes or constants (checker).
-            _ => Side::Value(Value::Bool(false)),
+            _ => {
+                self.expr(expr);
+                Side::Stack
+            }
         }
     }
 
@@ -309,6 +325,7 @@ impl Compiler {
         match side {
             Side::Slot(slot) => Operand::Slot(slot),
             Side::Value(value) => Operand::Const(self.constant(to_const(&value))),
+            Side::Stack => Operand::Top,
         }
     }
 }

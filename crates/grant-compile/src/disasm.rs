@@ -122,6 +122,7 @@ fn instruction(program: &Program, op: Op) -> String {
                 .unwrap_or_default();
             format!("c{}({value})", id.0)
         }
+        Operand::Top => "top".to_string(),
     };
     match op {
         Op::Push(tri) => format!("push {}", tri.as_str()),

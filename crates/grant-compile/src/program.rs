@@ -96,6 +96,10 @@ pub enum Const {
 pub enum Operand {
     Slot(SlotId),
     Const(ConstId),
+    /// The truth value on top of the stack, popped: a condition used as a
+    /// `bool` operand, as in `(a and b) == c`. When both operands of an
+    /// instruction are `Top`, the right one is on top.
+    Top,
 }
 
 /// The scalar kind both sides of a comparison share.

@@ -274,10 +274,29 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        // `null`, like an absent key, leaves the attribute missing.
-        if !self.inner.attrs.contains_key(self.path.as_str())
-            && !self.inner.prefixes.contains(self.path.as_str())
-        {
+        // `null`, like an absent key, leaves the attribute missing (every
+        // attribute of a group, for a group). It still gives the path: a
+        // value for it in the other form, or again, is an error, so that no
+        // reader of the request can take it for a value that Grant ignored.
+        let path = self.path.as_str();
+        if let Some(attr) = self.inner.attrs.get(path) {
+            self.request.set_null(*attr, path);
+        } else if self.inner.prefixes.contains(path) {
+            let mut under: Vec<(&str, crate::Attr)> = self
+                .inner
+                .attrs
+                .iter()
+                .filter(|(p, _)| {
+                    p.strip_prefix(path)
+                        .is_some_and(|rest| rest.starts_with('.'))
+                })
+                .map(|(p, a)| (&**p, *a))
+                .collect();
+            under.sort_unstable_by_key(|(_, a)| a.slot);
+            for (p, attr) in under {
+                self.request.set_null(attr, p);
+            }
+        } else {
             self.request.errors.push(undeclared(self.path));
         }
         Ok(())

@@ -78,6 +78,9 @@ pub struct Request {
     pub(crate) text: String,
     pub(crate) set_items: Vec<Slot>,
     pub(crate) errors: Vec<RequestError>,
+    /// Attributes given as `null` in JSON: missing, but given, so that a
+    /// second value for the same path is an error like any other.
+    pub(crate) nulls: Vec<SlotId>,
     types: std::sync::Arc<[grant_check::ir::EnumType]>,
 }
 
@@ -92,6 +95,7 @@ impl Request {
             text: String::new(),
             set_items: Vec::new(),
             errors: Vec::new(),
+            nulls: Vec::new(),
             types: inner.types.clone(),
         }
     }
@@ -105,6 +109,7 @@ impl Request {
         self.text.clear();
         self.set_items.clear();
         self.errors.clear();
+        self.nulls.clear();
         self
     }
 
@@ -138,10 +143,8 @@ impl Request {
             )));
             return self;
         };
-        if current != Slot::Missing {
-            self.errors.push(RequestError::new(format!(
-                "attribute `{path}` is given twice"
-            )));
+        if current != Slot::Missing || self.nulls.contains(&attr.slot) {
+            self.errors.push(given_twice(path));
             return self;
         }
         match self.convert(attr.ty, path, value) {
@@ -153,6 +156,17 @@ impl Request {
             Err(error) => self.errors.push(error),
         }
         self
+    }
+
+    /// Records a `null` given for an attribute: it stays missing, and any
+    /// other value for its path is an error.
+    pub(crate) fn set_null(&mut self, attr: Attr, path: &str) {
+        let current = self.values.get(attr.slot.0 as usize).copied();
+        if current.is_some_and(|v| v != Slot::Missing) || self.nulls.contains(&attr.slot) {
+            self.errors.push(given_twice(path));
+            return;
+        }
+        self.nulls.push(attr.slot);
     }
 
     /// Whether the request has errors (it will be denied unevaluated).
@@ -277,6 +291,10 @@ impl Request {
             Type::Set(s) => format!("set<{}>", scalar(s)),
         }
     }
+}
+
+fn given_twice(path: &str) -> RequestError {
+    RequestError::new(format!("attribute `{path}` is given twice"))
 }
 
 fn mismatch(path: &str, expected: &str, found: &Value<'_>) -> RequestError {

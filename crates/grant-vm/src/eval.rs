@@ -7,6 +7,30 @@ use grant_compile::{MAX_STACK, Program};
 
 use crate::input::{Input, Scalar, Slot};
 
+/// An operand, with the truth value popped for [`Operand::Top`].
+#[derive(Clone, Copy)]
+enum Arg {
+    Operand(Operand),
+    Truth(Tri),
+}
+
+/// Pops the values of an instruction's `Top` operands (the last one was
+/// pushed last), in operand order; `None` when the stack is too shallow.
+fn pop_args<const N: usize>(
+    stack: &[Tri],
+    depth: &mut usize,
+    operands: [Operand; N],
+) -> Option<[Arg; N]> {
+    let mut args = operands.map(Arg::Operand);
+    for arg in args.iter_mut().rev() {
+        if let Arg::Operand(Operand::Top) = arg {
+            *depth = depth.checked_sub(1)?;
+            *arg = Arg::Truth(*stack.get(*depth)?);
+        }
+    }
+    Some(args)
+}
+
 /// A value read from an operand: a scalar, a set, or missing.
 enum Loaded<'a> {
     Scalar(Scalar<'a>),
@@ -61,9 +85,16 @@ where
                     Slot::Bool(b) => Tri::from_bool(b),
                     _ => Tri::Unknown,
                 },
-                Op::Compare { kind, op, lhs, rhs } => self.compare(kind, op, lhs, rhs),
-                Op::CompareSet { op, lhs, rhs } => self.compare_sets(op, lhs, rhs),
+                Op::Compare { kind, op, lhs, rhs } => {
+                    let [lhs, rhs] = pop_args(&stack, &mut depth, [lhs, rhs])?;
+                    self.compare(kind, op, lhs, rhs)
+                }
+                Op::CompareSet { op, lhs, rhs } => {
+                    let [lhs, rhs] = pop_args(&stack, &mut depth, [lhs, rhs])?;
+                    self.compare_sets(op, lhs, rhs)
+                }
                 Op::InList { needle, list } => {
+                    let [needle] = pop_args(&stack, &mut depth, [needle])?;
                     match (self.load(needle), self.program.consts.get(list.0 as usize)) {
                         (Loaded::Scalar(x), Some(Const::Set(items))) => Tri::from_bool(
                             items
@@ -76,7 +107,11 @@ where
                     }
                 }
                 Op::InSet { needle, set } => {
-                    match (self.load(needle), self.load(Operand::Slot(set))) {
+                    let [needle] = pop_args(&stack, &mut depth, [needle])?;
+                    match (
+                        self.load(needle),
+                        self.load(Arg::Operand(Operand::Slot(set))),
+                    ) {
                         (Loaded::Scalar(x), Loaded::SlotSet(items)) => Tri::from_bool(
                             items
                                 .binary_search_by(|s| {
@@ -89,6 +124,7 @@ where
                     }
                 }
                 Op::Matches { subject, glob } => {
+                    let [subject] = pop_args(&stack, &mut depth, [subject])?;
                     match (self.load(subject), self.program.globs.get(glob.0 as usize)) {
                         (Loaded::Scalar(Scalar::Str(s)), Some(glob)) => {
                             Tri::from_bool(glob.matches(s))
@@ -151,7 +187,15 @@ where
         value
     }
 
-    fn load(&mut self, operand: Operand) -> Loaded<'i> {
+    fn load(&mut self, arg: Arg) -> Loaded<'i> {
+        let operand = match arg {
+            Arg::Operand(operand) => operand,
+            // A condition's value: its missing attributes were noted when
+            // it was evaluated.
+            Arg::Truth(Tri::True) => return Loaded::Scalar(Scalar::Bool(true)),
+            Arg::Truth(Tri::False) => return Loaded::Scalar(Scalar::Bool(false)),
+            Arg::Truth(Tri::Unknown) => return Loaded::Missing,
+        };
         match operand {
             Operand::Slot(slot) => match self.slot(slot) {
                 Slot::Missing => Loaded::Missing,
@@ -165,10 +209,12 @@ where
                 Some(value) => Scalar::of_const(value).map_or(Loaded::Missing, Loaded::Scalar),
                 None => Loaded::Missing,
             },
+            // Popped by the instruction: never loaded as such.
+            Operand::Top => Loaded::Missing,
         }
     }
 
-    fn compare(&mut self, kind: Kind, op: CompareOp, lhs: Operand, rhs: Operand) -> Tri {
+    fn compare(&mut self, kind: Kind, op: CompareOp, lhs: Arg, rhs: Arg) -> Tri {
         // Read both sides, so that both missing attributes are named.
         let (lhs, rhs) = (self.load(lhs), self.load(rhs));
         let (Loaded::Scalar(a), Loaded::Scalar(b)) = (lhs, rhs) else {
@@ -181,7 +227,7 @@ where
         Tri::from_bool(holds(op, a.cmp(b)))
     }
 
-    fn compare_sets(&mut self, op: CompareOp, lhs: Operand, rhs: Operand) -> Tri {
+    fn compare_sets(&mut self, op: CompareOp, lhs: Arg, rhs: Arg) -> Tri {
         let (lhs, rhs) = (self.load(lhs), self.load(rhs));
         let equal = match (&lhs, &rhs) {
             (Loaded::SlotSet(a), Loaded::ConstSet(b)) | (Loaded::ConstSet(b), Loaded::SlotSet(a)) => {
