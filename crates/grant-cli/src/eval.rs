@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use grant_engine::{Decision, DecisionEffect, Engine, Request};
+use grant_engine::{Engine, Request};
 use grant_vm::Outcome;
 
 use crate::Exit;
@@ -194,28 +194,22 @@ impl Session<'_> {
         let (decision, text) = match std::str::from_utf8(text) {
             Ok(text) => {
                 self.engine.read_json(text, &mut self.request);
-                (self.engine.decide(&self.request), Some(text))
+                let decision = self.engine.decide_with(&self.request, &mut self.outcome);
+                (decision, Some(text))
             }
-            Err(error) => (
-                invalid(
-                    self.engine,
-                    format!(
-                        "the request is not valid UTF-8 (first invalid byte at offset {})",
-                        error.valid_up_to()
-                    ),
-                ),
-                None,
-            ),
+            Err(error) => {
+                let message = format!(
+                    "the request is not valid UTF-8 (first invalid byte at offset {})",
+                    error.valid_up_to()
+                );
+                (self.engine.reject(message), None)
+            }
         };
         self.denied |= !decision.is_allow();
         if let Some(explainer) = &mut self.explainer {
             // The explanation needs the evaluator's view: every rule
             // considered, and how its condition came out.
-            let evaluated = text.is_some()
-                && self
-                    .engine
-                    .decide_into(&self.request, &mut self.outcome)
-                    .is_ok();
+            let evaluated = text.is_some() && self.request.is_valid();
             let outcome = evaluated.then_some(&self.outcome);
             return explainer.write(out, label, text, &decision, outcome);
         }
@@ -225,19 +219,6 @@ impl Session<'_> {
             serde_json::to_writer(&mut *out, &decision)?;
         }
         writeln!(out)
-    }
-}
-
-/// A deny for input the engine never saw (it was not text).
-fn invalid(engine: &Engine, error: String) -> Decision {
-    Decision {
-        effect: DecisionEffect::Deny,
-        ttl_seconds: None,
-        rules: Vec::new(),
-        reasons: vec!["the request is invalid, so it is denied without evaluation".to_string()],
-        missing: Vec::new(),
-        errors: vec![error],
-        policy_hash: engine.policy_hash().to_string(),
     }
 }
 

@@ -53,7 +53,7 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
                 Some(patterns.iter().map(|p| p.as_str().into()).collect())
             }
         };
-        if compiler.cost > MAX_RULE_COST || compiler.max_depth > MAX_STACK {
+        if compiler.cost > MAX_RULE_COST {
             diagnostics.push(
                 Diagnostic::new(
                     Code::RuleTooCostly,
@@ -65,6 +65,21 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
                 )
                 .label("too costly to evaluate at request time")
                 .help("split the rule, or shorten its lists and patterns"),
+            );
+        } else if compiler.max_depth > MAX_STACK {
+            // The nesting limit keeps conditions far below this; it guards
+            // the VM's fixed stack all the same.
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::RuleTooCostly,
+                    rule.span,
+                    format!(
+                        "rule `{}` needs an evaluation stack of {}, over the limit of {MAX_STACK}",
+                        rule.id, compiler.max_depth
+                    ),
+                )
+                .label("nested too deeply to evaluate")
+                .help("split the rule into simpler rules"),
             );
         }
         rules.push(CompiledRule {

@@ -106,6 +106,19 @@ fn write_rule(
 }
 
 fn instruction(program: &Program, op: Op) -> String {
+    // Enum constants are ordinals shared by every enum: name them by the
+    // type of the attribute they meet in this instruction.
+    let attr_type = |operands: &[Operand]| {
+        operands.iter().find_map(|o| match o {
+            Operand::Slot(slot) => program.attr_type(*slot),
+            _ => None,
+        })
+    };
+    let context = match op {
+        Op::Compare { lhs, rhs, .. } | Op::CompareSet { lhs, rhs, .. } => attr_type(&[lhs, rhs]),
+        Op::InList { needle, .. } => attr_type(&[needle]),
+        _ => None,
+    };
     let operand = |o: Operand| match o {
         Operand::Slot(slot) => {
             let name = program
@@ -118,7 +131,7 @@ fn instruction(program: &Program, op: Op) -> String {
             let value = program
                 .consts
                 .get(id.0 as usize)
-                .map(constant)
+                .map(|c| constant_in(program, c, context))
                 .unwrap_or_default();
             format!("c{}({value})", id.0)
         }
@@ -157,15 +170,31 @@ fn instruction(program: &Program, op: Op) -> String {
 }
 
 fn constant(value: &Const) -> String {
+    constant_in_type(value, &|_| None)
+}
+
+/// A constant, its enum ordinals named as variants of `ty` when known.
+fn constant_in(program: &Program, value: &Const, ty: Option<Type>) -> String {
+    constant_in_type(value, &|ordinal| {
+        ty.and_then(|ty| program.variant_name(ty, ordinal))
+            .map(str::to_string)
+    })
+}
+
+fn constant_in_type(value: &Const, variant: &dyn Fn(u32) -> Option<String>) -> String {
     match value {
         Const::Bool(b) => b.to_string(),
         Const::Int(i) => i.to_string(),
         Const::Str(s) => format!("{s:?}"),
         Const::Duration(d) => format!("{d}s"),
-        Const::Enum(e) => format!("#{e}"),
+        Const::Enum(e) => variant(*e).unwrap_or_else(|| format!("#{e}")),
         Const::Set(items) => format!(
             "[{}]",
-            items.iter().map(constant).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(|item| constant_in_type(item, variant))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

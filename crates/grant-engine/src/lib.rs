@@ -200,17 +200,28 @@ impl Engine {
 
     /// Decides a request.
     pub fn decide(&self, request: &Request) -> Decision {
-        let mut outcome = Outcome::default();
-        match self.decide_into(request, &mut outcome) {
+        self.decide_with(request, &mut Outcome::default())
+    }
+
+    /// Decides with a reusable `outcome`, which is left holding the
+    /// evaluator's view (rules considered, how each condition came out).
+    pub fn decide_with(&self, request: &Request, outcome: &mut Outcome) -> Decision {
+        match self.decide_into(request, outcome) {
             Ok(()) => Decision::from_outcome(
                 &self.inner.program,
                 &request.tool,
                 request.ttl,
-                &outcome,
+                outcome,
                 &self.inner.policy_hash,
             ),
             Err(errors) => Decision::invalid(errors, &self.inner.policy_hash),
         }
+    }
+
+    /// The deny for input that could not even be read as a request (not
+    /// UTF-8, say): `error` says why.
+    pub fn reject(&self, error: impl Into<String>) -> Decision {
+        Decision::invalid(&[RequestError::new(error.into())], &self.inner.policy_hash)
     }
 
     /// Decides into reusable buffers, allocating nothing once they have

@@ -190,8 +190,8 @@ fn item_starts(text: &str) -> Vec<usize> {
                     || (token == Token::Word
                         && matches!(word, "allow" | "deny" | "type" | "attr" | "default" | "max"));
                 if at_line_start && starts_item {
-                    let continues_annotations =
-                        after_annotation_line && (token == Token::At || matches!(word, "allow" | "deny"));
+                    let continues_annotations = after_annotation_line
+                        && (token == Token::At || matches!(word, "allow" | "deny"));
                     if !continues_annotations {
                         starts.push(range.start);
                     }
@@ -491,11 +491,7 @@ impl Lower {
                 end = last_end;
             }
         }
-        Span::new(
-            self.file,
-            self.offset + span.start(),
-            self.offset + end,
-        )
+        Span::new(self.file, self.offset + span.start(), self.offset + end)
     }
 
     fn next<'i>(&mut self, pairs: &mut Pairs<'i, Rule>, parent: Span) -> Lowered<Pair<'i, Rule>> {
