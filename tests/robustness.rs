@@ -234,7 +234,12 @@ fn thousands_of_syntax_errors() {
     let text = "allow tool \"x\" when a == == b ttl 5m\n".repeat(5_000);
     let checked = check_text(&text);
     assert_eq!(checked.diagnostics.len(), 5_000);
-    assert!(checked.diagnostics.iter().all(|d| d.code.as_str() == "G0101"));
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .all(|d| d.code.as_str() == "G0101")
+    );
     let text = "allow tool \"x\" when\n".repeat(5_000);
     assert_eq!(check_text(&text).diagnostics.len(), 5_000);
 }
