@@ -36,7 +36,7 @@ fn hundred_thousand_nested_parentheses() {
 fn nesting_at_the_limit_is_accepted() {
     let depth = grant_syntax::limits::MAX_NESTING;
     let text = format!(
-        "deny tool * when {}true{}",
+        "attr a: bool\ndeny tool * when {}a{}",
         "(".repeat(depth),
         ")".repeat(depth)
     );

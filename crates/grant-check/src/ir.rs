@@ -179,6 +179,9 @@ pub struct Rule {
     /// The granted ttl in seconds, for allow rules: the rule's own or
     /// `default ttl`. `None` for deny rules.
     pub ttl: Option<u64>,
+    /// The span of the rule's own `ttl` value; `None` for an allow rule that
+    /// takes `default ttl`, and for deny rules.
+    pub ttl_span: Option<Span>,
     /// The span of the `allow`/`deny` keyword through the rule's end.
     pub span: Span,
     pub pattern_span: Span,

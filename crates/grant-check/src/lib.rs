@@ -82,7 +82,7 @@ pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Check
     policy.rules = checker.rules(files);
     // A rule with errors may not have marked all it uses: lint only clean policies.
     if !checker.diagnostics.iter().any(Diagnostic::is_error) {
-        checker.lint_unused(&policy);
+        checker.lint(&policy);
     }
     let mut diagnostics = checker.diagnostics;
     diagnostic::sort(&mut diagnostics);

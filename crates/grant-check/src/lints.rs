@@ -1,5 +1,11 @@
 //! Warnings: things that are legal but likely mistakes. Each has its own
-//! code and docs entry, and must be right on every example (no noise).
+//! code and docs entry, and must be right on every example (no noise). They
+//! run only on policies without errors: a rule with errors is missing from
+//! the policy, and its absence would make others look wrong.
+
+mod constant;
+mod glob;
+mod rules;
 
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
@@ -7,8 +13,17 @@ use crate::Checker;
 use crate::ir::Policy;
 
 impl Checker<'_> {
+    /// Every lint, on a policy without errors.
+    pub(crate) fn lint(&mut self, policy: &Policy) {
+        self.lint_unused(policy);
+        self.lint_overridden_allows(policy);
+        self.lint_duplicate_rules(policy);
+        self.lint_constant_conditions(policy);
+        self.lint_default_ttl(policy);
+    }
+
     /// Attributes no rule reads, and enums no attribute or rule names.
-    pub(crate) fn lint_unused(&mut self, policy: &Policy) {
+    fn lint_unused(&mut self, policy: &Policy) {
         for (attr, used) in policy.attrs.iter().zip(self.scope.used_attrs.clone()) {
             if !used {
                 self.report(

@@ -76,6 +76,10 @@ impl Checker<'_> {
             patterns,
             condition,
             ttl,
+            ttl_span: match rule.effect.value {
+                Effect::Allow => rule.ttl.as_ref().map(|t| t.span),
+                Effect::Deny => None,
+            },
             span: rule.span,
             pattern_span: rule.pattern.span(),
         })

@@ -9,7 +9,8 @@ use grant_syntax::{Diagnostic, SourceMap};
 use serde::Serialize;
 
 use crate::Exit;
-use crate::output::{ColorChoice, Format, count};
+use crate::output::{ColorChoice, count};
+use crate::report::{self, Finding, Tool};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -17,13 +18,26 @@ pub struct CheckArgs {
     /// shallowest folder that directly contains `.grant` files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    format: CheckFormat,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+}
+
+/// `grant check --format`: the shared formats, and two for CI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CheckFormat {
+    /// Rendered for people.
+    Human,
+    /// One JSON document.
+    Json,
+    /// A SARIF 2.1.0 log, for code scanning (docs/ci.md).
+    Sarif,
+    /// GitHub Actions workflow commands: an annotation per diagnostic.
+    Github,
 }
 
 /// One checked policy.
@@ -86,8 +100,16 @@ pub fn run(args: &CheckArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> 
         .map(|r| r.diagnostics.iter().filter(|d| !d.is_error()).count())
         .sum();
     let written = match args.format {
-        Format::Human => write_human(stdout, &reports, errors, warnings, args.color.enabled()),
-        Format::Json => write_json(stdout, &reports, errors, warnings),
+        CheckFormat::Human => write_human(stdout, &reports, errors, warnings, args.color.enabled()),
+        CheckFormat::Json => write_json(stdout, &reports, errors, warnings),
+        CheckFormat::Sarif => report::sarif::write(
+            stdout,
+            &Tool::grant(),
+            &report::diagnostics::rules(),
+            &findings(&reports),
+        ),
+        CheckFormat::Github => report::github::write(stdout, &findings(&reports))
+            .and_then(|()| writeln!(stdout, "{}", summary(&reports, errors, warnings))),
     };
     if let Err(error) = written {
         let _ = writeln!(stderr, "error: cannot write output: {error}");
@@ -114,15 +136,31 @@ fn write_human(
             render::human(&report.sources, &report.diagnostics, color)
         )?;
     }
+    writeln!(out, "{}", summary(reports, errors, warnings))
+}
+
+/// `checked 3 policies (4 files): 0 errors, 0 warnings`
+fn summary(reports: &[Report], errors: usize, warnings: usize) -> String {
     let files: usize = reports.iter().map(|r| r.sources.len()).sum();
-    writeln!(
-        out,
+    format!(
         "checked {} ({}): {}, {}",
         count(reports.len(), "policy", "policies"),
         count(files, "file", "files"),
         count(errors, "error", "errors"),
         count(warnings, "warning", "warnings")
     )
+}
+
+/// Every diagnostic of every policy, for the CI formats.
+fn findings(reports: &[Report]) -> Vec<Finding> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.diagnostics
+                .iter()
+                .map(|d| report::diagnostics::finding(&r.sources, d))
+        })
+        .collect()
 }
 
 fn write_json(

@@ -6,9 +6,12 @@
 mod check;
 mod eval;
 mod explain;
+mod fmt;
 mod inspect;
 mod output;
 mod policy;
+pub mod report;
+mod test;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -30,6 +33,9 @@ pub enum Exit {
     /// `grant eval --fail-on-deny`: every request was decided, and at least
     /// one was denied.
     Denied = 3,
+    /// `grant test`: a case failed, or rule coverage is below
+    /// `--coverage-min`.
+    TestFailed = 4,
 }
 
 #[derive(Debug, Parser)]
@@ -51,6 +57,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Show what a policy compiles to.
     Inspect(inspect::InspectArgs),
+    /// Rewrite policy files in the canonical layout.
+    Fmt(fmt::FmtArgs),
+    /// Run policy tests: cases that pin decisions, and rule coverage.
+    Test(test::TestArgs),
 }
 
 /// Runs `grant` with `args` (the first is the program name).
@@ -79,5 +89,7 @@ where
         Command::Check(args) => check::run(&args, stdout, stderr),
         Command::Eval(args) => eval::run(&args, stdout, stderr),
         Command::Inspect(args) => inspect::run(&args, stdout, stderr),
+        Command::Fmt(args) => fmt::run(&args, stdout, stderr),
+        Command::Test(args) => test::run(&args, stdout, stderr),
     }
 }

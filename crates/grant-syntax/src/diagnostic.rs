@@ -43,6 +43,12 @@ macro_rules! codes {
             pub fn title(self) -> &'static str {
                 match self { $(Code::$name => $title,)* }
             }
+
+            /// A stable identifier-like name, `DuplicateType`: the SARIF
+            /// rule name.
+            pub fn name(self) -> &'static str {
+                match self { $(Code::$name => stringify!($name),)* }
+            }
         }
     };
 }
@@ -90,6 +96,28 @@ codes! {
     // G09xx: lints (warnings).
     UnusedAttribute = "G0901", Warning, "unused attribute";
     UnusedType = "G0902", Warning, "unused type";
+    OverriddenAllow = "G0903", Warning, "allow rule always overridden by a deny";
+    DuplicateRule = "G0904", Warning, "duplicate rule";
+    ConstantCondition = "G0905", Warning, "constant condition";
+    DefaultTtlUsed = "G0906", Warning, "allow rule takes `default ttl`";
+}
+
+impl Code {
+    /// The anchor of the code's entry in docs/diagnostics.md, as GitHub
+    /// derives it from the heading `G0402: ttl above `max ttl``:
+    /// `g0402-ttl-above-max-ttl`.
+    pub fn docs_anchor(self) -> String {
+        let heading = format!("{}: {}", self.as_str(), self.title());
+        heading
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                '-' | '_' => Some(c),
+                c if c.is_alphanumeric() => Some(c.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// A labelled span: the primary label says what is wrong where, secondary
@@ -167,4 +195,28 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
                 b.code,
             ))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn docs_anchors_follow_github_headings() {
+        assert_eq!(
+            Code::DuplicateType.docs_anchor(),
+            "g0201-type-declared-twice"
+        );
+        assert_eq!(Code::TtlAboveMax.docs_anchor(), "g0402-ttl-above-max-ttl");
+        assert_eq!(
+            Code::DefaultAboveMax.docs_anchor(),
+            "g0403-default-ttl-above-max-ttl"
+        );
+        assert_eq!(Code::InvalidMatches.docs_anchor(), "g0304-invalid-matches");
+    }
+
+    #[test]
+    fn names_are_the_variant_names() {
+        assert_eq!(Code::UnusedAttribute.name(), "UnusedAttribute");
+    }
 }

@@ -1,0 +1,283 @@
+//! Lints about whole rules: allow rules that a deny always overrides (G0903),
+//! duplicate rules (G0904), allow rules that take `default ttl` (G0906).
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use grant_syntax::Span;
+use grant_syntax::ast::Effect;
+use grant_syntax::diagnostic::{Code, Diagnostic};
+
+use super::constant::{constant, same_shape};
+use super::glob;
+use crate::Checker;
+use crate::declarations::format_duration;
+use crate::ir::{Expr, ExprKind, Policy, Rule, ToolPatterns};
+
+impl Checker<'_> {
+    /// G0903: an allow rule each of whose patterns is covered by a pattern of
+    /// a deny rule that always applies (no condition, or one that is always
+    /// true). Whatever the request, the deny wins, so the allow never takes
+    /// effect.
+    pub(crate) fn lint_overridden_allows(&mut self, policy: &Policy) {
+        let denies: Vec<&Rule> = policy
+            .rules
+            .iter()
+            .filter(|r| r.effect == Effect::Deny && always_applies(r))
+            .collect();
+        if denies.is_empty() {
+            return;
+        }
+        // Patterns without `*` cover only themselves: look them up.
+        let mut exact: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut starred: Vec<(usize, &str)> = Vec::new();
+        for (index, deny) in denies.iter().enumerate() {
+            for pattern in patterns(&deny.patterns) {
+                if pattern.contains('*') {
+                    starred.push((index, pattern));
+                } else {
+                    exact.entry(pattern).or_default().push(index);
+                }
+            }
+        }
+        let exact_denies = |pattern: &str| -> &[usize] {
+            if pattern.contains('*') {
+                return &[];
+            }
+            exact.get(pattern).map_or(&[], Vec::as_slice)
+        };
+        for allow in policy.rules.iter().filter(|r| r.effect == Effect::Allow) {
+            // The denies that cover the allow's patterns.
+            let mut covering: Vec<usize> = Vec::new();
+            let mut all_covered = true;
+            for pattern in patterns(&allow.patterns) {
+                let covered_by = |index: usize| {
+                    exact_denies(pattern).contains(&index)
+                        || starred
+                            .iter()
+                            .any(|&(i, deny)| i == index && glob::covers(deny, pattern))
+                };
+                // Prefer a deny already named, then the first in rule order.
+                let found = covering
+                    .iter()
+                    .copied()
+                    .find(|&i| covered_by(i))
+                    .or_else(|| {
+                        let by_exact = exact_denies(pattern).first().copied();
+                        let by_star = starred
+                            .iter()
+                            .find(|(_, deny)| glob::covers(deny, pattern))
+                            .map(|&(i, _)| i);
+                        by_exact.into_iter().chain(by_star).min()
+                    });
+                match found {
+                    Some(index) if !covering.contains(&index) => covering.push(index),
+                    Some(_) => {}
+                    None => {
+                        all_covered = false;
+                        break;
+                    }
+                }
+            }
+            if !all_covered {
+                continue;
+            }
+            covering.sort_unstable();
+            let covering: Vec<&Rule> = covering
+                .iter()
+                .filter_map(|&i| denies.get(i).copied())
+                .collect();
+            self.report(overridden(allow, &covering));
+        }
+    }
+
+    /// G0904: a rule with the same effect, tools, condition and ttl as an
+    /// earlier one.
+    pub(crate) fn lint_duplicate_rules(&mut self, policy: &Policy) {
+        // Rules grouped by a hash of what makes them equal; equal hashes are
+        // then compared for real.
+        let mut seen: HashMap<u64, Vec<&Rule>> = HashMap::new();
+        for rule in &policy.rules {
+            let key = rule_key(rule);
+            let earlier = seen.entry(key).or_default();
+            if let Some(first) = earlier.iter().find(|first| same_rule(first, rule)) {
+                self.report(duplicate(rule, first));
+            } else {
+                earlier.push(rule);
+            }
+        }
+    }
+
+    /// G0906: an allow rule without a `ttl` of its own.
+    pub(crate) fn lint_default_ttl(&mut self, policy: &Policy) {
+        let Some(default) = self.scope.default_ttl.as_ref().map(|d| (d.value, d.span)) else {
+            return;
+        };
+        for rule in &policy.rules {
+            if rule.effect != Effect::Allow || rule.ttl_span.is_some() {
+                continue;
+            }
+            let ttl = format_duration(default.0);
+            self.report(
+                Diagnostic::new(
+                    Code::DefaultTtlUsed,
+                    head(rule),
+                    format!("allow rule `{}` takes `default ttl` ({ttl})", rule.id),
+                )
+                .label("no `ttl` of its own")
+                .secondary(default.1, "`default ttl` is set here")
+                .help(format!(
+                    "write the ttl on the rule so readers see it: `ttl {ttl}`"
+                )),
+            );
+        }
+    }
+}
+
+/// A deny rule without a condition, or with one that is always true.
+fn always_applies(rule: &Rule) -> bool {
+    rule.condition
+        .as_ref()
+        .is_none_or(|c| constant(c) == Some(true))
+}
+
+/// A rule's patterns; `tool *` is the pattern `*`.
+fn patterns(patterns: &ToolPatterns) -> Vec<&str> {
+    match patterns {
+        ToolPatterns::Any => vec!["*"],
+        ToolPatterns::List(list) => list.iter().map(String::as_str).collect(),
+    }
+}
+
+/// From the `allow`/`deny` keyword through the tool patterns: where rule
+/// lints point.
+fn head(rule: &Rule) -> Span {
+    Span {
+        file: rule.span.file,
+        start: rule.span.start,
+        end: rule.pattern_span.end.max(rule.span.start),
+    }
+}
+
+fn overridden(allow: &Rule, denies: &[&Rule]) -> Diagnostic {
+    let names: Vec<String> = denies.iter().map(|d| format!("`{}`", d.id)).collect();
+    let who = match names.as_slice() {
+        [one] => format!("deny rule {one} always overrides it"),
+        [init @ .., last] => format!(
+            "deny rules {} and {last} always override it",
+            init.join(", ")
+        ),
+        [] => "a deny rule always overrides it".to_string(),
+    };
+    let mut diagnostic = Diagnostic::new(
+        Code::OverriddenAllow,
+        allow.pattern_span,
+        format!("allow rule `{}` never takes effect: {who}", allow.id),
+    )
+    .label("every tool here is always denied")
+    .help("remove the allow rule; or, if it is meant to apply, give the deny a `when` or narrower tool patterns");
+    for deny in denies {
+        let label = if deny.condition.is_some() {
+            "denies these tools whatever the request: its condition is always true"
+        } else {
+            "denies these tools whatever the request"
+        };
+        diagnostic = diagnostic.secondary(deny.pattern_span, label);
+    }
+    diagnostic
+}
+
+fn duplicate(rule: &Rule, first: &Rule) -> Diagnostic {
+    let what = match rule.effect {
+        Effect::Allow => "same effect, tools, condition and ttl",
+        Effect::Deny => "same effect, tools and condition",
+    };
+    Diagnostic::new(
+        Code::DuplicateRule,
+        head(rule),
+        format!("rule `{}` repeats rule `{}`", rule.id, first.id),
+    )
+    .label(format!("{what} as an earlier rule"))
+    .secondary(head(first), "first written here")
+    .help("remove one of them; if they were meant to differ, change the tools or the condition")
+}
+
+/// Patterns as a set: sorted, without duplicates, runs of `*` as one `*`.
+fn pattern_set(rule: &Rule) -> Vec<String> {
+    let mut set: Vec<String> = patterns(&rule.patterns)
+        .into_iter()
+        .map(|p| {
+            let mut out = String::with_capacity(p.len());
+            for c in p.chars() {
+                if !(c == '*' && out.ends_with('*')) {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect();
+    set.sort();
+    set.dedup();
+    set
+}
+
+fn same_rule(a: &Rule, b: &Rule) -> bool {
+    a.effect == b.effect
+        && a.ttl == b.ttl
+        && pattern_set(a) == pattern_set(b)
+        && match (&a.condition, &b.condition) {
+            (None, None) => true,
+            (Some(x), Some(y)) => same_shape(x, y),
+            _ => false,
+        }
+}
+
+fn rule_key(rule: &Rule) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    matches!(rule.effect, Effect::Allow).hash(&mut hasher);
+    rule.ttl.hash(&mut hasher);
+    pattern_set(rule).hash(&mut hasher);
+    if let Some(condition) = &rule.condition {
+        hash_shape(condition, &mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Hashes an expression without its spans, consistently with [`same_shape`].
+fn hash_shape(expr: &Expr, hasher: &mut DefaultHasher) {
+    std::mem::discriminant(&expr.kind).hash(hasher);
+    match &expr.kind {
+        ExprKind::Const(value) => value.hash(hasher),
+        ExprKind::Attr(id) => id.hash(hasher),
+        ExprKind::Not(operand) => hash_shape(operand, hasher),
+        ExprKind::And(operands) | ExprKind::Or(operands) => {
+            operands.len().hash(hasher);
+            for operand in operands {
+                hash_shape(operand, hasher);
+            }
+        }
+        ExprKind::Compare {
+            op,
+            lhs,
+            rhs,
+            operand_type,
+        } => {
+            op.hash(hasher);
+            operand_type.hash(hasher);
+            hash_shape(lhs, hasher);
+            hash_shape(rhs, hasher);
+        }
+        ExprKind::InList { needle, list } => {
+            list.hash(hasher);
+            hash_shape(needle, hasher);
+        }
+        ExprKind::InSet { needle, set } => {
+            hash_shape(needle, hasher);
+            hash_shape(set, hasher);
+        }
+        ExprKind::Matches { subject, glob } => {
+            glob.hash(hasher);
+            hash_shape(subject, hasher);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The items of a file, found in its token stream: where each declaration
+//! and rule begins and ends, and the parts of a rule. The file is known to
+//! parse, so this only has to find boundaries the grammar already fixes.
+
+use std::ops::Range;
+
+use grant_syntax::lexer::Token;
+
+use crate::trivia::{Tok, is_keyword, starts_item};
+
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// `type`, `attr`, `default ttl`, `max ttl`: always one line.
+    Decl(Range<usize>),
+    Rule(RuleParts),
+}
+
+/// Token ranges of a rule's parts.
+#[derive(Debug)]
+pub(crate) struct RuleParts {
+    /// `@name("text")`, five tokens each.
+    pub annotations: Vec<Range<usize>>,
+    /// `allow tool PATTERN`.
+    pub header: Range<usize>,
+    /// The pattern alone: `*`, a string, or `[` ... `]`.
+    pub pattern: Range<usize>,
+    /// `when EXPR`.
+    pub when: Option<Range<usize>>,
+    /// `ttl DURATION`.
+    pub ttl: Option<Range<usize>>,
+}
+
+/// Splits the tokens into items; `None` if they are not shaped like items,
+/// which cannot happen in a file that parses.
+pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
+    let kind = |i: usize| toks.get(i).map(|t| t.kind);
+    let mut items = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let is_rule = kind(i) == Some(Token::At)
+            || is_keyword(toks, i, "allow")
+            || is_keyword(toks, i, "deny");
+        if !is_rule {
+            let start = i;
+            i += 1;
+            while i < toks.len() && !starts_item(toks, i) {
+                i += 1;
+            }
+            items.push(Item::Decl(start..i));
+            continue;
+        }
+        let mut annotations = Vec::new();
+        while kind(i) == Some(Token::At) {
+            let shape = [
+                Token::At,
+                Token::Word,
+                Token::LParen,
+                Token::String,
+                Token::RParen,
+            ];
+            if !(0..shape.len()).all(|k| kind(i + k) == shape.get(k).copied()) {
+                return None;
+            }
+            annotations.push(i..i + shape.len());
+            i += shape.len();
+        }
+        let effect = i;
+        if !(is_keyword(toks, i, "allow") || is_keyword(toks, i, "deny"))
+            || !is_keyword(toks, i + 1, "tool")
+        {
+            return None;
+        }
+        let pattern_start = i + 2;
+        let pattern_end = match kind(pattern_start)? {
+            Token::Star | Token::String => pattern_start + 1,
+            Token::LBracket => {
+                let mut j = pattern_start + 1;
+                while kind(j)? != Token::RBracket {
+                    j += 1;
+                }
+                j + 1
+            }
+            _ => return None,
+        };
+        i = pattern_end;
+        let when = if is_keyword(toks, i, "when") {
+            let start = i;
+            i += 1;
+            while i < toks.len() && !is_keyword(toks, i, "ttl") && !starts_item(toks, i) {
+                i += 1;
+            }
+            if i == start + 1 {
+                return None;
+            }
+            Some(start..i)
+        } else {
+            None
+        };
+        let ttl = if is_keyword(toks, i, "ttl") {
+            kind(i + 1)?;
+            i += 2;
+            Some(i - 2..i)
+        } else {
+            None
+        };
+        items.push(Item::Rule(RuleParts {
+            annotations,
+            header: effect..pattern_end,
+            pattern: pattern_start..pattern_end,
+            when,
+            ttl,
+        }));
+    }
+    Some(items)
+}
