@@ -78,9 +78,26 @@ pub struct InternalError {
     pub reason: &'static str,
 }
 
+/// The comment that exempts a file from formatting, on a line of its own
+/// among the comments before its first item: for generated files, and for
+/// test inputs whose layout (or brokenness) is the point.
+pub const SKIP_DIRECTIVE: &str = "# grant-fmt: skip";
+
+/// Whether `text` carries [`SKIP_DIRECTIVE`] before its first item.
+pub fn is_exempt(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .take_while(|line| line.is_empty() || line.starts_with('#'))
+        .any(|line| line == SKIP_DIRECTIVE)
+}
+
 /// Formats one file: the text in canonical layout, or why it cannot be.
-/// Formatting is idempotent: `format(format(x)) == format(x)`.
+/// Formatting is idempotent: `format(format(x)) == format(x)`. A file
+/// exempt by [`SKIP_DIRECTIVE`] comes back unchanged, parsed or not.
 pub fn format(text: &str) -> Result<String, FormatError> {
+    if is_exempt(text) {
+        return Ok(text.to_string());
+    }
     let parsed = parse_file(FileId(0), text);
     if parsed.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(FormatError::Parse(ParseError {

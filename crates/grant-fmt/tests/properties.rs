@@ -34,6 +34,25 @@ fn every_policy_in_the_repository() {
 }
 
 #[test]
+fn exempt_files_come_back_unchanged() {
+    for text in [
+        "# grant-fmt: skip\nallow tool \"x\" when a = = 1\n",
+        "# why this file is odd\n\n# grant-fmt: skip\nattr a: bool\nallow  tool   \"x\"  when a ttl 5m\n",
+    ] {
+        assert!(grant_fmt::is_exempt(text));
+        assert_eq!(grant_fmt::format(text).unwrap(), text);
+    }
+    // Only before the first item, and only as a whole comment line.
+    for text in [
+        "attr a: bool\n# grant-fmt: skip\nallow  tool \"x\" when a ttl 5m\n",
+        "# grant-fmt: skip please\nattr  a: bool\n",
+    ] {
+        assert!(!grant_fmt::is_exempt(text));
+        assert_ne!(grant_fmt::format(text).unwrap(), text);
+    }
+}
+
+#[test]
 fn refuses_what_does_not_parse() {
     for text in [
         "allow tool when",

@@ -100,6 +100,9 @@ pub fn root() -> PathBuf {
 
 /// The `.grant` files of the examples, the UI cases, the parser test and
 /// this crate's inputs, sorted.
+/// Every `.grant` file in the repository that is not exempt from formatting
+/// (`# grant-fmt: skip`, which deliberately broken or oddly laid out test
+/// inputs carry).
 pub fn corpus() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in [
@@ -110,6 +113,7 @@ pub fn corpus() -> Vec<PathBuf> {
     ] {
         files.extend(grant_syntax::source::grant_files_under(&root().join(dir)).unwrap());
     }
+    files.retain(|path| !grant_fmt::is_exempt(&std::fs::read_to_string(path).unwrap_or_default()));
     files.sort();
     files
 }
