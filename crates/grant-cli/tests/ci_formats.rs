@@ -217,3 +217,74 @@ fn github_commands_are_one_line_each() {
         "checked 2 policies (3 files): 2 errors, 4 warnings"
     );
 }
+
+const TEST_INPUTS: &str = "crates/grant-cli/tests/inputs/policy_tests";
+
+/// `grant test` reports failed cases, policy errors and a coverage
+/// shortfall through the same writers: valid SARIF, pointing at the case.
+#[test]
+fn grant_test_sarif_is_valid_and_points_at_failed_cases() {
+    let broken = format!("{TEST_INPUTS}/broken");
+    let run = grant(&["test", "--format", "sarif", &broken]);
+    assert_eq!(run.code, Some(4));
+    let log: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_valid(&log);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for result in results {
+        assert_eq!(result["ruleId"], "test-failed");
+        let location = &result["locations"][0]["physicalLocation"];
+        assert!(
+            location["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(".test.toml")
+        );
+        assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
+    }
+
+    let coverage = format!("{TEST_INPUTS}/coverage");
+    let run = grant(&[
+        "test",
+        "--format",
+        "sarif",
+        "--coverage-min",
+        "100",
+        &coverage,
+    ]);
+    assert_eq!(run.code, Some(4));
+    let log: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_valid(&log);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ruleId"] == "coverage-below-minimum")
+    );
+
+    let errors = format!("{TEST_INPUTS}/policy_errors");
+    let run = grant(&["test", "--format", "sarif", &errors]);
+    assert_eq!(run.code, Some(1));
+    let log: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_valid(&log);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| r["ruleId"].as_str().unwrap().starts_with('G'))
+    );
+}
+
+#[test]
+fn grant_test_github_snapshot() {
+    let run = grant(&[
+        "test",
+        "--format",
+        "github",
+        &format!("{TEST_INPUTS}/broken"),
+    ]);
+    assert_eq!(run.code, Some(4));
+    insta::assert_snapshot!(run.stdout);
+    let passing = grant(&["test", "--format", "github", "examples"]);
+    assert_eq!(passing.code, Some(0));
+}

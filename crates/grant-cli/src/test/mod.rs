@@ -67,6 +67,10 @@ pub enum TestFormat {
     Json,
     /// JUnit XML, for CI test reports.
     Junit,
+    /// SARIF 2.1.0: failed cases, policy errors and coverage shortfalls.
+    Sarif,
+    /// GitHub Actions annotations for the same.
+    Github,
 }
 
 fn parse_regex(text: &str) -> Result<Regex, String> {
@@ -92,6 +96,8 @@ pub(crate) enum PolicyResult<'t> {
         /// Rendered without colour, for JUnit.
         rendered: String,
         diagnostics: Vec<JsonDiagnostic>,
+        /// The same diagnostics, for SARIF and GitHub output.
+        findings: Vec<crate::report::Finding>,
     },
     Tested {
         policy_hash: String,
@@ -200,6 +206,10 @@ pub fn run(args: &TestArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
                             .iter()
                             .map(|d| JsonDiagnostic::of(&sources, d))
                             .collect(),
+                        findings: diagnostics
+                            .iter()
+                            .map(|d| crate::report::diagnostics::finding(&sources, d))
+                            .collect(),
                     },
                 });
                 continue;
@@ -250,6 +260,8 @@ pub fn run(args: &TestArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
         TestFormat::Human => report::human(stdout, &run, args.color.enabled()),
         TestFormat::Json => report::json(stdout, &run),
         TestFormat::Junit => report::junit(stdout, &run),
+        TestFormat::Sarif => report::sarif(stdout, &run),
+        TestFormat::Github => report::github(stdout, &run),
     };
     if let Err(error) = written {
         return crate::output::write_failed(&error, stderr);

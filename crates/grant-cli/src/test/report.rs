@@ -2,6 +2,7 @@
 //! CI test views. All say the same thing; the failure table is rendered in
 //! one place ([`Outcome::table`]) and shared by the human and JUnit forms.
 
+use crate::report::{Finding, Level, Place, Region, RuleInfo, Tool};
 use std::io::{self, Write};
 
 use grant_syntax::render::JsonDiagnostic;
@@ -476,6 +477,124 @@ fn escape(s: &str, in_attribute: bool) -> String {
         }
     }
     out
+}
+
+/// The rule ids of `grant test`'s own findings, beside the diagnostic codes
+/// of policies with errors.
+const TEST_FAILED: &str = "test-failed";
+const COVERAGE_BELOW_MINIMUM: &str = "coverage-below-minimum";
+
+/// Every failed case, policy error and coverage shortfall, as findings for
+/// CI systems: a failed case points at its `[[case]]` header.
+fn findings(run: &Run<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for policy in &run.policies {
+        match &policy.result {
+            PolicyResult::Errors {
+                findings: errors, ..
+            } => findings.extend(errors.iter().cloned()),
+            PolicyResult::Tested {
+                files, coverage, ..
+            } => {
+                for file in files {
+                    for outcome in file.outcomes.iter().filter(|o| !o.passed()) {
+                        let case = outcome.case;
+                        let first = outcome.differ.first().map(|&row| {
+                            format!(
+                                ": expected {} {}, got {}",
+                                row.as_str(),
+                                outcome.expected(row),
+                                outcome.actual(row)
+                            )
+                        });
+                        let more = match outcome.differ.len() {
+                            0 | 1 => String::new(),
+                            n => format!(" (and {} more)", n - 1),
+                        };
+                        findings.push(Finding {
+                            rule_id: TEST_FAILED.to_string(),
+                            level: Level::Error,
+                            message: format!(
+                                "test `{}` failed{}{more}",
+                                case.name,
+                                first.unwrap_or_default()
+                            ),
+                            location: Some(Place {
+                                file: file.file.display.clone(),
+                                region: Some(Region {
+                                    line: case.line,
+                                    column: case.column,
+                                    end_line: case.line,
+                                    end_column: case.column,
+                                }),
+                                message: String::new(),
+                            }),
+                            related: Vec::new(),
+                            help: Some(outcome.table("").join("\n")),
+                        });
+                    }
+                }
+                if run.below_min(coverage) {
+                    let minimum = run.coverage_min.map(|m| m.to_string()).unwrap_or_default();
+                    findings.push(Finding {
+                        rule_id: COVERAGE_BELOW_MINIMUM.to_string(),
+                        level: Level::Error,
+                        message: format!(
+                            "`{}`: tests make {} of {} rules apply, below the minimum of {minimum}",
+                            policy.path,
+                            coverage.covered(),
+                            coverage.total
+                        ),
+                        location: None,
+                        related: coverage
+                            .uncovered
+                            .iter()
+                            .map(|rule| Place {
+                                file: rule.file.clone(),
+                                region: Some(Region {
+                                    line: rule.line,
+                                    column: 1,
+                                    end_line: rule.line,
+                                    end_column: 1,
+                                }),
+                                message: format!("no test makes rule `{}` apply", rule.id),
+                            })
+                            .collect(),
+                        help: Some("add cases whose decision this rule decides".to_string()),
+                    });
+                }
+            }
+        }
+    }
+    findings
+}
+
+/// SARIF 2.1.0: `grant test`'s rules are `test-failed`,
+/// `coverage-below-minimum` and every diagnostic code.
+pub fn sarif(out: &mut dyn Write, run: &Run<'_>) -> io::Result<()> {
+    let mut rules = vec![
+        RuleInfo {
+            id: TEST_FAILED.to_string(),
+            name: "TestFailed".to_string(),
+            title: "a policy test case's decision differs from its expectation".to_string(),
+            help_uri: None,
+            level: Level::Error,
+        },
+        RuleInfo {
+            id: COVERAGE_BELOW_MINIMUM.to_string(),
+            name: "CoverageBelowMinimum".to_string(),
+            title: "fewer rules are made to apply by tests than --coverage-min asks".to_string(),
+            help_uri: None,
+            level: Level::Error,
+        },
+    ];
+    rules.extend(crate::report::diagnostics::rules());
+    crate::report::sarif::write(out, &Tool::grant(), &rules, &findings(run))
+}
+
+/// GitHub Actions annotations.
+pub fn github(out: &mut dyn Write, run: &Run<'_>) -> io::Result<()> {
+    crate::report::github::write(out, &findings(run))
 }
 
 #[cfg(test)]
