@@ -51,19 +51,7 @@ impl Scope {
     }
 
     pub fn type_name(&self, ty: Type) -> String {
-        let scalar = |s: Scalar| match s {
-            Scalar::Bool => "bool".to_string(),
-            Scalar::Int => "int".to_string(),
-            Scalar::String => "string".to_string(),
-            Scalar::Duration => "duration".to_string(),
-            Scalar::Enum(id) => self
-                .enum_type(id)
-                .map_or_else(|| "?".to_string(), |t| t.name.clone()),
-        };
-        match ty {
-            Type::Scalar(s) => scalar(s),
-            Type::Set(s) => format!("set<{}>", scalar(s)),
-        }
+        ty.name(|id| self.enum_type(id).map(|t| t.name.as_str()))
     }
 }
 

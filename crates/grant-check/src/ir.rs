@@ -35,24 +35,20 @@ impl Type {
     pub const STRING: Type = Type::Scalar(Scalar::String);
     pub const DURATION: Type = Type::Scalar(Scalar::Duration);
 
-    /// How the type is written in source: `set<sensitivity>`.
-    pub fn display(self, policy: &Policy) -> String {
+    /// How the type is written in source, `set<sensitivity>`, with enums
+    /// named by `enum_name` (`?` for one it does not know).
+    pub fn name<'a>(self, enum_name: impl Fn(TypeId) -> Option<&'a str>) -> String {
+        let scalar = |s: Scalar| match s {
+            Scalar::Bool => "bool",
+            Scalar::Int => "int",
+            Scalar::String => "string",
+            Scalar::Duration => "duration",
+            Scalar::Enum(id) => enum_name(id).unwrap_or("?"),
+        };
         match self {
-            Type::Scalar(s) => scalar_name(s, policy),
-            Type::Set(s) => format!("set<{}>", scalar_name(s, policy)),
+            Type::Scalar(s) => scalar(s).to_string(),
+            Type::Set(s) => format!("set<{}>", scalar(s)),
         }
-    }
-}
-
-fn scalar_name(scalar: Scalar, policy: &Policy) -> String {
-    match scalar {
-        Scalar::Bool => "bool".into(),
-        Scalar::Int => "int".into(),
-        Scalar::String => "string".into(),
-        Scalar::Duration => "duration".into(),
-        Scalar::Enum(id) => policy
-            .enum_type(id)
-            .map_or_else(|| "?".into(), |t| t.name.clone()),
     }
 }
 
@@ -109,6 +105,18 @@ pub enum Ordering {
 }
 
 impl Ordering {
+    /// Whether `a op b` holds, given how `a` compares to `b`.
+    pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        match self {
+            Ordering::Eq => ordering.is_eq(),
+            Ordering::Ne => ordering.is_ne(),
+            Ordering::Lt => ordering.is_lt(),
+            Ordering::Le => ordering.is_le(),
+            Ordering::Gt => ordering.is_gt(),
+            Ordering::Ge => ordering.is_ge(),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Ordering::Eq => "==",

@@ -358,15 +358,7 @@ fn to_const(value: &Value) -> Const {
 
 /// A comparison of two constants, decided at compile time.
 fn fold(op: CompareOp, a: &Value, b: &Value) -> bool {
-    let ordering = a.cmp(b);
-    match op {
-        CompareOp::Eq => ordering.is_eq(),
-        CompareOp::Ne => ordering.is_ne(),
-        CompareOp::Lt => ordering.is_lt(),
-        CompareOp::Le => ordering.is_le(),
-        CompareOp::Gt => ordering.is_gt(),
-        CompareOp::Ge => ordering.is_ge(),
-    }
+    op.holds(a.cmp(b))
 }
 
 fn log2_ceil(n: usize) -> u32 {

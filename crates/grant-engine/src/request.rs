@@ -276,20 +276,7 @@ impl Request {
     }
 
     fn type_name(&self, ty: Type) -> String {
-        let scalar = |s: Scalar| match s {
-            Scalar::Bool => "bool".to_string(),
-            Scalar::Int => "int".to_string(),
-            Scalar::String => "string".to_string(),
-            Scalar::Duration => "duration".to_string(),
-            Scalar::Enum(id) => self
-                .types
-                .get(id.0 as usize)
-                .map_or_else(|| "enum".to_string(), |t| t.name.clone()),
-        };
-        match ty {
-            Type::Scalar(s) => scalar(s),
-            Type::Set(s) => format!("set<{}>", scalar(s)),
-        }
+        ty.name(|id| self.types.get(id.0 as usize).map(|t| t.name.as_str()))
     }
 }
 

@@ -224,7 +224,7 @@ where
         if !same_kind(kind, a) || !same_kind(kind, b) {
             return Tri::Unknown;
         }
-        Tri::from_bool(holds(op, a.cmp(b)))
+        Tri::from_bool(op.holds(a.cmp(b)))
     }
 
     fn compare_sets(&mut self, op: CompareOp, lhs: Arg, rhs: Arg) -> Tri {
@@ -262,15 +262,4 @@ fn same_kind(kind: Kind, value: Scalar<'_>) -> bool {
             | (Kind::Duration, Scalar::Duration(_))
             | (Kind::Enum, Scalar::Enum(_))
     )
-}
-
-fn holds(op: CompareOp, ordering: Ordering) -> bool {
-    match op {
-        CompareOp::Eq => ordering.is_eq(),
-        CompareOp::Ne => ordering.is_ne(),
-        CompareOp::Lt => ordering.is_lt(),
-        CompareOp::Le => ordering.is_le(),
-        CompareOp::Gt => ordering.is_gt(),
-        CompareOp::Ge => ordering.is_ge(),
-    }
 }
