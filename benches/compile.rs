@@ -5,6 +5,8 @@
 //! - `baseline_lex`: the logos lexer over the text;
 //! - `parse_check`: `grant_check::check` (parse, lower, check);
 //! - `build`: `grant_compile::build` (parse, check, compile);
+//! - `compile_only`: `grant_compile::compile` of the checked policy (the
+//!   compiler's own share, parsing and checking done beforehand);
 //! - `engine`: `Engine::from_sources` (build, plus the policy hash and the
 //!   attribute tables: what loading a policy costs).
 //!
@@ -46,6 +48,10 @@ fn compile(c: &mut Criterion) {
     });
     group.bench_function("parse_check", |b| b.iter(|| grant_check::check(&sources)));
     group.bench_function("build", |b| b.iter(|| grant_compile::build(&sources)));
+    let checked = grant_check::check(&sources);
+    group.bench_function("compile_only", |b| {
+        b.iter(|| grant_compile::compile(&checked.policy).unwrap())
+    });
     group.bench_function("engine", |b| {
         b.iter(|| Engine::from_sources(sources.clone()).unwrap())
     });
