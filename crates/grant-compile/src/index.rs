@@ -113,6 +113,7 @@ impl RuleIndex {
         if let Some(rules) = self.exact.get(tool) {
             out.extend_from_slice(rules);
         }
+        let exact_only = out.len();
         let matches = |entry: &GlobEntry| {
             globs
                 .get(entry.glob.0 as usize)
@@ -142,6 +143,12 @@ impl RuleIndex {
         }
         out.extend(self.scan.iter().filter(|e| matches(e)).map(|e| e.rule));
         out.extend_from_slice(&self.any);
+        if out.len() == exact_only {
+            // Exact names alone: one list, built in rule order, no repeats
+            // but those of a rule listing a name twice.
+            out.dedup();
+            return;
+        }
         // Rules with several patterns may have been found more than once.
         out.sort_unstable();
         out.dedup();

@@ -123,12 +123,17 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
                         continue;
                     }
                     seen_attrs = true;
-                    let mut prefix = String::new();
-                    map.next_value_seed(Attrs {
+                    // The path buffer lives in the request, so that reading
+                    // JSON into a reused request allocates no path.
+                    let mut prefix = std::mem::take(&mut self.request.path_buffer);
+                    prefix.clear();
+                    let read = map.next_value_seed(Attrs {
                         inner: self.inner,
                         request: &mut *self.request,
                         prefix: &mut prefix,
-                    })?;
+                    });
+                    self.request.path_buffer = prefix;
+                    read?;
                 }
                 other => {
                     self.request.errors.push(RequestError::new(format!(

@@ -78,6 +78,8 @@ pub struct Request {
     pub(crate) text: String,
     pub(crate) set_items: Vec<Slot>,
     pub(crate) errors: Vec<RequestError>,
+    /// Scratch for the attribute paths of a JSON request being read.
+    pub(crate) path_buffer: String,
     /// Attributes given as `null` in JSON: missing, but given, so that a
     /// second value for the same path is an error like any other.
     pub(crate) nulls: Vec<SlotId>,
@@ -95,6 +97,7 @@ impl Request {
             text: String::new(),
             set_items: Vec::new(),
             errors: Vec::new(),
+            path_buffer: String::new(),
             nulls: Vec::new(),
             types: inner.types.clone(),
         }

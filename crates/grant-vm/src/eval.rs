@@ -63,18 +63,26 @@ pub fn eval_rule(
         input,
         missing,
     };
-    machine
-        .run(code, rule.code_start as usize)
-        .unwrap_or(Tri::Unknown)
+    // Most conditions need a handful of stack slots: a small stack is
+    // cheaper to set up than the largest one any rule may need.
+    let result = if rule.max_stack as usize <= SMALL_STACK {
+        machine.run::<SMALL_STACK>(code, rule.code_start as usize)
+    } else {
+        machine.run::<MAX_STACK>(code, rule.code_start as usize)
+    };
+    result.unwrap_or(Tri::Unknown)
 }
+
+/// The stack of rules that need at most this many slots.
+const SMALL_STACK: usize = 16;
 
 impl<'p, 'i> Machine<'p, 'i, '_>
 where
     'p: 'i,
 {
     /// `None` when the code is malformed (stack misuse, bad jump).
-    fn run(&mut self, code: &[Op], base: usize) -> Option<Tri> {
-        let mut stack = [Tri::Unknown; MAX_STACK];
+    fn run<const N: usize>(&mut self, code: &[Op], base: usize) -> Option<Tri> {
+        let mut stack = [Tri::Unknown; N];
         let mut depth = 0usize;
         let mut pc = 0usize;
         while let Some(op) = code.get(pc) {
@@ -174,6 +182,7 @@ where
         }
     }
 
+    #[inline]
     fn slot(&mut self, slot: SlotId) -> Slot {
         let value = self
             .input
@@ -187,6 +196,7 @@ where
         value
     }
 
+    #[inline]
     fn load(&mut self, arg: Arg) -> Loaded<'i> {
         let operand = match arg {
             Arg::Operand(operand) => operand,
