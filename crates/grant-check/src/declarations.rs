@@ -3,6 +3,7 @@
 
 use grant_syntax::ast::{self, Item, TypeExpr};
 use grant_syntax::diagnostic::{Code, Diagnostic};
+use grant_syntax::parser::format_duration;
 use grant_syntax::{FileId, Span, Spanned};
 use indexmap::IndexMap;
 
@@ -310,20 +311,4 @@ pub(crate) fn zero_ttl(span: Span) -> Diagnostic {
     Diagnostic::new(Code::ZeroTtl, span, "a ttl of zero grants nothing")
         .label("zero")
         .help("use a positive duration, or a deny rule to refuse access")
-}
-
-/// `5400` → `1h30m`, the way durations are written in policies.
-pub fn format_duration(seconds: u64) -> String {
-    if seconds == 0 {
-        return "0s".to_string();
-    }
-    let mut rest = seconds;
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
 }

@@ -7,8 +7,9 @@ use grant_syntax::{FileId, Span};
 use indexmap::IndexMap;
 
 use crate::Checker;
-use crate::declarations::{format_duration, zero_ttl};
+use crate::declarations::zero_ttl;
 use crate::ir::{Rule, ToolPatterns, Type};
+use grant_syntax::parser::format_duration;
 
 impl Checker<'_> {
     pub(crate) fn rules(&mut self, files: &[(FileId, ast::File)]) -> Vec<Rule> {

@@ -4,6 +4,7 @@
 //! it came out in three-valued logic, and whether it applied. Rules whose
 //! pattern does not match are counted, not listed.
 
+use grant_syntax::parser::format_duration;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::Path;
@@ -130,7 +131,7 @@ impl<'e> Explainer<'e> {
         let effect = if decision.is_allow() {
             let ttl = decision
                 .ttl_seconds
-                .map(|t| format!(" for {}", duration(t)))
+                .map(|t| format!(" for {}", format_duration(t)))
                 .unwrap_or_default();
             format!("{}{ttl}", p.green("ALLOW"))
         } else {
@@ -169,7 +170,7 @@ impl<'e> Explainer<'e> {
             .deciding
             .iter()
             .filter_map(|id| program.rule(*id))
-            .filter_map(|rule| Some(format!("`{}` {}", rule.id, duration(rule.ttl?))))
+            .filter_map(|rule| Some(format!("`{}` {}", rule.id, format_duration(rule.ttl?))))
             .collect();
         let asked = match asked {
             Some(Value::String(text)) => grant_syntax::parser::parse_duration(text).ok(),
@@ -177,14 +178,14 @@ impl<'e> Explainer<'e> {
             _ => None,
         };
         if let Some(asked) = asked {
-            parts.push(format!("the request's {}", duration(asked)));
+            parts.push(format!("the request's {}", format_duration(asked)));
         }
         let from = match parts.split_last() {
             Some((last, [])) => format!("from {last}"),
             Some((last, rest)) => format!("the least of {} and {last}", rest.join(", ")),
-            None => return writeln!(out, "ttl       {}", duration(granted)),
+            None => return writeln!(out, "ttl       {}", format_duration(granted)),
         };
-        writeln!(out, "ttl       {}: {from}", duration(granted))
+        writeln!(out, "ttl       {}: {from}", format_duration(granted))
     }
 
     /// Which rules matched, and in what order they were evaluated.
@@ -287,7 +288,7 @@ impl<'e> Explainer<'e> {
         let verdict_text = match verdict {
             Verdict::Evaluated { applied: true, .. } if is_deny => p.red("APPLIES"),
             Verdict::Evaluated { applied: true, .. } => match rule.ttl {
-                Some(ttl) => format!("{}, ttl {}", p.green("APPLIES"), duration(ttl)),
+                Some(ttl) => format!("{}, ttl {}", p.green("APPLIES"), format_duration(ttl)),
                 None => p.green("APPLIES"),
             },
             Verdict::Evaluated { applied: false, .. } => p.dim("does not apply"),
@@ -497,28 +498,12 @@ fn show_scalar(scalar: Scalar, value: &Value) -> String {
         (Scalar::Enum(_), Value::String(name)) => name.clone(),
         (Scalar::Duration, Value::String(text)) => text.clone(),
         (Scalar::Duration, Value::Number(n)) => match n.as_u64() {
-            Some(seconds) if seconds >= 60 => format!("{seconds}s ({})", duration(seconds)),
+            Some(seconds) if seconds >= 60 => format!("{seconds}s ({})", format_duration(seconds)),
             Some(seconds) => format!("{seconds}s"),
             None => n.to_string(),
         },
         (_, value) => value.to_string(),
     }
-}
-
-/// Seconds in the policy language's form: `1h30m`, `45s`.
-fn duration(seconds: u64) -> String {
-    if seconds == 0 {
-        return "0s".to_string();
-    }
-    let mut text = String::new();
-    let mut rest = seconds;
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            text.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    text
 }
 
 /// ANSI colour, or plain text.
@@ -557,14 +542,7 @@ impl Paint {
 
 #[cfg(test)]
 mod tests {
-    use super::{condition_lines, duration};
-
-    #[test]
-    fn durations_read_like_the_language() {
-        assert_eq!(duration(30), "30s");
-        assert_eq!(duration(6000), "1h40m");
-        assert_eq!(duration(90_061), "1d1h1m1s");
-    }
+    use super::condition_lines;
 
     #[test]
     fn trailing_comments_are_no_part_of_a_condition() {

@@ -893,6 +893,23 @@ impl Lower {
     }
 }
 
+/// A number of seconds as a duration literal: `5400` → `1h30m`, `0` → `0s`.
+/// The inverse of [`parse_duration`].
+pub fn format_duration(seconds: u64) -> String {
+    if seconds == 0 {
+        return "0s".to_string();
+    }
+    let mut rest = seconds;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
 /// Seconds of a duration literal such as `1h30m`.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
@@ -1008,6 +1025,14 @@ fn decode_string(body: &str) -> Result<String, EscapeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_round_trip() {
+        for seconds in [0, 1, 59, 60, 90, 3_600, 5_400, 86_400, 90_061, 1_000_000] {
+            assert_eq!(parse_duration(&format_duration(seconds)), Ok(seconds));
+        }
+        assert_eq!(format_duration(5_400), "1h30m");
+    }
 
     #[test]
     fn durations() {

@@ -11,8 +11,8 @@ use grant_syntax::diagnostic::{Code, Diagnostic};
 use super::constant::{constant, same_shape};
 use super::glob;
 use crate::Checker;
-use crate::declarations::format_duration;
 use crate::ir::{Expr, ExprKind, Policy, Rule, ToolPatterns};
+use grant_syntax::parser::format_duration;
 
 impl Checker<'_> {
     /// G0903: an allow rule each of whose patterns is covered by a pattern of

@@ -205,15 +205,10 @@ pub fn duration(seconds: u64) -> String {
     if seconds < 60 {
         return format!("{seconds}s");
     }
-    let mut text = String::new();
-    let mut rest = seconds;
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            text.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    format!("{text} ({seconds}s)")
+    format!(
+        "{} ({seconds}s)",
+        grant_syntax::parser::format_duration(seconds)
+    )
 }
 
 #[cfg(test)]
