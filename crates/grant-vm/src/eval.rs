@@ -225,6 +225,22 @@ where
     }
 
     fn compare(&mut self, kind: Kind, op: CompareOp, lhs: Arg, rhs: Arg) -> Tri {
+        // The common shape, an attribute against a constant number, enum or
+        // bool, compared without going through `Scalar`.
+        if let (Arg::Operand(Operand::Slot(slot)), Arg::Operand(Operand::Const(id))) = (lhs, rhs) {
+            let value = self.slot(slot);
+            let ordering = match (kind, value, self.program.consts.get(id.0 as usize)) {
+                (_, Slot::Missing, _) => return Tri::Unknown,
+                (Kind::Int, Slot::Int(a), Some(Const::Int(b))) => Some(a.cmp(b)),
+                (Kind::Enum, Slot::Enum(a), Some(Const::Enum(b))) => Some(a.cmp(b)),
+                (Kind::Duration, Slot::Duration(a), Some(Const::Duration(b))) => Some(a.cmp(b)),
+                (Kind::Bool, Slot::Bool(a), Some(Const::Bool(b))) => Some(a.cmp(b)),
+                _ => None,
+            };
+            if let Some(ordering) = ordering {
+                return Tri::from_bool(op.holds(ordering));
+            }
+        }
         // Read both sides, so that both missing attributes are named.
         let (lhs, rhs) = (self.load(lhs), self.load(rhs));
         let (Loaded::Scalar(a), Loaded::Scalar(b)) = (lhs, rhs) else {
