@@ -306,7 +306,7 @@ impl<'e> Explainer<'e> {
             .map(|file| format!("{}:{}", file.display, file.line_col(rule.span.start).0))
             .unwrap_or_default();
         writeln!(out, "{}", line("at", &at))?;
-        writeln!(out, "{}", line("tool", &patterns(rule)))?;
+        writeln!(out, "{}", line("tool", &rule.patterns_text()))?;
         for (name, value) in rule.annotations.iter() {
             if &**name != "id" {
                 writeln!(out, "{}", line(&format!("@{name}"), value))?;
@@ -355,17 +355,6 @@ impl<'e> Explainer<'e> {
             }
         };
         writeln!(out, "{}", line("result", &result))
-    }
-}
-
-fn patterns(rule: &CompiledRule) -> String {
-    match &rule.patterns {
-        None => "*".to_string(),
-        Some(patterns) => patterns
-            .iter()
-            .map(|p| format!("{p:?}"))
-            .collect::<Vec<_>>()
-            .join(", "),
     }
 }
 

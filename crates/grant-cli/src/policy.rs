@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use grant_engine::{Engine, PolicyError};
-use grant_syntax::render;
+use grant_syntax::{Diagnostic, SourceMap, render};
 
 use crate::Exit;
 use crate::output::{ColorChoice, count};
@@ -19,17 +19,12 @@ pub fn load(path: &Path, color: ColorChoice, stderr: &mut dyn Write) -> Result<E
             sources,
             diagnostics,
         }) => {
-            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            let _ = write!(
+            report_errors(
+                &path.display().to_string(),
+                &sources,
+                &diagnostics,
+                color,
                 stderr,
-                "{}",
-                render::human(&sources, &diagnostics, color.enabled_on_stderr())
-            );
-            let _ = writeln!(
-                stderr,
-                "error: the policy `{}` has {}",
-                path.display(),
-                count(errors, "error", "errors")
             );
             Err(Exit::PolicyErrors)
         }
@@ -38,4 +33,27 @@ pub fn load(path: &Path, color: ColorChoice, stderr: &mut dyn Write) -> Result<E
             Err(Exit::Usage)
         }
     }
+}
+
+/// Writes a policy's diagnostics and a summary line to `stderr`; the number
+/// of errors.
+pub fn report_errors(
+    path: &str,
+    sources: &SourceMap,
+    diagnostics: &[Diagnostic],
+    color: ColorChoice,
+    stderr: &mut dyn Write,
+) -> usize {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let _ = write!(
+        stderr,
+        "{}",
+        render::human(sources, diagnostics, color.enabled_on_stderr())
+    );
+    let _ = writeln!(
+        stderr,
+        "error: the policy `{path}` has {}",
+        count(errors, "error", "errors")
+    );
+    errors
 }

@@ -71,14 +71,7 @@ fn write_rule(
     number: usize,
     rule: &CompiledRule,
 ) -> std::fmt::Result {
-    let patterns = match &rule.patterns {
-        None => "*".to_string(),
-        Some(patterns) => patterns
-            .iter()
-            .map(|p| format!("{p:?}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
+    let patterns = rule.patterns_text();
     let ttl = rule.ttl.map(|t| format!(" ttl {t}s")).unwrap_or_default();
     writeln!(
         out,

@@ -208,6 +208,20 @@ pub struct CompiledRule {
     pub condition_span: Option<Span>,
 }
 
+impl CompiledRule {
+    /// The rule's tool patterns as written: `*`, or `"db.*", "db.read"`.
+    pub fn patterns_text(&self) -> String {
+        match &self.patterns {
+            None => "*".to_string(),
+            Some(patterns) => patterns
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
 /// A compiled policy.
 #[derive(Clone, Debug)]
 pub struct Program {

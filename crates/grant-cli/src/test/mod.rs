@@ -25,7 +25,7 @@ use grant_syntax::source::discover_policies;
 use regex::Regex;
 
 use crate::Exit;
-use crate::output::{ColorChoice, count};
+use crate::output::ColorChoice;
 use case::Outcome;
 use coverage::{Coverage, Percent};
 use file::{FileError, TestFile};
@@ -186,17 +186,8 @@ pub fn run(args: &TestArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
                 sources,
                 diagnostics,
             }) => {
-                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-                let _ = write!(
-                    stderr,
-                    "{}",
-                    render::human(&sources, &diagnostics, args.color.enabled_on_stderr())
-                );
-                let _ = writeln!(
-                    stderr,
-                    "error: the policy `{path}` has {}",
-                    count(errors, "error", "errors")
-                );
+                let errors =
+                    crate::policy::report_errors(&path, &sources, &diagnostics, args.color, stderr);
                 policies.push(PolicyRun {
                     path,
                     result: PolicyResult::Errors {
