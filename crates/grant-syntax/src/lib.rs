@@ -1,6 +1,7 @@
 //! Grant's syntax layer: policy sources, the pest grammar and its lowering to
 //! an AST with spans, and the diagnostics every later layer reports.
 pub mod ast;
+pub mod chars;
 pub mod diagnostic;
 pub mod lexer;
 pub mod limits;
