@@ -286,7 +286,7 @@ fn policy_with_errors_exits_1() {
     assert_eq!(run.stdout, "");
     assert!(
         run.stderr
-            .contains("[G0201] Error: type `env` is declared twice"),
+            .contains("error[G0201]: type `env` is declared twice"),
         "{}",
         run.stderr
     );

@@ -113,7 +113,7 @@ fn a_file_that_does_not_parse_is_reported_and_left_alone() {
     // The other file is formatted all the same.
     assert_eq!(read(&dir, "a.grant"), TIDY);
     let stderr = redact(&run.stderr, &dir);
-    assert!(stderr.contains("[G0101] Error"), "{stderr}");
+    assert!(stderr.contains("error[G0101]"), "{stderr}");
     assert!(stderr.contains("<dir>/broken.grant:2:"), "{stderr}");
     assert!(
         stderr.ends_with("error: `<dir>/broken.grant` does not parse, so it was not formatted\n"),

@@ -247,7 +247,7 @@ fn a_policy_with_errors() {
     assert_eq!(run.exit, Exit::PolicyErrors);
     assert!(
         run.stderr
-            .contains("[G0205] Error: attribute `task.aproved` is not declared"),
+            .contains("error[G0205]: attribute `task.aproved` is not declared"),
         "{}",
         run.stderr
     );

@@ -9,3 +9,21 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// The parser and checker recurse once per level; 32 is far beyond any policy
 /// a person writes, and parse+check at this depth fits in a 256 KiB stack.
 pub const MAX_NESTING: usize = 32;
+
+/// What the human diagnostic renderer prints at most, so that its output
+/// and time stay proportional to what a person can read, whatever the
+/// input (a 100 KB line, thousands of errors). `--format json` is not
+/// capped. Documented in docs/language.md ("Limits").
+pub mod shown {
+    /// Characters of one source line shown around the labels on it; a
+    /// longer line is cut, and `…` marks each cut.
+    pub const LINE_CHARS: usize = 120;
+    /// Characters shown before a label's start when its line is cut.
+    pub const CONTEXT_CHARS: usize = 40;
+    /// Labels shown for one diagnostic (the primary one included).
+    pub const LABELS: usize = 8;
+    /// Characters of a message, a label or a help text.
+    pub const MESSAGE_CHARS: usize = 400;
+    /// Diagnostics rendered in one run; the rest are counted in a note.
+    pub const DIAGNOSTICS: usize = 200;
+}

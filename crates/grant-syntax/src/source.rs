@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::limits::MAX_FILE_BYTES;
-use crate::span::{FileId, Span};
+use crate::span::{FileId, Span, clamp_u32};
 
 /// One source file of a policy.
 #[derive(Debug, Clone)]
@@ -17,39 +17,106 @@ pub struct SourceFile {
     /// it (`examples/data/policy.grant`), or `name` for in-memory sources.
     pub display: String,
     pub text: String,
+    /// Byte offset of each line's start. Lines end at LF only
+    /// ([`crate::chars`]).
     line_starts: Vec<u32>,
+    /// For text that is not all ASCII: the number of characters before each
+    /// [`CHECKPOINT_BYTES`] block, so that a column costs at most one block
+    /// scan however long its line is. Empty for ASCII text.
+    char_checkpoints: Vec<u32>,
 }
+
+/// Block size of [`SourceFile`]'s character checkpoints.
+const CHECKPOINT_BYTES: usize = 256;
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .map(clamp_u32)
             .collect();
+        let char_checkpoints = if text.is_ascii() {
+            Vec::new()
+        } else {
+            let mut chars = 0u32;
+            text.as_bytes()
+                .chunks(CHECKPOINT_BYTES)
+                .map(|block| {
+                    let before = chars;
+                    chars += block.iter().filter(|&&b| is_char_start(b)).count() as u32;
+                    before
+                })
+                .collect()
+        };
         let name = name.into();
         SourceFile {
             display: name.clone(),
             name,
             text,
             line_starts,
+            char_checkpoints,
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let line = self
-            .line_starts
+    /// 0-based index of the line holding byte `offset`.
+    pub fn line_index(&self, offset: u32) -> usize {
+        self.line_starts
             .partition_point(|&start| start <= offset)
-            .saturating_sub(1);
+            .saturating_sub(1)
+    }
+
+    /// The byte range of line `index` (0-based), without its line ending
+    /// (LF, or CRLF); empty past the last line.
+    pub fn line_range(&self, index: usize) -> std::ops::Range<usize> {
+        let Some(&start) = self.line_starts.get(index) else {
+            return self.text.len()..self.text.len();
+        };
+        let start = start as usize;
+        let mut end = self
+            .line_starts
+            .get(index + 1)
+            .map_or(self.text.len(), |&next| (next as usize).saturating_sub(1));
+        if end > start && self.text.as_bytes().get(end - 1) == Some(&b'\r') {
+            end -= 1;
+        }
+        start..end.max(start)
+    }
+
+    /// 1-based line and column (in characters) of a byte offset. A
+    /// byte-order mark opening the file is not counted.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let line = self.line_index(offset);
         let line_start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
         let offset = (offset as usize).min(self.text.len());
-        let column = self
-            .text
-            .get(line_start..offset)
-            .map_or(0, |s| s.chars().count());
+        let mut column = self
+            .chars_before(offset)
+            .saturating_sub(self.chars_before(line_start));
+        if line_start == 0 && offset > 0 && self.text.starts_with(crate::chars::BYTE_ORDER_MARK) {
+            column -= 1;
+        }
         (line + 1, column + 1)
     }
+
+    /// Characters that start before byte `offset`.
+    fn chars_before(&self, offset: usize) -> usize {
+        if self.char_checkpoints.is_empty() {
+            return offset;
+        }
+        let block = offset / CHECKPOINT_BYTES;
+        let counted = self.char_checkpoints.get(block).copied().unwrap_or(0) as usize;
+        let rest = self
+            .text
+            .as_bytes()
+            .get(block * CHECKPOINT_BYTES..offset)
+            .unwrap_or(&[]);
+        counted + rest.iter().filter(|&&b| is_char_start(b)).count()
+    }
+}
+
+/// Whether a UTF-8 byte starts a character (is not a continuation byte).
+fn is_char_start(byte: u8) -> bool {
+    byte & 0xC0 != 0x80
 }
 
 /// All files of one policy, indexed by [`FileId`], in sorted path order.
@@ -66,7 +133,7 @@ impl SourceMap {
     /// Adds a file; callers add files in path order (the policy hash and
     /// generated rule ids depend on it).
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
-        let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        let id = FileId(clamp_u32(self.files.len()));
         self.files.push(SourceFile::new(name, text));
         id
     }
@@ -273,5 +340,31 @@ mod tests {
         // `x` is after a two-byte character: column 2, not 3.
         assert_eq!(file.line_col(5), (2, 2));
         assert_eq!(file.line_col(7), (3, 1));
+    }
+
+    #[test]
+    fn columns_on_long_non_ascii_lines_use_checkpoints() {
+        // Characters of 1, 2, 3 and 4 bytes, across many checkpoint blocks.
+        let line: String = "a\u{e9}\u{4e2d}\u{1F600}".repeat(300);
+        let file = SourceFile::new("a.grant", format!("x\n{line}\n"));
+        let mut offset = 2;
+        for (i, c) in line.chars().enumerate() {
+            assert_eq!(file.line_col(offset as u32), (2, i + 1));
+            offset += c.len_utf8();
+        }
+        assert_eq!(file.line_col(offset as u32), (2, 1201));
+    }
+
+    #[test]
+    fn a_byte_order_mark_takes_no_column_and_crlf_ends_a_line() {
+        let file = SourceFile::new("a.grant", "\u{feff}ab\r\ncd");
+        assert_eq!(file.line_col(3), (1, 1));
+        assert_eq!(file.line_col(4), (1, 2));
+        assert_eq!(file.line_range(0), 0..5);
+        assert_eq!(file.line_col(7), (2, 1));
+        // A lone CR does not end a line.
+        let file = SourceFile::new("a.grant", "a\rb\nc");
+        assert_eq!(file.line_col(2), (1, 3));
+        assert_eq!(file.line_range(0), 0..3);
     }
 }

@@ -36,7 +36,7 @@ impl Span {
     }
 }
 
-fn clamp_u32(offset: usize) -> u32 {
+pub(crate) fn clamp_u32(offset: usize) -> u32 {
     u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
