@@ -78,7 +78,7 @@ fn fifty_megabyte_file_is_refused_by_the_cli() {
 #[test]
 fn nul_byte() {
     let checked = check_text("allow tool \"a\" when \0 ttl 5m\n");
-    assert_eq!(codes(&checked), vec!["G0101"]);
+    assert_eq!(codes(&checked), vec!["G0110"]);
     assert!(
         checked.diagnostics[0].message.contains("U+0000"),
         "{}",

@@ -80,11 +80,14 @@ fn every_code_has_a_ui_case() {
             seen.extend(checked.diagnostics.iter().map(|d| d.code.as_str()));
         }
     }
-    // A 16 MiB file does not belong in the repository: robustness.rs covers G0107.
+    // A 16 MiB file does not belong in the repository: robustness.rs covers
+    // G0107. Nor do files of invisible characters, which editors mangle:
+    // characters.rs builds them and covers G0108-G0110 and G0907.
+    let elsewhere = ["G0107", "G0108", "G0109", "G0110", "G0907"];
     let missing: Vec<_> = grant_syntax::Code::ALL
         .iter()
         .map(|c| c.as_str())
-        .filter(|c| !seen.contains(c) && *c != "G0107")
+        .filter(|c| !seen.contains(c) && !elsewhere.contains(c))
         .collect();
     assert!(missing.is_empty(), "codes without a UI case: {missing:?}");
 }
@@ -105,4 +108,88 @@ fn every_code_is_documented() {
         missing.is_empty(),
         "codes without a `## Gxxxx: title` entry in docs/diagnostics.md: {missing:?}"
     );
+}
+
+/// The examples of docs/diagnostics.md are what `grant check` prints: each
+/// ```` ```text ```` block that directly follows a ```` ```grant ```` block
+/// is that policy's diagnostics, checked as `policy.grant` and rendered with
+/// colour off. In a policy, `⟨U+2028⟩` stands for that character, which a
+/// page cannot show. After changing a message, regenerate the blocks with
+/// `GRANT_BLESS_DOCS=1 cargo test -p grant-tests --test ui docs_examples`
+/// and read the diff.
+#[test]
+fn docs_examples_are_the_real_output() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md");
+    let docs = std::fs::read_to_string(&path).unwrap();
+    let mut blessed = String::with_capacity(docs.len());
+    let mut stale = Vec::new();
+    let mut lines = docs.split_inclusive('\n').peekable();
+    let mut last_policy: Option<String> = None;
+    while let Some(line) = lines.next() {
+        blessed.push_str(line);
+        match line.trim_end() {
+            "```grant" => {
+                let mut policy = String::new();
+                for line in lines.by_ref() {
+                    blessed.push_str(line);
+                    if line.trim_end() == "```" {
+                        break;
+                    }
+                    policy.push_str(line);
+                }
+                last_policy = Some(policy);
+            }
+            "```text" => {
+                let mut shown = String::new();
+                for line in lines.by_ref() {
+                    if line.trim_end() == "```" {
+                        break;
+                    }
+                    shown.push_str(line);
+                }
+                match last_policy.take() {
+                    Some(policy) => {
+                        let mut sources = SourceMap::new();
+                        sources.add("policy.grant", with_named_characters(&policy));
+                        let checked = grant_compile::build(&sources);
+                        let rendered = render::human(&sources, &checked.diagnostics, false);
+                        let rendered = format!("{}\n", rendered.trim_end());
+                        if rendered != shown {
+                            stale.push(shown.lines().next().unwrap_or("").to_string());
+                        }
+                        blessed.push_str(&rendered);
+                    }
+                    None => blessed.push_str(&shown),
+                }
+                blessed.push_str("```\n");
+            }
+            "" => {}
+            _ => last_policy = None,
+        }
+    }
+    if std::env::var_os("GRANT_BLESS_DOCS").is_some() {
+        std::fs::write(&path, blessed).unwrap();
+        return;
+    }
+    assert!(
+        stale.is_empty(),
+        "docs/diagnostics.md examples that differ from what `grant check` prints \
+         (regenerate with GRANT_BLESS_DOCS=1): {stale:#?}"
+    );
+}
+
+/// `⟨U+2028⟩` replaced by the character it names.
+fn with_named_characters(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("⟨U+") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "⟨U+".len()..];
+        let end = after.find('⟩').unwrap();
+        let code = u32::from_str_radix(&after[..end], 16).unwrap();
+        out.push(char::from_u32(code).unwrap());
+        rest = &after[end + '⟩'.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -21,17 +21,50 @@ impl Checker<'_> {
         if ty != expected {
             let found = self.scope.type_name(ty);
             let wanted = self.scope.type_name(expected);
-            self.report(
-                Diagnostic::new(
-                    Code::TypeMismatch,
-                    expr.span,
-                    format!("expected `{wanted}`, found `{found}`"),
-                )
-                .label(format!("this is `{found}`")),
-            );
+            let mut diagnostic = Diagnostic::new(
+                Code::TypeMismatch,
+                expr.span,
+                format!("expected `{wanted}`, found `{found}`"),
+            )
+            .label(format!("this is `{found}`"));
+            if let Some(help) = self.quoted_variant_help(expr, expected) {
+                diagnostic = diagnostic.help(help);
+            }
+            self.report(diagnostic);
             return None;
         }
         Some(typed)
+    }
+
+    /// Help for a string literal where an enum is expected (`env ==
+    /// "prod"`): variants are names, written without quotes.
+    fn quoted_variant_help(&self, expr: &ast::Expr, expected: Type) -> Option<String> {
+        let (Ast::Str(text), Type::Scalar(Scalar::Enum(id))) = (&expr.kind, expected) else {
+            return None;
+        };
+        let enum_type = self.scope.enum_type(id)?;
+        Some(if enum_type.ordinal(text).is_some() {
+            format!(
+                "`{}` is an enum: write its variant without quotes, `{text}`",
+                enum_type.name
+            )
+        } else {
+            const SHOWN: usize = 8;
+            let mut variants: Vec<&str> = enum_type
+                .variants
+                .iter()
+                .take(SHOWN)
+                .map(String::as_str)
+                .collect();
+            if enum_type.variants.len() > SHOWN {
+                variants.push("...");
+            }
+            format!(
+                "`{}` is an enum: write one of its variants without quotes ({})",
+                enum_type.name,
+                variants.join(", ")
+            )
+        })
     }
 
     /// Types `expr`; `expected` resolves bare variants and lists.
@@ -395,6 +428,12 @@ impl Checker<'_> {
             .secondary(rhs.span, format!("this is `{r}`"));
             if [lhs_ty, rhs_ty].contains(&Type::DURATION) && [lhs_ty, rhs_ty].contains(&Type::INT) {
                 diagnostic = diagnostic.help("write durations with a unit, like `90s` or `5m`");
+            }
+            let quoted = self
+                .quoted_variant_help(rhs, lhs_ty)
+                .or_else(|| self.quoted_variant_help(lhs, rhs_ty));
+            if let Some(help) = quoted {
+                diagnostic = diagnostic.help(help);
             }
             self.report(diagnostic);
             return None;

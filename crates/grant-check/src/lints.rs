@@ -6,6 +6,7 @@
 mod constant;
 mod glob;
 mod rules;
+mod values;
 
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
@@ -20,6 +21,8 @@ impl Checker<'_> {
         self.lint_duplicate_rules(policy);
         self.lint_constant_conditions(policy);
         self.lint_default_ttl(policy);
+        self.lint_empty_patterns(policy);
+        self.lint_inexact_ttls(policy);
     }
 
     /// Attributes no rule reads, and enums no attribute or rule names.

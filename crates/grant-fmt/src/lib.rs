@@ -80,12 +80,15 @@ pub struct InternalError {
 
 /// The comment that exempts a file from formatting, on a line of its own
 /// among the comments before its first item: for generated files, and for
-/// test inputs whose layout (or brokenness) is the point.
-pub const SKIP_DIRECTIVE: &str = "# grant-fmt: skip";
+/// test inputs whose layout (or brokenness) is the point. (The parser
+/// warns of near misses, G0910.)
+pub use grant_syntax::parser::SKIP_DIRECTIVE;
 
 /// Whether `text` carries [`SKIP_DIRECTIVE`] before its first item.
 pub fn is_exempt(text: &str) -> bool {
-    text.lines()
+    without_bom(text)
+        .1
+        .lines()
         .map(str::trim)
         .take_while(|line| line.is_empty() || line.starts_with('#'))
         .any(|line| line == SKIP_DIRECTIVE)
@@ -94,6 +97,7 @@ pub fn is_exempt(text: &str) -> bool {
 /// Formats one file: the text in canonical layout, or why it cannot be.
 /// Formatting is idempotent: `format(format(x)) == format(x)`. A file
 /// exempt by [`SKIP_DIRECTIVE`] comes back unchanged, parsed or not.
+/// A byte-order mark opening the file is kept as it is.
 pub fn format(text: &str) -> Result<String, FormatError> {
     if is_exempt(text) {
         return Ok(text.to_string());
@@ -104,10 +108,20 @@ pub fn format(text: &str) -> Result<String, FormatError> {
             diagnostics: parsed.diagnostics,
         }));
     }
+    let (bom, body) = without_bom(text);
     let internal = |reason| FormatError::Internal(InternalError { reason });
-    let tokens = trivia::attach(text).ok_or(internal("a character the lexer does not know"))?;
+    let tokens = trivia::attach(body).ok_or(internal("a character the lexer does not know"))?;
     let items = items::split(&tokens.toks).ok_or(internal("tokens not shaped like items"))?;
     let formatted = layout::layout(&tokens, &items);
-    verify::check(text, &parsed.file, &formatted).map_err(internal)?;
-    Ok(formatted)
+    verify::check(body, &parsed.file, &formatted).map_err(internal)?;
+    Ok(format!("{bom}{formatted}"))
+}
+
+/// The byte-order mark opening `text` (or "") and the text after it.
+fn without_bom(text: &str) -> (&str, &str) {
+    let bom = grant_syntax::chars::BYTE_ORDER_MARK;
+    match text.strip_prefix(bom) {
+        Some(body) => (text.get(..bom.len_utf8()).unwrap_or(""), body),
+        None => ("", text),
+    }
 }

@@ -62,6 +62,9 @@ codes! {
     InvalidDuration = "G0105", Error, "invalid duration";
     NestingTooDeep = "G0106", Error, "nesting too deep";
     FileTooLarge = "G0107", Error, "file too large";
+    HiddenLineBreak = "G0108", Error, "hidden line break";
+    BidiControl = "G0109", Error, "bidirectional control character";
+    InvisibleCharacter = "G0110", Error, "invisible or control character";
     // G02xx: declarations and names.
     DuplicateType = "G0201", Error, "type declared twice";
     DuplicateAttribute = "G0202", Error, "attribute declared twice";
@@ -100,6 +103,10 @@ codes! {
     DuplicateRule = "G0904", Warning, "duplicate rule";
     ConstantCondition = "G0905", Warning, "constant condition";
     DefaultTtlUsed = "G0906", Warning, "allow rule takes `default ttl`";
+    InvisibleInString = "G0907", Warning, "invisible character in a string";
+    PatternMatchesNothing = "G0908", Warning, "tool pattern matches no tool";
+    TtlNotExact = "G0909", Warning, "ttl beyond 2^53 seconds";
+    MalformedSkipDirective = "G0910", Warning, "malformed `grant-fmt: skip`";
 }
 
 impl Code {

@@ -14,8 +14,9 @@ use crate::ast::{
     Annotation, AttrDecl, CompareOp, Effect, Expr, ExprKind, File, Ident, Item, Path,
     Rule as AstRule, ToolPattern, TtlSetting, TypeDecl, TypeExpr,
 };
+use crate::chars;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::lexer::{self, LexProblem, Token};
+use crate::lexer::{self, CharKind, CharProblem, LexProblem, Place, Token};
 use crate::limits::{MAX_FILE_BYTES, MAX_NESTING};
 use crate::span::{FileId, Span, Spanned};
 
@@ -83,6 +84,26 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
         }
     }
 
+    // The grammar refuses these characters, which would cost the item
+    // around each one and report its names as undeclared. Each is reported
+    // here; the parser reads a copy with spaces in their place (offsets
+    // unchanged), which keeps comments running to their line feed, as the
+    // lexer reads them.
+    let mut sanitized: Option<String> = None;
+    for problem in lexer::check_characters(text) {
+        if problem.is_error() {
+            lexical_errors.push(problem.at);
+            let copy = sanitized.get_or_insert_with(|| text.to_string());
+            let range = problem.at..problem.at + problem.c.len_utf8();
+            if copy.get(range.clone()).is_some() {
+                copy.replace_range(range.clone(), &" ".repeat(range.len()));
+            }
+        }
+        diagnostics.push(character_diagnostic(file, &problem));
+    }
+    skip_directive_lints(file, text, &mut diagnostics);
+
+    let text = sanitized.as_deref().unwrap_or(text);
     let text = text.get(..parse_end).unwrap_or(text);
     let item_starts = item_starts(text);
     let mut lower = Lower {
@@ -150,6 +171,116 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
     }
 }
 
+/// The diagnostic for a character that can hide code ([`crate::chars`]).
+fn character_diagnostic(file: FileId, problem: &CharProblem) -> Diagnostic {
+    let span = Span::new(file, problem.at, problem.at + problem.c.len_utf8());
+    let c = chars::describe(problem.c);
+    let mut escape = String::new();
+    chars::escape(problem.c, &mut escape);
+    let place = match problem.place {
+        Place::Code => "",
+        Place::Comment => " in a comment",
+        Place::String => " in a string",
+    };
+    let in_string = problem.place == Place::String;
+    let as_escape = format!("write it as an escape, `{escape}`, if it is meant");
+    match problem.kind {
+        CharKind::HiddenLineBreak => Diagnostic::new(
+            Code::HiddenLineBreak,
+            span,
+            format!("{c}{place}: editors may show a line break here, but Grant's lines end only at a line feed"),
+        )
+        .label("not a line break")
+        .help(match problem.place {
+            Place::Comment => "everything after it up to the next line feed is part of the comment: break lines with LF or CRLF only".to_string(),
+            Place::Code => "break lines with LF or CRLF only".to_string(),
+            Place::String => as_escape,
+        }),
+        CharKind::Bidi => Diagnostic::new(
+            Code::BidiControl,
+            span,
+            format!("{c}{place}: it reorders how the text around it is displayed, so what a reader sees is not what Grant reads"),
+        )
+        .label("bidirectional control")
+        .help(if in_string {
+            as_escape
+        } else {
+            "remove it".to_string()
+        }),
+        CharKind::Control => Diagnostic::new(
+            Code::InvisibleCharacter,
+            span,
+            format!("control character {c}{place}"),
+        )
+        .label("control character")
+        .help(if in_string {
+            as_escape
+        } else {
+            "remove it: a terminal may act on it, or show nothing".to_string()
+        }),
+        CharKind::Invisible if in_string => Diagnostic::new(
+            Code::InvisibleInString,
+            span,
+            format!("string contains {c}, which is invisible"),
+        )
+        .label("invisible character")
+        .help(format!("write it as an escape so that readers see it: `{escape}`")),
+        CharKind::Invisible => Diagnostic::new(
+            Code::InvisibleCharacter,
+            span,
+            format!("invisible character {c}{place}"),
+        )
+        .label("invisible character")
+        .help("remove it: a reader cannot see it"),
+    }
+}
+
+/// Comments that look like [`SKIP_DIRECTIVE`] but are not it, or stand
+/// where the formatter does not look (after the first item): the file
+/// would be formatted after all.
+fn skip_directive_lints(file: FileId, text: &str, diagnostics: &mut Vec<Diagnostic>) {
+    let mut before_first_item = true;
+    for (token, range) in lexer::tokens(text) {
+        match token {
+            Some(Token::Comment) => {
+                let comment = text.get(range.clone()).unwrap_or("").trim_end();
+                let squeezed: String = comment
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .flat_map(char::to_lowercase)
+                    .collect();
+                if !squeezed.starts_with("#grant-fmt") || !squeezed.contains("skip") {
+                    continue;
+                }
+                let span = Span::new(file, range.start, range.start + comment.len());
+                if comment != SKIP_DIRECTIVE {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::MalformedSkipDirective,
+                            span,
+                            format!("`{comment}` is not the directive `{SKIP_DIRECTIVE}`"),
+                        )
+                        .label("the formatter ignores this comment")
+                        .help(format!("write it exactly `{SKIP_DIRECTIVE}`, on a line of its own before the first item")),
+                    );
+                } else if !before_first_item {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::MalformedSkipDirective,
+                            span,
+                            format!("`{SKIP_DIRECTIVE}` after the first item has no effect"),
+                        )
+                        .label("the formatter ignores this comment")
+                        .help("move it before the first declaration or rule of the file"),
+                    );
+                }
+            }
+            Some(Token::Whitespace | Token::Newline | Token::Bom) => {}
+            _ => before_first_item = false,
+        }
+    }
+}
+
 /// The same error, with the expected literal tokens (`=`, `)`) that let a
 /// message say what was missing. pest collects them only when told to, at
 /// twice the cost of a parse, and the switch is process-wide: it is turned on
@@ -183,7 +314,7 @@ fn item_starts(text: &str) -> Vec<usize> {
     for (token, range) in lexer::tokens(text) {
         match token {
             Some(Token::Newline) => at_line_start = true,
-            Some(Token::Whitespace | Token::Comment) => {}
+            Some(Token::Whitespace | Token::Comment | Token::Bom) => {}
             Some(token) => {
                 let word = text.get(range.clone()).unwrap_or("");
                 let starts_item = token == Token::At
@@ -205,11 +336,22 @@ fn item_starts(text: &str) -> Vec<usize> {
     starts
 }
 
+/// The comment that exempts a file from `grant fmt`, on a line of its own
+/// before the file's first item. Here, so that the parser can warn of
+/// near misses; `grant_fmt` acts on it.
+pub const SKIP_DIRECTIVE: &str = "# grant-fmt: skip";
+
+/// The first offset from `pos` that is not whitespace, a line ending, a
+/// comment, or the byte-order mark opening the file.
 fn skip_trivia(text: &str, mut pos: usize) -> usize {
     let bytes = text.as_bytes();
+    if pos == 0 && text.starts_with(chars::BYTE_ORDER_MARK) {
+        pos = chars::BYTE_ORDER_MARK.len_utf8();
+    }
     while let Some(&b) = bytes.get(pos) {
         match b {
-            b' ' | b'\t' | b'\r' | b'\n' => pos += 1,
+            b' ' | b'\t' | b'\n' => pos += 1,
+            b'\r' if bytes.get(pos + 1) == Some(&b'\n') => pos += 2,
             b'#' => {
                 while bytes.get(pos).is_some_and(|&b| b != b'\n') {
                     pos += 1;
@@ -294,6 +436,19 @@ fn syntax_error(
     if (rest.starts_with('|') && expects("`<`")) || (rest.starts_with('<') && expects("`|`")) {
         diagnostic = diagnostic
             .help("an enum is ordered (`low < high`) or unordered (`dev | prod`), not both");
+    }
+    let after_digit = at > 0 && text.as_bytes().get(at - 1).is_some_and(u8::is_ascii_digit);
+    let before_digit = text.as_bytes().get(at + 1).is_some_and(u8::is_ascii_digit);
+    if rest.starts_with("&&") {
+        diagnostic = diagnostic.help("write `and`: Grant's logical operators are words");
+    } else if rest.starts_with("||") {
+        diagnostic = diagnostic.help("write `or`: Grant's logical operators are words");
+    } else if rest.starts_with('!') && !rest.starts_with("!=") {
+        diagnostic = diagnostic.help("write `not`: Grant's logical operators are words");
+    } else if rest.starts_with('.') && after_digit && before_digit {
+        diagnostic = diagnostic.help(
+            "that number is a fraction, and Grant has none: write a whole number (or a duration such as `90s`)",
+        );
     }
     if found_token == Some(Token::Number) {
         diagnostic = diagnostic.help(
