@@ -8,10 +8,17 @@ use grant_syntax::{Code, SourceMap};
 use grant_tests::{grant, root};
 use proptest::prelude::*;
 
+/// Checks `text`, and renders what it found for people and for machines:
+/// the renderer, too, must take any span over any text.
 fn check_text(text: &str) -> grant_check::Checked {
     let mut sources = SourceMap::new();
     sources.add("policy.grant", text);
-    grant_check::check(&sources)
+    let checked = grant_check::check(&sources);
+    let _ = grant_syntax::render::human(&sources, &checked.diagnostics, true);
+    for diagnostic in &checked.diagnostics {
+        let _ = grant_syntax::render::JsonDiagnostic::of(&sources, diagnostic);
+    }
+    checked
 }
 
 fn codes(checked: &grant_check::Checked) -> Vec<&'static str> {
@@ -173,6 +180,16 @@ const PIECES: &[&str] = &[
     "#c\n",
     "\0",
     "é",
+    "\r",
+    "\r\n",
+    "\u{2028}",
+    "\u{85}",
+    "\u{202e}",
+    "\u{200b}",
+    "\u{feff}",
+    "\u{1b}[2K",
+    "\t",
+    "数据",
     "sensitivity",
     "internal",
     "int",
