@@ -24,8 +24,9 @@ when any request was denied."
         .args(["request", "requests"])
 ))]
 pub struct EvalArgs {
-    /// The policy: a `.grant` file, or a directory whose `.grant` files
-    /// (subdirectories included) make one policy.
+    /// The policy: a `.grant` file, or a directory that directly holds
+    /// `.grant` files (its sub-directories' files included). A directory
+    /// of several policies is refused: pass one of them.
     #[arg(long, value_name = "PATH")]
     policy: PathBuf,
     /// One request, a JSON object (`-` reads it from stdin). Prints one

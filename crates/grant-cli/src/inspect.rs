@@ -9,8 +9,9 @@ use crate::policy;
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The policy: a `.grant` file, or a directory whose `.grant` files
-    /// (subdirectories included) make one policy.
+    /// The policy: a `.grant` file, or a directory that directly holds
+    /// `.grant` files (its sub-directories' files included). A directory
+    /// of several policies is refused: pass one of them.
     #[arg(value_name = "PATH")]
     path: PathBuf,
     /// Print the compiled program: slots, constants, globs, each rule's

@@ -9,8 +9,8 @@ use grant_syntax::{Diagnostic, SourceMap, render};
 use crate::Exit;
 use crate::output::{ColorChoice, count};
 
-/// Loads the policy at `path` (a file, or a directory whose `.grant` files
-/// make one policy). A policy with errors gets its diagnostics on `stderr`
+/// Loads the policy at `path` (a file, or a directory that is one policy;
+/// a directory of several is refused). A policy with errors gets its diagnostics on `stderr`
 /// and [`Exit::PolicyErrors`]; one that cannot be read, [`Exit::Usage`].
 pub fn load(path: &Path, color: ColorChoice, stderr: &mut dyn Write) -> Result<Engine, Exit> {
     match Engine::from_path(path) {

@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use grant_engine::DecisionEffect;
-use grant_syntax::limits::MAX_FILE_BYTES;
+use grant_syntax::LoadError;
 use grant_syntax::source::SourceFile;
 use serde_json::{Map, Value};
 use toml::Spanned;
@@ -145,29 +145,15 @@ pub fn load(path: &Path) -> Result<TestFile, FileError> {
     parse(&display, &text)
 }
 
+/// Reads a test file as policy files are read (refusing FIFOs and devices
+/// before opening them, and files over the size limit).
 fn read(path: &Path) -> Result<String, String> {
-    let cannot = |error: std::io::Error| {
-        let why = match error.kind() {
-            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => error.to_string(),
-        };
-        format!("cannot read `{}`: {why}", path.display())
-    };
-    let size = std::fs::metadata(path).map_err(cannot)?.len();
-    if size > MAX_FILE_BYTES as u64 {
-        return Err(format!(
-            "`{}` is {size} bytes, over the limit of {MAX_FILE_BYTES} bytes for one test file",
+    grant_syntax::source::read_source(path).map_err(|error| match error {
+        LoadError::TooLarge { size, limit, .. } => format!(
+            "`{}` is {size} bytes, over the limit of {limit} bytes for one test file",
             path.display()
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(cannot)?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "`{}` is not valid UTF-8 (first invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
+        ),
+        error => error.to_string(),
     })
 }
 
