@@ -1,6 +1,7 @@
 //! `grant fmt PATH...`: rewrite policy files in the canonical layout of
 //! `grant_fmt::format`. `--check` and `--diff` only report; a file that does
-//! not parse is reported with its diagnostics and never rewritten.
+//! not parse is reported with its diagnostics and never rewritten, and a
+//! file is only ever replaced whole ([`durable::write`]).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 
 use grant_fmt::FormatError;
 use grant_syntax::source::{discover_policies, read_source};
-use grant_syntax::{SourceMap, render};
+use grant_syntax::{SourceMap, durable, render};
 
 use crate::Exit;
 use crate::output::{ColorChoice, write_failed};
@@ -78,8 +79,10 @@ pub fn run(args: &FmtArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Ex
         match format_one(args, &shown, &text, stdout, stderr) {
             Ok(Outcome::Same) => {}
             Ok(Outcome::Changed(formatted)) => {
-                if let Err(error) = std::fs::write(file, formatted) {
-                    let _ = writeln!(stderr, "error: cannot write `{shown}`: {error}");
+                // Never truncate and write: a write that fails half-way would
+                // lose the policy.
+                if let Err(error) = durable::write(file, formatted.as_bytes()) {
+                    let _ = writeln!(stderr, "error: {error}");
                     io_error = true;
                 }
             }
