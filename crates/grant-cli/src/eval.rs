@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use grant_engine::{Engine, Request};
+use grant_syntax::chars::printable;
 use grant_vm::Outcome;
 
 use crate::Exit;
@@ -174,7 +175,7 @@ impl Session<'_> {
                     writeln!(out)?;
                 }
                 explained = true;
-                writeln!(out, "=== {name}, line {number} ===")?;
+                writeln!(out, "=== {}, line {number} ===", printable(&name))?;
             }
             // Without its line end, so that a JSON error's position reads
             // `line 1 column N` of this line.
@@ -267,7 +268,7 @@ fn cannot_read(path: &Path, error: &std::io::Error) -> Failure {
     let name = if is_stdin(path) {
         "stdin".to_string()
     } else {
-        format!("`{}`", path.display())
+        format!("`{}`", printable(&path.display().to_string()))
     };
     Failure::Read(format!("cannot read {name}: {message}"))
 }

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use grant_fmt::FormatError;
+use grant_syntax::chars::printable;
 use grant_syntax::source::{discover_policies, read_source};
 use grant_syntax::{SourceMap, durable, render};
 
@@ -148,12 +149,17 @@ fn format_one(
             );
             let _ = writeln!(
                 stderr,
-                "error: `{shown}` does not parse, so it was not formatted"
+                "error: `{}` does not parse, so it was not formatted",
+                printable(shown)
             );
             return Ok(Outcome::Failed);
         }
         Err(error) => {
-            let _ = writeln!(stderr, "error: `{shown}` was not formatted: {error}");
+            let _ = writeln!(
+                stderr,
+                "error: `{}` was not formatted: {error}",
+                printable(shown)
+            );
             return Ok(Outcome::Failed);
         }
     };

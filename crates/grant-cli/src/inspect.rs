@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use grant_syntax::chars::printable;
+
 use crate::Exit;
 use crate::output::{ColorChoice, count};
 use crate::policy;
@@ -34,12 +36,18 @@ pub fn run(args: &InspectArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let written = writeln!(
         stdout,
         "policy {} ({}, {}): {}",
-        args.path.display(),
+        printable(&args.path.display().to_string()),
         count(engine.sources().len(), "file", "files"),
         count(program.rules.len(), "rule", "rules"),
         engine.policy_hash()
     )
-    .and_then(|()| write!(stdout, "{listing}"));
+    // The listing quotes the policy (ids, annotations, patterns): escaped
+    // line by line, so that its line breaks stay line breaks.
+    .and_then(|()| {
+        listing
+            .lines()
+            .try_for_each(|line| writeln!(stdout, "{}", printable(line)))
+    });
     match written {
         Ok(()) => Exit::Ok,
         Err(error) => crate::output::write_failed(&error, stderr),

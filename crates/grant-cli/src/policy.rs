@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use grant_engine::{Engine, PolicyError};
+use grant_syntax::chars::printable;
 use grant_syntax::{Diagnostic, SourceMap, render};
 
 use crate::Exit;
@@ -52,7 +53,8 @@ pub fn report_errors(
     );
     let _ = writeln!(
         stderr,
-        "error: the policy `{path}` has {}",
+        "error: the policy `{}` has {}",
+        printable(path),
         count(errors, "error", "errors")
     );
     errors
