@@ -18,6 +18,9 @@
 //!   chooses the intact file.
 //! - **Metadata**: mode bits and owner are kept; extended attributes and
 //!   ACLs are not copied.
+//! - **Read-only files**: a file the process may not open for writing is
+//!   not rewritten, though the rename would get around its mode: the
+//!   outcome is the one an in-place write would have.
 //! - **A new file** (the path does not exist) is created with mode 0600.
 //! - **After the rename**, only flushing the directory can fail: the new
 //!   text is then in place, and the error says so ([`WriteError::replaced`]).
@@ -147,7 +150,13 @@ fn write_with(path: &Path, bytes: &[u8], steps: &mut dyn Steps) -> Result<(), Wr
     };
     let target = resolve(path)?;
     let original = match fs::metadata(&target) {
-        Ok(meta) if meta.is_file() => Some(meta),
+        Ok(meta) if meta.is_file() => {
+            // Opening (without truncating) changes nothing; it asks the
+            // system whether this process may write the file.
+            let writable = OpenOptions::new().write(true).open(&target);
+            writable.map_err(fail(Step::Resolve, "opening it for writing".into()))?;
+            Some(meta)
+        }
         Ok(_) => {
             let error = io::Error::other("it is not a regular file");
             return Err(fail(Step::Resolve, "reading it".into())(error));
@@ -508,6 +517,38 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(names(&dir), ["key"]);
+    }
+
+    /// A read-only file is refused as an in-place write would refuse it
+    /// (root may write it, and does).
+    #[test]
+    fn a_read_only_file_is_left_alone_unless_writable() {
+        let dir = scratch("read-only");
+        let path = dir.join("p.grant");
+        fs::write(&path, OLD).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+        let in_place = OpenOptions::new().write(true).open(&path).is_ok();
+        match write(&path, NEW.as_bytes()) {
+            Ok(()) => {
+                assert!(in_place, "a file this process may not write was rewritten");
+                assert_eq!(fs::read_to_string(&path).unwrap(), NEW);
+                let mode = fs::metadata(&path).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o444);
+            }
+            Err(error) => {
+                assert!(!in_place, "{error}");
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "cannot write `{}`: opening it for writing failed: permission denied; \
+                         the file is unchanged",
+                        path.display()
+                    )
+                );
+                assert_eq!(fs::read_to_string(&path).unwrap(), OLD);
+            }
+        }
+        assert_eq!(names(&dir), ["p.grant"]);
     }
 
     /// The documented caveat: another hard link keeps the old text.
