@@ -5,6 +5,8 @@
 //! and refused where one policy is needed). Each test builds its files in
 //! its own scratch directory.
 
+// Symbolic links, FIFOs, sockets and devices as Unix has them.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
 
 mod support;

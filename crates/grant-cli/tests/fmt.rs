@@ -217,6 +217,7 @@ fn names(dir: &Path) -> Vec<String> {
 /// file is byte-identical, no temporary file is left, and the error says
 /// what failed.
 #[test]
+#[cfg(unix)]
 fn a_write_cut_short_by_the_file_size_limit_leaves_the_file_intact() {
     let text = messy_policy(400);
     assert!(text.len() > 16 * 1024);
@@ -255,6 +256,7 @@ fn a_write_cut_short_by_the_file_size_limit_leaves_the_file_intact() {
 /// namespace (`unshare -rm`); where the system refuses one, the test says
 /// so and skips (the `ulimit` test above always runs).
 #[test]
+#[cfg(unix)]
 fn a_full_filesystem_leaves_the_file_intact() {
     let text = messy_policy(400);
     let dir = scratch("tmpfs", &[("original.grant", &text)]);
@@ -303,6 +305,7 @@ fn a_full_filesystem_leaves_the_file_intact() {
 /// Through a symbolic link, the target is rewritten and the link stays a
 /// link; the file's permissions are kept.
 #[test]
+#[cfg(unix)]
 fn through_a_symlink_the_target_is_rewritten_with_its_permissions() {
     use std::os::unix::fs::{PermissionsExt, symlink};
     let dir = scratch("symlink", &[("real/p.grant", MESSY)]);
