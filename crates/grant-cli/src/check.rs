@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use grant_syntax::chars::printable;
 use grant_syntax::render::{self, JsonDiagnostic};
 use grant_syntax::source::discover_policies;
 use grant_syntax::{Diagnostic, SourceMap};
@@ -14,8 +15,9 @@ use crate::report::{self, Finding, Tool};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Policy files or directories. A directory holds one policy per
-    /// shallowest folder that directly contains `.grant` files.
+    /// Policy files or directories. A directory that directly holds
+    /// `.grant` files is one policy; one that holds none holds the
+    /// policies below it, and each is checked on its own.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
@@ -61,22 +63,29 @@ struct JsonOutput {
     errors: usize,
     warnings: usize,
     policies: Vec<JsonPolicy>,
+    /// How many hidden entries were skipped, and which.
+    skipped_hidden: usize,
+    skipped_hidden_paths: Vec<String>,
 }
 
 pub fn run(args: &CheckArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit {
-    let mut policy_paths = Vec::new();
+    let mut policies = Vec::new();
+    let mut hidden = Vec::new();
     for path in &args.paths {
         match discover_policies(path) {
-            Ok(found) => policy_paths.extend(found),
+            Ok(found) => {
+                policies.extend(found.policies);
+                hidden.extend(found.hidden);
+            }
             Err(error) => {
                 let _ = writeln!(stderr, "error: {error}");
                 return Exit::Usage;
             }
         }
     }
-    let mut reports = Vec::with_capacity(policy_paths.len());
-    for path in policy_paths {
-        let sources = match SourceMap::load(&path) {
+    let mut reports = Vec::with_capacity(policies.len());
+    for policy in policies {
+        let sources = match SourceMap::read(&policy) {
             Ok(sources) => sources,
             Err(error) => {
                 let _ = writeln!(stderr, "error: {error}");
@@ -86,7 +95,7 @@ pub fn run(args: &CheckArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> 
         // Compiling too: a rule over the cost budget is a policy error.
         let built = grant_compile::build(&sources);
         reports.push(Report {
-            path,
+            path: policy.path,
             sources,
             diagnostics: built.diagnostics,
         });
@@ -99,16 +108,33 @@ pub fn run(args: &CheckArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> 
         .iter()
         .map(|r| r.diagnostics.iter().filter(|d| !d.is_error()).count())
         .sum();
+    let note = hidden_note(&hidden);
     let written = match args.format {
-        CheckFormat::Human => write_human(stdout, &reports, errors, warnings, args.color.enabled()),
-        CheckFormat::Json => write_json(stdout, &reports, errors, warnings),
-        CheckFormat::Sarif => report::sarif::write(
-            stdout,
-            &Tool::grant(),
-            &report::diagnostics::rules(),
-            &findings(&reports),
-        ),
+        CheckFormat::Human => {
+            let color = args.color.enabled();
+            write_human(stdout, &reports, errors, warnings, note.as_deref(), color)
+        }
+        CheckFormat::Json => write_json(stdout, &reports, errors, warnings, &hidden),
+        CheckFormat::Sarif => {
+            // The log on stdout stays a SARIF document; the note is for
+            // whoever reads the run.
+            if let Some(note) = &note {
+                let _ = writeln!(stderr, "{note}");
+            }
+            report::sarif::write(
+                stdout,
+                &Tool::grant(),
+                &report::diagnostics::rules(),
+                &findings(&reports),
+            )
+        }
+        // Plain lines are valid beside workflow commands (the summary is
+        // one already).
         CheckFormat::Github => report::github::write(stdout, &findings(&reports))
+            .and_then(|()| {
+                note.as_ref()
+                    .map_or(Ok(()), |note| writeln!(stdout, "{note}"))
+            })
             .and_then(|()| writeln!(stdout, "{}", summary(&reports, errors, warnings))),
     };
     if let Err(error) = written {
@@ -127,6 +153,7 @@ fn write_human(
     reports: &[Report],
     errors: usize,
     warnings: usize,
+    note: Option<&str>,
     color: bool,
 ) -> std::io::Result<()> {
     for report in reports {
@@ -136,7 +163,32 @@ fn write_human(
             render::human(&report.sources, &report.diagnostics, color)
         )?;
     }
+    if let Some(note) = note {
+        writeln!(out, "{note}")?;
+    }
     writeln!(out, "{}", summary(reports, errors, warnings))
+}
+
+/// `note: skipped 2 hidden entries ...`, when any were skipped: hidden
+/// files and directories hold no rules, and the user should know that.
+fn hidden_note(hidden: &[PathBuf]) -> Option<String> {
+    const SHOWN: usize = 5;
+    if hidden.is_empty() {
+        return None;
+    }
+    let mut names: Vec<String> = hidden
+        .iter()
+        .take(SHOWN)
+        .map(|p| format!("`{}`", printable(&p.display().to_string())))
+        .collect();
+    if hidden.len() > SHOWN {
+        names.push(format!("and {} more", hidden.len() - SHOWN));
+    }
+    Some(format!(
+        "note: skipped {} (names starting with `.` are not read): {}",
+        count(hidden.len(), "hidden entry", "hidden entries"),
+        names.join(", ")
+    ))
 }
 
 /// `checked 3 policies (4 files): 0 errors, 0 warnings`
@@ -168,6 +220,7 @@ fn write_json(
     reports: &[Report],
     errors: usize,
     warnings: usize,
+    hidden: &[PathBuf],
 ) -> std::io::Result<()> {
     let policies = reports
         .iter()
@@ -193,6 +246,8 @@ fn write_json(
             errors,
             warnings,
             policies,
+            skipped_hidden: hidden.len(),
+            skipped_hidden_paths: hidden.iter().map(|p| p.display().to_string()).collect(),
         },
     )?;
     writeln!(out)

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use grant_engine::{Engine, Request};
+use grant_syntax::chars::printable;
 use grant_vm::Outcome;
 
 use crate::Exit;
@@ -24,8 +25,9 @@ when any request was denied."
         .args(["request", "requests"])
 ))]
 pub struct EvalArgs {
-    /// The policy: a `.grant` file, or a directory whose `.grant` files
-    /// (subdirectories included) make one policy.
+    /// The policy: a `.grant` file, or a directory that directly holds
+    /// `.grant` files (its sub-directories' files included). A directory
+    /// of several policies is refused: pass one of them.
     #[arg(long, value_name = "PATH")]
     policy: PathBuf,
     /// One request, a JSON object (`-` reads it from stdin). Prints one
@@ -33,9 +35,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE|-")]
     request: Option<PathBuf>,
     /// Requests as NDJSON, one JSON object per line (`-` reads stdin).
-    /// Prints one compact decision per line, in input order. Blank lines are
-    /// skipped and get no output line. A line that is not a valid request is
-    /// denied with its error, and the run goes on.
+    /// Prints one compact decision per line, in input order, each with the
+    /// 1-based number of its input line as `"line"`. Blank lines are
+    /// skipped and get no output line (the numbers show which were
+    /// skipped). A line that is not a valid request is denied with its
+    /// error, and the run goes on.
     #[arg(long, value_name = "FILE|-")]
     requests: Option<PathBuf>,
     /// Explain each decision for people instead of printing JSON: the rules
@@ -123,7 +127,7 @@ impl Session<'_> {
         } else {
             path.display().to_string()
         };
-        self.answer(&text, Some(&label), true, stdout)?;
+        self.answer(&text, Source::File(&label), stdout)?;
         Ok(())
     }
 
@@ -171,13 +175,13 @@ impl Session<'_> {
                     writeln!(out)?;
                 }
                 explained = true;
-                writeln!(out, "=== {name}, line {number} ===")?;
+                writeln!(out, "=== {}, line {number} ===", printable(&name))?;
             }
             // Without its line end, so that a JSON error's position reads
             // `line 1 column N` of this line.
             let request = line.strip_suffix(b"\n").unwrap_or(&line);
             let request = request.strip_suffix(b"\r").unwrap_or(request);
-            self.answer(request, None, false, &mut out)?;
+            self.answer(request, Source::Line(number), &mut out)?;
         }
         out.flush()?;
         Ok(())
@@ -187,8 +191,7 @@ impl Session<'_> {
     fn answer(
         &mut self,
         text: &[u8],
-        label: Option<&str>,
-        pretty: bool,
+        from: Source<'_>,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
         let (decision, text) = match std::str::from_utf8(text) {
@@ -211,15 +214,45 @@ impl Session<'_> {
             // considered, and how its condition came out.
             let evaluated = text.is_some() && self.request.is_valid();
             let outcome = evaluated.then_some(&self.outcome);
+            let label = match from {
+                Source::File(label) => Some(label),
+                Source::Line(_) => None,
+            };
             return explainer.write(out, label, text, &decision, outcome);
         }
-        if pretty {
-            serde_json::to_writer_pretty(&mut *out, &decision)?;
-        } else {
-            serde_json::to_writer(&mut *out, &decision)?;
+        match from {
+            Source::File(_) => serde_json::to_writer_pretty(&mut *out, &decision)?,
+            Source::Line(line) => serde_json::to_writer(
+                &mut *out,
+                &Numbered {
+                    line,
+                    decision: &decision,
+                },
+            )?,
         }
         writeln!(out)
     }
+}
+
+/// Where a request came from: decided from a file (`--request`), it gets a
+/// pretty decision; from a line of `--requests`, a compact one that carries
+/// the line's number.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The request's file, or `stdin`.
+    File(&'a str),
+    /// Its 1-based line number in the NDJSON input.
+    Line(usize),
+}
+
+/// A decision with the number of the input line it answers, first, so that
+/// a reader can match each output line with its request even though blank
+/// lines get no output.
+#[derive(serde::Serialize)]
+struct Numbered<'d> {
+    line: usize,
+    #[serde(flatten)]
+    decision: &'d grant_engine::Decision,
 }
 
 fn is_stdin(path: &Path) -> bool {
@@ -235,7 +268,7 @@ fn cannot_read(path: &Path, error: &std::io::Error) -> Failure {
     let name = if is_stdin(path) {
         "stdin".to_string()
     } else {
-        format!("`{}`", path.display())
+        format!("`{}`", printable(&path.display().to_string()))
     };
     Failure::Read(format!("cannot read {name}: {message}"))
 }

@@ -3,6 +3,11 @@
 //! where it is, its condition as written, the request values it reads, how
 //! it came out in three-valued logic, and whether it applied. Rules whose
 //! pattern does not match are counted, not listed.
+//!
+//! Everything a request or a policy file supplies (the tool, attribute
+//! paths and values, errors quoting them, conditions and annotations) is
+//! shown through [`printable`]: control characters and terminal escapes are
+//! shown as escapes, never interpreted.
 
 use grant_syntax::parser::format_duration;
 use std::collections::HashMap;
@@ -13,6 +18,7 @@ use grant_check::ir::{Scalar, Type};
 use grant_compile::program::{CompiledRule, Op, Operand, RuleId, SlotId, Tri};
 use grant_engine::{Decision, Engine};
 use grant_syntax::ast::Effect;
+use grant_syntax::chars::printable;
 use grant_vm::Outcome;
 use serde_json::Value;
 
@@ -47,7 +53,7 @@ impl<'e> Explainer<'e> {
     pub fn new(engine: &'e Engine, policy: &Path, color: bool) -> Explainer<'e> {
         Explainer {
             engine,
-            policy: policy.display().to_string(),
+            policy: printable(&policy.display().to_string()).into_owned(),
             paint: Paint(color),
             candidates: Vec::new(),
         }
@@ -126,7 +132,7 @@ impl<'e> Explainer<'e> {
     ) -> io::Result<()> {
         let p = &self.paint;
         if let Some(label) = label {
-            writeln!(out, "request   {label}")?;
+            writeln!(out, "request   {}", printable(label))?;
         }
         let effect = if decision.is_allow() {
             let ttl = decision
@@ -139,17 +145,17 @@ impl<'e> Explainer<'e> {
         };
         writeln!(out, "decision  {effect}")?;
         if let Some(tool) = tool {
-            writeln!(out, "tool      {tool}")?;
+            writeln!(out, "tool      {}", printable(tool))?;
         }
         for (i, reason) in decision.reasons.iter().enumerate() {
             let label = if i == 0 { "why" } else { "" };
-            writeln!(out, "{label:<10}{reason}")?;
+            writeln!(out, "{label:<10}{}", printable(reason))?;
         }
         if !decision.missing.is_empty() {
-            writeln!(out, "missing   {}", decision.missing.join(", "))?;
+            writeln!(out, "missing   {}", printable(&decision.missing.join(", ")))?;
         }
         for error in &decision.errors {
-            writeln!(out, "error     {error}")?;
+            writeln!(out, "error     {}", printable(error))?;
         }
         Ok(())
     }
@@ -170,7 +176,10 @@ impl<'e> Explainer<'e> {
             .deciding
             .iter()
             .filter_map(|id| program.rule(*id))
-            .filter_map(|rule| Some(format!("`{}` {}", rule.id, format_duration(rule.ttl?))))
+            .filter_map(|rule| {
+                let ttl = format_duration(rule.ttl?);
+                Some(format!("`{}` {ttl}", printable(&rule.id)))
+            })
             .collect();
         let asked = match asked {
             Some(Value::String(text)) => grant_syntax::parser::parse_duration(text).ok(),
@@ -190,6 +199,7 @@ impl<'e> Explainer<'e> {
 
     /// Which rules matched, and in what order they were evaluated.
     fn write_summary(&self, out: &mut dyn Write, tool: &str, outcome: &Outcome) -> io::Result<()> {
+        let tool = printable(tool);
         let program = self.engine.program();
         let total = program.rules.len();
         let matched = self.candidates.len();
@@ -298,18 +308,20 @@ impl<'e> Explainer<'e> {
             out,
             "{:<INDENT$}{}  {verdict_text}",
             rule.effect.as_str(),
-            p.bold(&rule.id)
+            p.bold(&printable(&rule.id))
         )?;
+        // Labels and texts are escaped here; colour is added after.
         let line = |label: &str, text: &str| format!("{:INDENT$}{label:<LABEL$}{text}", "");
         let at = sources
             .get(rule.span.file)
             .map(|file| format!("{}:{}", file.display, file.line_col(rule.span.start).0))
             .unwrap_or_default();
-        writeln!(out, "{}", line("at", &at))?;
-        writeln!(out, "{}", line("tool", &rule.patterns_text()))?;
+        writeln!(out, "{}", line("at", &printable(&at)))?;
+        writeln!(out, "{}", line("tool", &printable(&rule.patterns_text())))?;
         for (name, value) in rule.annotations.iter() {
             if &**name != "id" {
-                writeln!(out, "{}", line(&format!("@{name}"), value))?;
+                let label = format!("@{}", printable(name));
+                writeln!(out, "{}", line(&label, &printable(value)))?;
             }
         }
         let Some(span) = rule.condition_span else {
@@ -317,7 +329,8 @@ impl<'e> Explainer<'e> {
             return Ok(());
         };
         for (i, text) in condition_lines(sources.snippet(span)).iter().enumerate() {
-            writeln!(out, "{}", line(if i == 0 { "when" } else { "" }, text))?;
+            let label = if i == 0 { "when" } else { "" };
+            writeln!(out, "{}", line(label, &printable(text)))?;
         }
         let Verdict::Evaluated { result, .. } = verdict else {
             return Ok(());
@@ -326,9 +339,10 @@ impl<'e> Explainer<'e> {
             let Some(attr) = program.attrs.get(slot.0 as usize) else {
                 continue;
             };
+            let path = printable(&attr.path);
             let given = match values.get(attr.path.as_str()) {
-                Some(value) => format!("{} = {}", attr.path, show(attr.ty, value)),
-                None => format!("{} {}", attr.path, p.yellow("missing")),
+                Some(value) => format!("{path} = {}", printable(&show(attr.ty, value))),
+                None => format!("{path} {}", p.yellow("missing")),
             };
             writeln!(out, "{}", line(if i == 0 { "given" } else { "" }, &given))?;
         }
@@ -339,7 +353,7 @@ impl<'e> Explainer<'e> {
                 let names: Vec<String> = missing
                     .iter()
                     .filter_map(|slot| program.attrs.get(slot.0 as usize))
-                    .map(|a| format!("`{}`", a.path))
+                    .map(|a| format!("`{}`", printable(&a.path)))
                     .collect();
                 let without = if names.is_empty() {
                     String::new()

@@ -1,20 +1,24 @@
 //! `grant fmt PATH...`: rewrite policy files in the canonical layout of
 //! `grant_fmt::format`. `--check` and `--diff` only report; a file that does
-//! not parse is reported with its diagnostics and never rewritten.
+//! not parse is reported with its diagnostics and never rewritten, and a
+//! file is only ever replaced whole ([`durable::write`]).
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use grant_fmt::FormatError;
-use grant_syntax::source::{LoadError, grant_files_under, read_source};
-use grant_syntax::{SourceMap, render};
+use grant_syntax::chars::printable;
+use grant_syntax::source::{discover_policies, read_source};
+use grant_syntax::{SourceMap, durable, render};
 
 use crate::Exit;
 use crate::output::{ColorChoice, write_failed};
 
 #[derive(Debug, clap::Args)]
 pub struct FmtArgs {
-    /// Files, or directories: every `.grant` file under them.
+    /// Files, or directories: every `.grant` file of every policy under
+    /// them (found as `grant check` finds them).
     #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
     paths: Vec<PathBuf>,
     /// Write nothing; list the files that are not formatted, and fail (exit
@@ -49,14 +53,12 @@ pub fn run(args: &FmtArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Ex
         return run_stdin(args, &mut std::io::stdin().lock(), stdout, stderr);
     }
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut seen = HashSet::new();
     for path in &args.paths {
-        match files_at(path) {
+        match discover_policies(path) {
             Ok(found) => {
-                for file in found {
-                    if !files.contains(&file) {
-                        files.push(file);
-                    }
-                }
+                let found = found.policies.into_iter().flat_map(|p| p.files);
+                files.extend(found.filter(|file| seen.insert(file.clone())));
             }
             Err(error) => {
                 let _ = writeln!(stderr, "error: {error}");
@@ -78,8 +80,10 @@ pub fn run(args: &FmtArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Ex
         match format_one(args, &shown, &text, stdout, stderr) {
             Ok(Outcome::Same) => {}
             Ok(Outcome::Changed(formatted)) => {
-                if let Err(error) = std::fs::write(file, formatted) {
-                    let _ = writeln!(stderr, "error: cannot write `{shown}`: {error}");
+                // Never truncate and write: a write that fails half-way would
+                // lose the policy.
+                if let Err(error) = durable::write(file, formatted.as_bytes()) {
+                    let _ = writeln!(stderr, "error: {error}");
                     io_error = true;
                 }
             }
@@ -145,12 +149,17 @@ fn format_one(
             );
             let _ = writeln!(
                 stderr,
-                "error: `{shown}` does not parse, so it was not formatted"
+                "error: `{}` does not parse, so it was not formatted",
+                printable(shown)
             );
             return Ok(Outcome::Failed);
         }
         Err(error) => {
-            let _ = writeln!(stderr, "error: `{shown}` was not formatted: {error}");
+            let _ = writeln!(
+                stderr,
+                "error: `{}` was not formatted: {error}",
+                printable(shown)
+            );
             return Ok(Outcome::Failed);
         }
     };
@@ -176,18 +185,4 @@ fn unified_diff(shown: &str, old: &str, new: &str) -> String {
         .context_radius(3)
         .header(shown, shown)
         .to_string()
-}
-
-/// The files `path` names: itself, or every `.grant` file under a directory.
-fn files_at(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    if !path.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let files = grant_files_under(path)?;
-    if files.is_empty() {
-        return Err(LoadError::NoGrantFiles {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(files)
 }

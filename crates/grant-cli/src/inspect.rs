@@ -3,14 +3,17 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use grant_syntax::chars::printable;
+
 use crate::Exit;
 use crate::output::{ColorChoice, count};
 use crate::policy;
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The policy: a `.grant` file, or a directory whose `.grant` files
-    /// (subdirectories included) make one policy.
+    /// The policy: a `.grant` file, or a directory that directly holds
+    /// `.grant` files (its sub-directories' files included). A directory
+    /// of several policies is refused: pass one of them.
     #[arg(value_name = "PATH")]
     path: PathBuf,
     /// Print the compiled program: slots, constants, globs, each rule's
@@ -33,12 +36,18 @@ pub fn run(args: &InspectArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let written = writeln!(
         stdout,
         "policy {} ({}, {}): {}",
-        args.path.display(),
+        printable(&args.path.display().to_string()),
         count(engine.sources().len(), "file", "files"),
         count(program.rules.len(), "rule", "rules"),
         engine.policy_hash()
     )
-    .and_then(|()| write!(stdout, "{listing}"));
+    // The listing quotes the policy (ids, annotations, patterns): escaped
+    // line by line, so that its line breaks stay line breaks.
+    .and_then(|()| {
+        listing
+            .lines()
+            .try_for_each(|line| writeln!(stdout, "{}", printable(line)))
+    });
     match written {
         Ok(()) => Exit::Ok,
         Err(error) => crate::output::write_failed(&error, stderr),

@@ -4,13 +4,14 @@ use std::io::Write;
 use std::path::Path;
 
 use grant_engine::{Engine, PolicyError};
+use grant_syntax::chars::printable;
 use grant_syntax::{Diagnostic, SourceMap, render};
 
 use crate::Exit;
 use crate::output::{ColorChoice, count};
 
-/// Loads the policy at `path` (a file, or a directory whose `.grant` files
-/// make one policy). A policy with errors gets its diagnostics on `stderr`
+/// Loads the policy at `path` (a file, or a directory that is one policy;
+/// a directory of several is refused). A policy with errors gets its diagnostics on `stderr`
 /// and [`Exit::PolicyErrors`]; one that cannot be read, [`Exit::Usage`].
 pub fn load(path: &Path, color: ColorChoice, stderr: &mut dyn Write) -> Result<Engine, Exit> {
     match Engine::from_path(path) {
@@ -52,7 +53,8 @@ pub fn report_errors(
     );
     let _ = writeln!(
         stderr,
-        "error: the policy `{path}` has {}",
+        "error: the policy `{}` has {}",
+        printable(path),
         count(errors, "error", "errors")
     );
     errors

@@ -76,9 +76,9 @@ fn check_named_outcome(path: &Path, policy: &str, decision: &Value) {
 const PAYMENTS: &str = "../../examples/deploy-payments-agent";
 const MIXED: &str = "tests/inputs/mixed.jsonl";
 
-/// NDJSON: one decision line per request line, in order; blank lines get
-/// none; malformed and invalid lines are denied with their errors and the
-/// run goes on.
+/// NDJSON: one decision line per request line, in order, carrying the
+/// input line's number; blank lines get none; malformed and invalid lines
+/// are denied with their errors and the run goes on.
 #[test]
 fn ndjson_keeps_order_and_goes_on() {
     let run = grant(&["eval", "--policy", PAYMENTS, "--requests", MIXED]);
@@ -111,7 +111,24 @@ fn ndjson_keeps_order_and_goes_on() {
     );
     let errors = |i: usize| decisions[i]["errors"].as_array().unwrap().len();
     assert_eq!((errors(1), errors(2)), (1, 2));
+    // Each decision names its input line: line 2 is blank, and skipped.
+    let lines: Vec<u64> = decisions
+        .iter()
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [1, 3, 4, 5, 6]);
     insta::assert_snapshot!(redact_hash(&run.stdout, &policy_hash(PAYMENTS)));
+}
+
+/// Only `--requests` numbers its decisions: a decision of `--request` is
+/// the spec's shape, unchanged.
+#[test]
+fn a_single_request_has_no_line() {
+    let request = format!("{PAYMENTS}/requests/payout-delegated-denied.json");
+    let run = grant(&["eval", "--policy", PAYMENTS, "--request", &request]);
+    let decision: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(decision.get("line").is_none(), "{decision:#}");
+    assert_eq!(decision["effect"], "deny");
 }
 
 #[test]

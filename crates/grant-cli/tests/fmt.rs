@@ -1,6 +1,7 @@
-//! `grant fmt`: rewriting in place, `--check`, `--diff`, `--stdin`, and the
-//! refusal to touch a file that does not parse. Each test works on copies in
-//! its own temporary directory.
+//! `grant fmt`: rewriting in place (whole or not at all, even when a write
+//! fails), `--check`, `--diff`, `--stdin`, and the refusal to touch a file
+//! that does not parse. Each test works on copies in its own temporary
+//! directory.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
 
@@ -187,4 +188,141 @@ fn stdin_to_stdout() {
         with_stdin(&["fmt", "--stdin"], BROKEN),
         (Some(1), String::new())
     );
+}
+
+/// A policy of `rules` unformatted rules (two spaces where one belongs),
+/// about 50 bytes each.
+fn messy_policy(rules: usize) -> String {
+    let mut text = String::from("attr task.approved:bool\n");
+    for i in 0..rules {
+        text.push_str(&format!(
+            "allow tool \"db.read{i}\"  when task.approved ttl 5m\n"
+        ));
+    }
+    text
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A real failed write: the file size limit (`ulimit -f`, in 512-byte
+/// blocks) stops the write of the formatted text part-way with EFBIG. The
+/// file is byte-identical, no temporary file is left, and the error says
+/// what failed.
+#[test]
+#[cfg(unix)]
+fn a_write_cut_short_by_the_file_size_limit_leaves_the_file_intact() {
+    let text = messy_policy(400);
+    assert!(text.len() > 16 * 1024);
+    let dir = scratch("efbig", &[("big.grant", &text)]);
+    let file = dir.join("big.grant");
+    let output = support::bounded(
+        Command::new("sh")
+            .arg("-c")
+            // Ignore SIGXFSZ, so that the write fails rather than the
+            // process being killed.
+            .arg(r#"trap "" XFSZ; ulimit -f 8; exec "$0" fmt "$1""#)
+            .arg(env!("CARGO_BIN_EXE_grant"))
+            .arg(&file),
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "error: cannot write `{}`: writing the temporary file `{}/.big.grant.",
+        file.display(),
+        dir.display()
+    );
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(
+        stderr.ends_with(".tmp` failed: file too large (os error 27); the file is unchanged\n"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    assert_eq!(names(&dir), ["big.grant"]);
+    // Without the limit, the same run formats it.
+    let run = grant(&["fmt", file.to_str().unwrap()]);
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    assert_ne!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+/// A full filesystem: a 64 KiB tmpfs with 4 KiB left. It needs a mount
+/// namespace (`unshare -rm`); where the system refuses one, the test says
+/// so and skips (the `ulimit` test above always runs).
+#[test]
+#[cfg(unix)]
+fn a_full_filesystem_leaves_the_file_intact() {
+    let text = messy_policy(400);
+    let dir = scratch("tmpfs", &[("original.grant", &text)]);
+    std::fs::create_dir(dir.join("mnt")).unwrap();
+    // Everything is checked inside the namespace, where the mount is, and
+    // written down outside it.
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=64k tmpfs "$D/mnt" || exit 97
+        touch "$D/mounted"
+        cp "$D/original.grant" "$D/mnt/p.grant"
+        dd if=/dev/zero of="$D/mnt/pad" bs=4096 count=1 2>/dev/null
+        dd if=/dev/zero of="$D/mnt/fill" bs=4096 2>/dev/null
+        rm "$D/mnt/pad"
+        "$GRANT" fmt "$D/mnt/p.grant" 2>"$D/stderr"
+        echo $? >"$D/status"
+        cmp -s "$D/mnt/p.grant" "$D/original.grant"
+        echo $? >"$D/cmp"
+        ls -A "$D/mnt" >"$D/ls"
+    "#;
+    let output = support::bounded(
+        Command::new("unshare")
+            .args(["-r", "-m", "sh", "-c", script])
+            .env("D", &dir)
+            .env("GRANT", env!("CARGO_BIN_EXE_grant")),
+    );
+    if !dir.join("mounted").exists() {
+        println!(
+            "note: skipped the tmpfs variant: cannot mount a tmpfs here ({:?}: {})",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return;
+    }
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let stderr = read("stderr");
+    assert_eq!(read("status"), "2\n", "{stderr}");
+    assert!(
+        stderr.contains("failed: no space left on device (os error 28); the file is unchanged"),
+        "{stderr}"
+    );
+    assert_eq!(read("cmp"), "0\n", "the file changed");
+    assert_eq!(read("ls"), "fill\np.grant\n");
+}
+
+/// Through a symbolic link, the target is rewritten and the link stays a
+/// link; the file's permissions are kept.
+#[test]
+#[cfg(unix)]
+fn through_a_symlink_the_target_is_rewritten_with_its_permissions() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = scratch("symlink", &[("real/p.grant", MESSY)]);
+    let target = dir.join("real/p.grant");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.join("link.grant");
+    symlink("real/p.grant", &link).unwrap();
+    let run = grant(&["fmt", link.to_str().unwrap()]);
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(read(&dir, "real/p.grant"), TIDY);
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o640);
+    assert_eq!(names(&dir.join("real")), ["p.grant"]);
 }

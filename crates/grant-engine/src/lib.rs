@@ -99,8 +99,10 @@ pub(crate) struct Inner {
 }
 
 impl Engine {
-    /// Loads a policy: one `.grant` file, or every `.grant` file under a
-    /// directory.
+    /// Loads a policy: one `.grant` file, or a directory that directly
+    /// holds `.grant` files, with every `.grant` file under it. A directory
+    /// that holds several policies below it is refused
+    /// ([`LoadError::SeveralPolicies`]): separate policies are never merged.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Engine, PolicyError> {
         Engine::from_sources(SourceMap::load(path.as_ref())?)
     }

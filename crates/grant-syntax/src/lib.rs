@@ -3,6 +3,7 @@
 pub mod ast;
 pub mod chars;
 pub mod diagnostic;
+pub mod durable;
 pub mod lexer;
 pub mod limits;
 pub mod parser;

@@ -1,8 +1,12 @@
 //! The files of one policy: their display names, text and line tables, and
-//! loading them from disk.
+//! loading them from disk: the directory rule (which files make a policy)
+//! and the one traversal of policy directories ([`walk`]).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::chars::printable;
 use crate::limits::MAX_FILE_BYTES;
 use crate::span::{FileId, Span, clamp_u32};
 
@@ -189,27 +193,34 @@ impl SourceMap {
             .unwrap_or("")
     }
 
-    /// Loads a policy: one `.grant` file, or every `.grant` file under a
-    /// directory in sorted path order.
+    /// Loads one policy by the directory rule (docs/language.md, "Policies
+    /// and files"): a `.grant` file, or a directory that directly holds
+    /// `.grant` files, with every `.grant` file under it in sorted path
+    /// order. A directory that holds none itself holds the policies below
+    /// it, and is refused ([`LoadError::SeveralPolicies`]) when there is more
+    /// than one: separate policies are never merged.
     pub fn load(path: &Path) -> Result<SourceMap, LoadError> {
-        let meta = std::fs::metadata(path).map_err(|e| LoadError::io(path, &e))?;
+        let found = discover_policies(path)?;
+        match found.policies.as_slice() {
+            [one] => SourceMap::read(one),
+            policies => Err(LoadError::SeveralPolicies {
+                path: path.to_path_buf(),
+                policies: policies.iter().map(|p| p.path.clone()).collect(),
+            }),
+        }
+    }
+
+    /// Reads the files of a policy [`discover_policies`] found.
+    pub fn read(policy: &FoundPolicy) -> Result<SourceMap, LoadError> {
         let mut map = SourceMap::new();
-        if meta.is_dir() {
-            let files = grant_files_under(path)?;
-            if files.is_empty() {
-                return Err(LoadError::NoGrantFiles {
-                    path: path.to_path_buf(),
-                });
-            }
-            for file in files {
-                let name = display_name(file.strip_prefix(path).unwrap_or(&file));
-                map.add_with_display(name, file.display().to_string(), read_source(&file)?);
-            }
-        } else {
-            let name = path
-                .file_name()
-                .map_or_else(|| display_name(path), |n| display_name(Path::new(n)));
-            map.add_with_display(name, path.display().to_string(), read_source(path)?);
+        for file in &policy.files {
+            let name = if policy.is_dir {
+                display_name(file.strip_prefix(&policy.path).unwrap_or(file))
+            } else {
+                file.file_name()
+                    .map_or_else(|| display_name(file), |n| display_name(Path::new(n)))
+            };
+            map.add_with_display(name, file.display().to_string(), read_source(file)?);
         }
         Ok(map)
     }
@@ -220,100 +231,425 @@ impl SourceMap {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    #[error("cannot read `{}`: {message}", path.display())]
+    #[error("cannot read `{}`: {message}", shown(path))]
     Io { path: PathBuf, message: String },
-    #[error("`{}` is not valid UTF-8 (first invalid byte at offset {offset})", path.display())]
+    #[error(
+        "`{}` is not valid UTF-8 (first invalid byte at offset {offset})",
+        shown(path)
+    )]
     NotUtf8 { path: PathBuf, offset: usize },
-    #[error("`{}` is {size} bytes, over the limit of {limit} bytes for one policy file", path.display())]
+    #[error(
+        "`{}` is {size} bytes, over the limit of {limit} bytes for one policy file",
+        shown(path)
+    )]
     TooLarge {
         path: PathBuf,
         size: u64,
         limit: usize,
     },
-    #[error("no `.grant` files under `{}`", path.display())]
-    NoGrantFiles { path: PathBuf },
+    #[error("no `.grant` files under `{}`{}", shown(path), hidden_note(*hidden))]
+    NoGrantFiles {
+        path: PathBuf,
+        /// Hidden entries skipped under it (names starting with `.`).
+        hidden: usize,
+    },
+    /// A FIFO, socket or device where a file was to be read: opening it
+    /// could block forever, so it is refused before it is opened.
+    #[error("`{}` is {kind}, not a regular file", shown(path))]
+    NotAFile { path: PathBuf, kind: &'static str },
+    /// A symbolic link whose target does not exist. Skipping it could drop
+    /// a directory of rules, so it is an error whatever its name.
+    #[error(
+        "`{}` is a broken symbolic link: its target `{}` does not exist",
+        shown(path),
+        shown(target)
+    )]
+    BrokenLink { path: PathBuf, target: PathBuf },
+    /// A directory reached again inside itself, through a symbolic link
+    /// (or a bind mount).
+    #[error("`{}`{} leads back to `{}`, a directory that contains it: a directory loop", shown(link), link_note(target.as_deref()), shown(ancestor))]
+    Loop {
+        link: PathBuf,
+        /// The link's own text, when `link` is a symbolic link.
+        target: Option<PathBuf>,
+        ancestor: PathBuf,
+    },
+    /// A directory that holds no `.grant` file itself but several policies
+    /// below it, where one policy is needed.
+    #[error("`{}` holds {} separate policies, not one: {}; pass one of them", shown(path), policies.len(), policy_list(policies))]
+    SeveralPolicies {
+        path: PathBuf,
+        policies: Vec<PathBuf>,
+    },
 }
 
 impl LoadError {
-    fn io(path: &Path, error: &std::io::Error) -> LoadError {
-        let message = match error.kind() {
-            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => error.to_string(),
-        };
+    /// A read of `path` failed.
+    pub fn io(path: &Path, error: &io::Error) -> LoadError {
         LoadError::Io {
             path: path.to_path_buf(),
-            message,
+            message: describe_io(error),
         }
     }
 }
 
+/// An I/O error in words: lowercase, as the rest of a message.
+pub(crate) fn describe_io(error: &io::Error) -> String {
+    let from_os = error.raw_os_error().is_some();
+    match error.kind() {
+        io::ErrorKind::NotFound if from_os => "no such file or directory".to_string(),
+        io::ErrorKind::PermissionDenied if from_os => "permission denied".to_string(),
+        _ => {
+            // OS messages start with a capital ("File too large (os error
+            // 27)"); they follow a colon here.
+            let text = error.to_string();
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+                    first.to_lowercase().chain(text.chars().skip(1)).collect()
+                }
+                _ => text,
+            }
+        }
+    }
+}
+
+/// A path for a message: escaped, so that a file name cannot write to the
+/// terminal.
+fn shown(path: &Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
+
+fn hidden_note(hidden: usize) -> String {
+    match hidden {
+        0 => String::new(),
+        1 => " (1 hidden entry, whose name starts with `.`, was skipped)".to_string(),
+        n => format!(" ({n} hidden entries, whose names start with `.`, were skipped)"),
+    }
+}
+
+fn link_note(target: Option<&Path>) -> String {
+    target.map_or_else(String::new, |t| {
+        format!(" (a symbolic link to `{}`)", shown(t))
+    })
+}
+
+/// Policies named in an error: the first few, and how many more.
+fn policy_list(policies: &[PathBuf]) -> String {
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = policies
+        .iter()
+        .take(SHOWN)
+        .map(|p| format!("`{}`", shown(p)))
+        .collect();
+    if policies.len() > SHOWN {
+        names.push(format!("{} more", policies.len() - SHOWN));
+    }
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// What is at a path, symbolic links followed.
+enum Kind {
+    File,
+    Dir(std::fs::Metadata),
+    /// A FIFO, socket or device, named for messages.
+    Special(&'static str),
+}
+
+/// The kind of what `path` names, following symbolic links; a link to
+/// nothing is [`LoadError::BrokenLink`].
+fn kind(path: &Path) -> Result<Kind, LoadError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(Kind::Dir(meta)),
+        Ok(meta) if meta.is_file() => Ok(Kind::File),
+        Ok(meta) => Ok(Kind::Special(special_kind(&meta.file_type()))),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => match std::fs::read_link(path) {
+            Ok(target) => Err(LoadError::BrokenLink {
+                path: path.to_path_buf(),
+                target,
+            }),
+            Err(_) => Err(LoadError::io(path, &error)),
+        },
+        Err(error) => Err(LoadError::io(path, &error)),
+    }
+}
+
+/// `a FIFO (named pipe)`: what a file that is neither a regular file nor a
+/// directory is.
+fn special_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+    }
+    let _ = file_type;
+    "a special file"
+}
+
 /// Reads one source file, enforcing the size limit before reading it whole.
+/// Anything but a regular file (a FIFO, a device) is refused before it is
+/// opened, and again once open, so that reading never blocks.
 pub fn read_source(path: &Path) -> Result<String, LoadError> {
-    let meta = std::fs::metadata(path).map_err(|e| LoadError::io(path, &e))?;
-    if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(LoadError::TooLarge {
+    match kind(path)? {
+        Kind::File => {}
+        Kind::Dir(_) => {
+            return Err(LoadError::NotAFile {
+                path: path.to_path_buf(),
+                kind: "a directory",
+            });
+        }
+        Kind::Special(kind) => {
+            return Err(LoadError::NotAFile {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
+    }
+    let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, &e))?;
+    let meta = file.metadata().map_err(|e| LoadError::io(path, &e))?;
+    if !meta.is_file() {
+        // Replaced between the check and the open.
+        return Err(LoadError::NotAFile {
             path: path.to_path_buf(),
-            size: meta.len(),
-            limit: MAX_FILE_BYTES,
+            kind: special_kind(&meta.file_type()),
         });
     }
-    let bytes = std::fs::read(path).map_err(|e| LoadError::io(path, &e))?;
+    let limit = MAX_FILE_BYTES as u64;
+    let too_large = |size: u64| LoadError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit: MAX_FILE_BYTES,
+    };
+    if meta.len() > limit {
+        return Err(too_large(meta.len()));
+    }
+    // The file may grow after the check: read no more than the limit.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LoadError::io(path, &e))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
     String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
         path: path.to_path_buf(),
         offset: e.utf8_error().valid_up_to(),
     })
 }
 
-/// Every `.grant` file under `dir`, recursively, in sorted path order.
-pub fn grant_files_under(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = std::fs::read_dir(&current).map_err(|e| LoadError::io(&current, &e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| LoadError::io(&current, &e))?;
-            let path = entry.path();
-            let file_type = entry.file_type().map_err(|e| LoadError::io(&path, &e))?;
-            if file_type.is_dir() {
-                pending.push(path);
-            } else if is_grant_file(&path) {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
+/// What [`walk`] found under a directory.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Walk {
+    /// The wanted files, in sorted path order, as reached from the root
+    /// (through symbolic links, not resolved).
+    pub files: Vec<PathBuf>,
+    /// Hidden entries skipped (names starting with `.`) that would
+    /// otherwise have been read: directories, and wanted files.
+    pub hidden: Vec<PathBuf>,
 }
 
-/// The policies under `path`, as the CLI finds them: a file is one policy;
-/// under a directory, each shallowest directory that directly holds a
-/// `.grant` file is one policy, with every `.grant` file beneath it.
-pub fn discover_policies(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let meta = std::fs::metadata(path).map_err(|e| LoadError::io(path, &e))?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let files = grant_files_under(path)?;
-    if files.is_empty() {
-        return Err(LoadError::NoGrantFiles {
-            path: path.to_path_buf(),
-        });
-    }
-    let mut roots: Vec<PathBuf> = files
-        .iter()
-        .filter_map(|f| f.parent().map(Path::to_path_buf))
-        .collect();
-    roots.sort();
-    roots.dedup();
-    let mut shallowest: Vec<PathBuf> = Vec::new();
-    for root in roots {
-        // Sorted order puts an ancestor before its descendants.
-        if !shallowest.iter().any(|kept| root.starts_with(kept)) {
-            shallowest.push(root);
+/// Every file under the directory `root` whose path `wanted` accepts, in
+/// sorted path order. The one traversal of policy directories, so that
+/// every command sees the same files:
+///
+/// - symbolic links are followed, to directories too; a directory reached
+///   again inside itself is [`LoadError::Loop`], and a link to nothing is
+///   [`LoadError::BrokenLink`], whatever its name (it might have been a
+///   directory of rules);
+/// - entries whose names start with `.` (hidden directories, editor lock
+///   files such as `.#policy.grant`) are skipped, and listed in
+///   [`Walk::hidden`];
+/// - a wanted name that is a FIFO, socket or device is
+///   [`LoadError::NotAFile`], before anything opens it; a directory with a
+///   wanted name is walked as a directory.
+pub fn walk(root: &Path, wanted: &dyn Fn(&Path) -> bool) -> Result<Walk, LoadError> {
+    let Kind::Dir(meta) = kind(root)? else {
+        return Err(LoadError::io(root, &io::Error::other("not a directory")));
+    };
+    let mut walk = Walk::default();
+    // The directories from the root to the one being read: a directory
+    // that is one of them is a loop.
+    let mut stack = vec![Frame::open(root, dir_id(root, &meta))?];
+    while let Some(frame) = stack.last_mut() {
+        let Some(path) = frame.entries.next() else {
+            stack.pop();
+            continue;
+        };
+        let hidden = path
+            .file_name()
+            .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
+        if hidden {
+            let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+            if is_dir || wanted(&path) {
+                walk.hidden.push(path);
+            }
+            continue;
+        }
+        match kind(&path)? {
+            Kind::Dir(meta) => {
+                let id = dir_id(&path, &meta);
+                if let Some(ancestor) = stack.iter().find(|f| f.id == id) {
+                    return Err(LoadError::Loop {
+                        target: std::fs::read_link(&path).ok(),
+                        ancestor: ancestor.path.clone(),
+                        link: path,
+                    });
+                }
+                stack.push(Frame::open(&path, id)?);
+            }
+            Kind::File if wanted(&path) => walk.files.push(path),
+            Kind::Special(kind) if wanted(&path) => {
+                return Err(LoadError::NotAFile { path, kind });
+            }
+            Kind::File | Kind::Special(_) => {}
         }
     }
-    Ok(shallowest)
+    walk.files.sort();
+    walk.hidden.sort();
+    Ok(walk)
+}
+
+/// A directory being walked: who it is, and its entries still to see.
+struct Frame {
+    id: DirId,
+    path: PathBuf,
+    entries: std::vec::IntoIter<PathBuf>,
+}
+
+impl Frame {
+    fn open(path: &Path, id: DirId) -> Result<Frame, LoadError> {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| LoadError::io(path, &e))? {
+            entries.push(entry.map_err(|e| LoadError::io(path, &e))?.path());
+        }
+        // Sorted, so that the first error found is always the same one.
+        entries.sort();
+        Ok(Frame {
+            id,
+            path: path.to_path_buf(),
+            entries: entries.into_iter(),
+        })
+    }
+}
+
+/// What makes a directory itself, whatever path reaches it.
+#[cfg(unix)]
+type DirId = (u64, u64);
+#[cfg(not(unix))]
+type DirId = PathBuf;
+
+#[cfg(unix)]
+fn dir_id(_path: &Path, meta: &std::fs::Metadata) -> DirId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_id(path: &Path, _meta: &std::fs::Metadata) -> DirId {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Every `.grant` file under `dir`, as [`walk`] finds them.
+pub fn grant_files_under(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    walk(dir, &is_grant_file).map(|walk| walk.files)
+}
+
+/// A policy found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundPolicy {
+    /// The `.grant` file, or the directory, as reached from the path given.
+    pub path: PathBuf,
+    /// Its files, in sorted path order.
+    pub files: Vec<PathBuf>,
+    /// Whether it is a directory (its files are named relative to it).
+    pub is_dir: bool,
+}
+
+/// What [`discover_policies`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// In sorted path order.
+    pub policies: Vec<FoundPolicy>,
+    /// Hidden entries skipped ([`Walk::hidden`]).
+    pub hidden: Vec<PathBuf>,
+}
+
+/// The policies at `path`, by the directory rule: a file is one policy
+/// (whatever its name: the user named it); a directory that directly holds
+/// `.grant` files is one policy, with every `.grant` file under it; one
+/// that holds none holds the policies below it, each the shallowest
+/// directory that directly holds a `.grant` file. [`SourceMap::load`]
+/// applies the same rule, refusing several.
+pub fn discover_policies(path: &Path) -> Result<Discovery, LoadError> {
+    match kind(path)? {
+        Kind::File => {
+            return Ok(Discovery {
+                policies: vec![FoundPolicy {
+                    path: path.to_path_buf(),
+                    files: vec![path.to_path_buf()],
+                    is_dir: false,
+                }],
+                hidden: Vec::new(),
+            });
+        }
+        Kind::Special(kind) => {
+            return Err(LoadError::NotAFile {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
+        Kind::Dir(_) => {}
+    }
+    let walk = walk(path, &is_grant_file)?;
+    if walk.files.is_empty() {
+        return Err(LoadError::NoGrantFiles {
+            path: path.to_path_buf(),
+            hidden: walk.hidden.len(),
+        });
+    }
+    let holders: BTreeSet<&Path> = walk.files.iter().filter_map(|f| f.parent()).collect();
+    // Sorted order puts an ancestor before its descendants, so each holder
+    // is either under a root kept before it or a root itself.
+    let mut roots: BTreeSet<&Path> = BTreeSet::new();
+    for holder in holders {
+        if !holder.ancestors().any(|a| roots.contains(a)) {
+            roots.insert(holder);
+        }
+    }
+    let mut policies: BTreeMap<&Path, Vec<PathBuf>> = BTreeMap::new();
+    for file in &walk.files {
+        // Its root: each file has one, since its own directory holds a
+        // `.grant` file.
+        if let Some(root) = file.ancestors().skip(1).find(|a| roots.contains(a)) {
+            policies.entry(root).or_default().push(file.clone());
+        }
+    }
+    Ok(Discovery {
+        policies: policies
+            .into_iter()
+            .map(|(root, files)| FoundPolicy {
+                path: root.to_path_buf(),
+                files,
+                is_dir: true,
+            })
+            .collect(),
+        hidden: walk.hidden,
+    })
 }
 
 pub fn is_grant_file(path: &Path) -> bool {
@@ -366,5 +702,271 @@ mod tests {
         let file = SourceFile::new("a.grant", "a\rb\nc");
         assert_eq!(file.line_col(2), (1, 3));
         assert_eq!(file.line_range(0), 0..3);
+    }
+}
+
+/// The traversal and the directory rule, on real files built by each test.
+#[cfg(test)]
+#[cfg(unix)]
+mod disk_tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const RULE: &str = "allow tool \"x\" ttl 1m\n";
+
+    /// A fresh directory holding `files` (a name ending in `/` is an empty
+    /// directory).
+    fn tree(test: &str, files: &[&str]) -> PathBuf {
+        let dir = std::env::temp_dir()
+            .join(format!("grant-source-{}", std::process::id()))
+            .join(test);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in files {
+            let path = dir.join(name);
+            if name.ends_with('/') {
+                std::fs::create_dir_all(&path).unwrap();
+            } else {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, RULE).unwrap();
+            }
+        }
+        dir
+    }
+
+    fn relative(dir: &Path, paths: &[PathBuf]) -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| display_name(p.strip_prefix(dir).unwrap()))
+            .collect()
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn directory_links_are_followed() {
+        let dir = tree("dir-links", &["shared/deny.grant", "policy/allow.grant"]);
+        symlink("../shared", dir.join("policy/shared")).unwrap();
+        let files = grant_files_under(&dir.join("policy")).unwrap();
+        assert_eq!(
+            relative(&dir, &files),
+            ["policy/allow.grant", "policy/shared/deny.grant"]
+        );
+        // Named relative to the policy, through the link.
+        let map = SourceMap::load(&dir.join("policy")).unwrap();
+        let names: Vec<&str> = map.files().map(|(_, f)| f.name.as_str()).collect();
+        assert_eq!(names, ["allow.grant", "shared/deny.grant"]);
+    }
+
+    #[test]
+    fn a_directory_loop_is_an_error_naming_the_link() {
+        let dir = tree("loop", &["p/a/rules.grant"]);
+        symlink("..", dir.join("p/a/loop")).unwrap();
+        let error = SourceMap::load(&dir.join("p")).unwrap_err();
+        assert!(matches!(error, LoadError::Loop { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`{0}/p/a/loop` (a symbolic link to `..`) leads back to `{0}/p`, a directory \
+                 that contains it: a directory loop",
+                dir.display()
+            )
+        );
+        // Reaching one directory twice, side by side, is no loop.
+        let dir = tree("diamond", &["shared/deny.grant", "p/x/"]);
+        symlink("../../shared", dir.join("p/x/one")).unwrap();
+        symlink("../../shared", dir.join("p/x/two")).unwrap();
+        let files = grant_files_under(&dir.join("p")).unwrap();
+        assert_eq!(
+            relative(&dir, &files),
+            ["p/x/one/deny.grant", "p/x/two/deny.grant"]
+        );
+    }
+
+    #[test]
+    fn hidden_entries_are_skipped_and_listed() {
+        let dir = tree(
+            "hidden",
+            &[
+                "p/rules.grant",
+                "p/.#rules.grant",
+                "p/.old/deny.grant",
+                "p/.notes",
+            ],
+        );
+        let walk = walk(&dir.join("p"), &is_grant_file).unwrap();
+        assert_eq!(relative(&dir, &walk.files), ["p/rules.grant"]);
+        // `.notes` would not have been read anyway.
+        assert_eq!(relative(&dir, &walk.hidden), ["p/.#rules.grant", "p/.old"]);
+        let found = discover_policies(&dir.join("p")).unwrap();
+        assert_eq!(found.hidden, walk.hidden);
+        // Only hidden files: none found, and the error says why.
+        let dir = tree("only-hidden", &["p/.#rules.grant"]);
+        let error = SourceMap::load(&dir.join("p")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("` (1 hidden entry, whose name starts with `.`, was skipped)"),
+            "{error}"
+        );
+        // A hidden path given by name is read: the user named it.
+        let dir = tree("named-hidden", &[".p.grant"]);
+        assert_eq!(SourceMap::load(&dir.join(".p.grant")).unwrap().len(), 1);
+    }
+
+    /// `f()`, or a failed test if it takes over ten seconds (opening a FIFO
+    /// blocks until a writer comes, which none will).
+    fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || send.send(f()));
+        receive
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("blocked: a FIFO was opened")
+    }
+
+    #[test]
+    fn special_files_are_refused_before_they_are_opened() {
+        let dir = tree("special", &["p/rules.grant", "q/"]);
+        // A FIFO would block a reader forever: it is never opened.
+        mkfifo(&dir.join("p/x.grant"));
+        let p = dir.join("p");
+        let error = bounded(move || SourceMap::load(&p)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`{}/p/x.grant` is a FIFO (named pipe), not a regular file",
+                dir.display()
+            )
+        );
+        let fifo = dir.join("p/x.grant");
+        let error = bounded(move || read_source(&fifo)).unwrap_err();
+        assert!(matches!(error, LoadError::NotAFile { .. }), "{error:?}");
+        let fifo = dir.join("p/x.grant");
+        let error = bounded(move || discover_policies(&fifo)).unwrap_err();
+        assert!(
+            error.to_string().contains("is a FIFO (named pipe)"),
+            "{error}"
+        );
+        // Under another name, it is not read, so it is not in the way.
+        std::fs::rename(dir.join("p/x.grant"), dir.join("p/x.fifo")).unwrap();
+        assert_eq!(SourceMap::load(&dir.join("p")).unwrap().len(), 1);
+
+        let socket = std::os::unix::net::UnixListener::bind(dir.join("q/s.grant")).unwrap();
+        let error = grant_files_under(&dir.join("q")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("s.grant` is a socket, not a regular file")
+        );
+        drop(socket);
+
+        // A device, given directly or through a link with a policy's name.
+        let error = read_source(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`/dev/null` is a character device, not a regular file"
+        );
+        let dir = tree("device", &["p/rules.grant"]);
+        symlink("/dev/null", dir.join("p/null.grant")).unwrap();
+        let error = SourceMap::load(&dir.join("p")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("null.grant` is a character device, not a regular file"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_directory_named_like_a_policy_file_is_a_directory() {
+        let dir = tree("grant-dir", &["p/x.grant/rules.grant"]);
+        let found = discover_policies(&dir.join("p")).unwrap();
+        assert_eq!(found.policies.len(), 1);
+        assert_eq!(
+            relative(&dir, &found.policies[0].files),
+            ["p/x.grant/rules.grant"]
+        );
+        // `p` holds no `.grant` file itself: the policy is `p/x.grant`.
+        assert_eq!(
+            relative(&dir, &[found.policies[0].path.clone()]),
+            ["p/x.grant"]
+        );
+    }
+
+    #[test]
+    fn a_broken_link_is_an_error_whatever_its_name() {
+        for name in ["gone.grant", "shared"] {
+            let dir = tree(&format!("broken-{name}"), &["p/rules.grant"]);
+            symlink("../nowhere", dir.join("p").join(name)).unwrap();
+            let error = SourceMap::load(&dir.join("p")).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "`{}/p/{name}` is a broken symbolic link: its target `../nowhere` does not exist",
+                    dir.display()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_directory_rule() {
+        let dir = tree(
+            "rule",
+            &[
+                "all/data/schema.grant",
+                "all/data/rules/reads.grant",
+                "all/github/policy.grant",
+                "all/notes.txt",
+            ],
+        );
+        let found = discover_policies(&dir.join("all")).unwrap();
+        let paths: Vec<PathBuf> = found.policies.iter().map(|p| p.path.clone()).collect();
+        assert_eq!(relative(&dir, &paths), ["all/data", "all/github"]);
+        assert_eq!(
+            relative(&dir, &found.policies[0].files),
+            ["all/data/rules/reads.grant", "all/data/schema.grant"]
+        );
+        assert!(found.policies.iter().all(|p| p.is_dir));
+        // One policy is needed: the container is refused, and names them.
+        let error = SourceMap::load(&dir.join("all")).unwrap_err();
+        assert!(
+            matches!(error, LoadError::SeveralPolicies { .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`{0}/all` holds 2 separate policies, not one: `{0}/all/data` and \
+                 `{0}/all/github`; pass one of them",
+                dir.display()
+            )
+        );
+        // A directory that holds a `.grant` file is one policy, however
+        // many sub-directories hold more.
+        std::fs::write(dir.join("all/top.grant"), RULE).unwrap();
+        let found = discover_policies(&dir.join("all")).unwrap();
+        assert_eq!(found.policies.len(), 1);
+        assert_eq!(SourceMap::load(&dir.join("all")).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn many_policies_are_named_in_part() {
+        let names: Vec<String> = (0..8).map(|i| format!("c/p{i}/a.grant")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let dir = tree("many", &names);
+        let error = SourceMap::load(&dir.join("c")).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("holds 8 separate policies"), "{message}");
+        assert!(
+            message.contains("/c/p4` and 3 more; pass one of them"),
+            "{message}"
+        );
     }
 }

@@ -85,12 +85,21 @@ impl Outcome<'_> {
     }
 
     /// The side-by-side table of a failed case, each line indented by
-    /// `indent`; rows that differ end in `<- differs`.
-    pub fn table(&self, indent: &str) -> Vec<String> {
+    /// `indent`; rows that differ end in `<- differs`. For a terminal
+    /// (`printable`), the cells are escaped before they are aligned: they
+    /// quote the request and the test file.
+    pub fn table(&self, indent: &str, printable: bool) -> Vec<String> {
+        let cell = |text: String| {
+            if printable {
+                grant_syntax::chars::printable(&text).into_owned()
+            } else {
+                text
+            }
+        };
         let rows: Vec<(Row, String, String)> = self
             .shown
             .iter()
-            .map(|&row| (row, self.expected(row), self.actual(row)))
+            .map(|&row| (row, cell(self.expected(row)), cell(self.actual(row))))
             .collect();
         let label_width = rows
             .iter()

@@ -10,7 +10,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use grant_engine::DecisionEffect;
-use grant_syntax::limits::MAX_FILE_BYTES;
+use grant_syntax::LoadError;
+use grant_syntax::chars::printable;
 use grant_syntax::source::SourceFile;
 use serde_json::{Map, Value};
 use toml::Spanned;
@@ -74,9 +75,11 @@ pub struct Place {
 
 impl FileError {
     /// `error: message`, `--> file:line:col`, the line with the place
-    /// underlined, and the help.
+    /// underlined, and the help. For a terminal: what the file says is
+    /// shown [`printable`].
     pub fn render(&self) -> String {
-        let mut out = format!("error: {}\n", self.message);
+        let mut out = format!("error: {}\n", printable(&self.message));
+        let help = self.help.as_deref().map(printable);
         match &self.at {
             Some(place) => {
                 let number = place.line.to_string();
@@ -84,9 +87,12 @@ impl FileError {
                 let _ = writeln!(
                     out,
                     "{gutter}--> {}:{}:{}",
-                    self.file, place.line, place.column
+                    printable(&self.file),
+                    place.line,
+                    place.column
                 );
                 let (shown, column, width) = place.excerpt();
+                let (shown, column, width) = escaped(&shown, column, width);
                 let _ = writeln!(out, "{gutter} |");
                 let _ = writeln!(out, "{number} | {shown}");
                 let _ = writeln!(
@@ -95,18 +101,33 @@ impl FileError {
                     " ".repeat(column.saturating_sub(1)),
                     "^".repeat(width.max(1))
                 );
-                if let Some(help) = &self.help {
+                if let Some(help) = help {
                     let _ = writeln!(out, "{gutter} = help: {help}");
                 }
             }
             None => {
-                if let Some(help) = &self.help {
+                if let Some(help) = help {
                     let _ = writeln!(out, "  = help: {help}");
                 }
             }
         }
         out
     }
+}
+
+/// `line` [`printable`], with the underline (a 1-based `column` and a
+/// `width`, in characters) moved to where the same characters are after
+/// escaping.
+fn escaped(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let before: String = line.chars().take(column.saturating_sub(1)).collect();
+    let under: String = line
+        .chars()
+        .skip(column.saturating_sub(1))
+        .take(width)
+        .collect();
+    let column = printable(&before).chars().count() + 1;
+    let width = printable(&under).chars().count();
+    (printable(line).into_owned(), column, width)
 }
 
 /// Longest excerpt of a source line shown under an error, in characters.
@@ -145,29 +166,15 @@ pub fn load(path: &Path) -> Result<TestFile, FileError> {
     parse(&display, &text)
 }
 
+/// Reads a test file as policy files are read (refusing FIFOs and devices
+/// before opening them, and files over the size limit).
 fn read(path: &Path) -> Result<String, String> {
-    let cannot = |error: std::io::Error| {
-        let why = match error.kind() {
-            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => error.to_string(),
-        };
-        format!("cannot read `{}`: {why}", path.display())
-    };
-    let size = std::fs::metadata(path).map_err(cannot)?.len();
-    if size > MAX_FILE_BYTES as u64 {
-        return Err(format!(
-            "`{}` is {size} bytes, over the limit of {MAX_FILE_BYTES} bytes for one test file",
+    grant_syntax::source::read_source(path).map_err(|error| match error {
+        LoadError::TooLarge { size, limit, .. } => format!(
+            "`{}` is {size} bytes, over the limit of {limit} bytes for one test file",
             path.display()
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(cannot)?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "`{}` is not valid UTF-8 (first invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
+        ),
+        error => error.to_string(),
     })
 }
 

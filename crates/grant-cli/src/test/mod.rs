@@ -16,12 +16,14 @@ mod coverage;
 mod file;
 mod report;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use grant_engine::{Engine, PolicyError};
+use grant_syntax::SourceMap;
 use grant_syntax::render::{self, JsonDiagnostic};
-use grant_syntax::source::discover_policies;
+use grant_syntax::source::{FoundPolicy, discover_policies, walk};
 use regex::Regex;
 
 use crate::Exit;
@@ -79,7 +81,7 @@ fn parse_regex(text: &str) -> Result<Regex, String> {
 
 /// One policy of the run, with its test files.
 struct Target {
-    path: PathBuf,
+    policy: FoundPolicy,
     files: Vec<TestFile>,
 }
 
@@ -179,8 +181,11 @@ pub fn run(args: &TestArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
     let mut policies = Vec::with_capacity(targets.len());
     let mut filtered_out = 0;
     for target in &targets {
-        let path = target.path.display().to_string();
-        let engine = match Engine::from_path(&target.path) {
+        let path = target.policy.path.display().to_string();
+        let loaded = SourceMap::read(&target.policy)
+            .map_err(PolicyError::from)
+            .and_then(Engine::from_sources);
+        let engine = match loaded {
             Ok(engine) => engine,
             Err(PolicyError::Invalid {
                 sources,
@@ -262,6 +267,11 @@ pub fn run(args: &TestArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
 
 /// The policies under `paths` and their test files, read and checked. Every
 /// problem is returned, not only the first.
+///
+/// Policies are found by the directory rule ([`discover_policies`]), and
+/// test files by the same traversal ([`walk`]): a test file belongs to the
+/// directory policy it is under, and a one-file policy `x.grant` has
+/// `x.test.toml` beside it.
 fn targets(paths: &[PathBuf]) -> Result<Vec<Target>, Vec<FileError>> {
     let mut targets = Vec::new();
     let mut errors = Vec::new();
@@ -280,25 +290,48 @@ fn targets(paths: &[PathBuf]) -> Result<Vec<Target>, Vec<FileError>> {
                 continue;
             }
         };
-        let mut claimed = Vec::new();
-        for policy in found {
-            let test_paths = if policy.is_dir() {
-                match test_files_under(&policy) {
-                    Ok(found) => found,
-                    Err(error) => {
-                        errors.push(usage(error, ""));
-                        continue;
-                    }
-                }
-            } else {
-                let beside = file::beside(&policy);
-                if beside.is_file() {
-                    vec![beside]
-                } else {
-                    Vec::new()
+        let mut tests: Vec<Vec<PathBuf>> = vec![Vec::new(); found.policies.len()];
+        if path.is_dir() {
+            let under = match walk(path, &file::is_test_file) {
+                Ok(under) => under.files,
+                Err(error) => {
+                    errors.push(usage(error.to_string(), ""));
+                    continue;
                 }
             };
-            claimed.extend(test_paths.iter().cloned());
+            let index: HashMap<&Path, usize> = found
+                .policies
+                .iter()
+                .enumerate()
+                .map(|(i, policy)| (policy.path.as_path(), i))
+                .collect();
+            for test in under {
+                match test.ancestors().skip(1).find_map(|a| index.get(a)) {
+                    Some(&i) => {
+                        if let Some(list) = tests.get_mut(i) {
+                            list.push(test);
+                        }
+                    }
+                    // A test file that no policy claims would never run:
+                    // say so rather than pass without it.
+                    None => errors.push(usage(
+                        format!(
+                            "`{}` is not inside any policy under `{}`, so its cases would never run",
+                            test.display(),
+                            path.display()
+                        ),
+                        "put a policy's tests in its directory, or `x.test.toml` beside a one-file policy `x.grant`",
+                    )),
+                }
+            }
+        } else if let Some(list) = tests.first_mut() {
+            // Anything there is read (and refused if it is no file).
+            let beside = file::beside(path);
+            if beside.symlink_metadata().is_ok() {
+                list.push(beside);
+            }
+        }
+        for (policy, test_paths) in found.policies.into_iter().zip(tests) {
             let mut files = Vec::with_capacity(test_paths.len());
             for test_path in &test_paths {
                 match file::load(test_path) {
@@ -306,29 +339,7 @@ fn targets(paths: &[PathBuf]) -> Result<Vec<Target>, Vec<FileError>> {
                     Err(error) => errors.push(error),
                 }
             }
-            targets.push(Target {
-                path: policy,
-                files,
-            });
-        }
-        // A test file under a directory that no policy claims would never
-        // run: say so rather than pass without it.
-        if path.is_dir() {
-            match test_files_under(path) {
-                Ok(all) => {
-                    for orphan in all.iter().filter(|f| !claimed.contains(f)) {
-                        errors.push(usage(
-                            format!(
-                                "`{}` is not inside any policy under `{}`, so its cases would never run",
-                                orphan.display(),
-                                path.display()
-                            ),
-                            "put a policy's tests in its directory, or `x.test.toml` beside a one-file policy `x.grant`",
-                        ));
-                    }
-                }
-                Err(error) => errors.push(usage(error, "")),
-            }
+            targets.push(Target { policy, files });
         }
     }
     if errors.is_empty() {
@@ -345,27 +356,4 @@ fn usage(message: String, help: &str) -> FileError {
         message,
         help: (!help.is_empty()).then(|| help.to_string()),
     }
-}
-
-/// Every `*.test.toml` under `dir`, recursively, in sorted path order.
-fn test_files_under(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let cannot =
-        |path: &Path, error: std::io::Error| format!("cannot read `{}`: {error}", path.display());
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = std::fs::read_dir(&current).map_err(|e| cannot(&current, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| cannot(&current, e))?;
-            let path = entry.path();
-            let file_type = entry.file_type().map_err(|e| cannot(&path, e))?;
-            if file_type.is_dir() {
-                pending.push(path);
-            } else if file::is_test_file(&path) {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
 }

@@ -5,6 +5,7 @@
 use crate::report::{Finding, Level, Place, Region, RuleInfo, Tool};
 use std::io::{self, Write};
 
+use grant_syntax::chars::printable;
 use grant_syntax::render::JsonDiagnostic;
 use serde::Serialize;
 use serde_json::Value;
@@ -31,27 +32,29 @@ impl Paint {
 }
 
 /// A line per case, the side-by-side table under each failure, coverage,
-/// and last the line `N passed, M failed`.
+/// and last the line `N passed, M failed`. What the test files and the
+/// requests say (names, tools, errors, paths) is shown [`printable`].
 pub fn human(out: &mut dyn Write, run: &Run<'_>, color: bool) -> io::Result<()> {
     let paint = Paint(color);
     for policy in &run.policies {
+        let path = printable(&policy.path);
         match &policy.result {
             PolicyResult::Errors { count: errors, .. } => writeln!(
                 out,
-                "{}: the policy has {}; no case ran (diagnostics are on stderr)",
-                policy.path,
+                "{path}: the policy has {}; no case ran (diagnostics are on stderr)",
                 count(*errors, "error", "errors")
             )?,
             PolicyResult::Tested {
                 files, has_tests, ..
             } => {
                 if !has_tests {
-                    writeln!(out, "{}: no tests", policy.path)?;
+                    writeln!(out, "{path}: no tests")?;
                 }
                 for file in files.iter().filter(|f| !f.outcomes.is_empty()) {
-                    writeln!(out, "{}", file.file.display)?;
+                    let display = printable(&file.file.display);
+                    writeln!(out, "{display}")?;
                     for outcome in &file.outcomes {
-                        write_case(out, paint, &file.file.display, outcome)?;
+                        write_case(out, paint, &display, outcome)?;
                     }
                 }
             }
@@ -80,26 +83,17 @@ fn write_case(
     file: &str,
     outcome: &Outcome<'_>,
 ) -> io::Result<()> {
+    let name = printable(&outcome.case.name);
     if outcome.passed() {
-        return writeln!(
-            out,
-            "  {}    {}",
-            paint.paint("32", "ok"),
-            outcome.case.name
-        );
+        return writeln!(out, "  {}    {name}", paint.paint("32", "ok"));
     }
-    writeln!(
-        out,
-        "  {}  {}",
-        paint.paint("1;31", "FAIL"),
-        outcome.case.name
-    )?;
+    writeln!(out, "  {}  {name}", paint.paint("1;31", "FAIL"))?;
     writeln!(
         out,
         "{INDENT}at {file}:{}:{}",
         outcome.case.line, outcome.case.column
     )?;
-    for line in outcome.table(INDENT) {
+    for line in outcome.table(INDENT, true) {
         match line.strip_suffix("<- differs") {
             Some(start) => writeln!(out, "{start}{}", paint.paint("31", "<- differs"))?,
             None => writeln!(out, "{line}")?,
@@ -123,7 +117,8 @@ fn write_coverage(
     };
     writeln!(
         out,
-        "coverage of {path}: {} of {} ({}){below}",
+        "coverage of {}: {} of {} ({}){below}",
+        printable(path),
         coverage.covered(),
         count(coverage.total, "rule", "rules"),
         coverage.shown()
@@ -132,7 +127,9 @@ fn write_coverage(
         writeln!(
             out,
             "  not covered: `{}` at {}:{}",
-            rule.id, rule.file, rule.line
+            printable(&rule.id),
+            printable(&rule.file),
+            rule.line
         )?;
     }
     Ok(())
@@ -369,7 +366,7 @@ pub fn junit(out: &mut dyn Write, run: &Run<'_>) -> io::Result<()> {
                             "at {}:{}:{}\n",
                             file.file.display, outcome.case.line, outcome.case.column
                         );
-                        for line in outcome.table("") {
+                        for line in outcome.table("", false) {
                             table.push_str(&line);
                             table.push('\n');
                         }
@@ -530,7 +527,7 @@ fn findings(run: &Run<'_>) -> Vec<Finding> {
                                 message: String::new(),
                             }),
                             related: Vec::new(),
-                            help: Some(outcome.table("").join("\n")),
+                            help: Some(outcome.table("", false).join("\n")),
                         });
                     }
                 }

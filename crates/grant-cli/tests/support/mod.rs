@@ -70,3 +70,37 @@ pub fn redact_hash(text: &str, hash: &str) -> String {
     assert!(text.contains(hash), "no policy hash in:\n{text}");
     text.replace(hash, "sha256:[policy hash]")
 }
+
+/// Runs `command` to its end, or kills it and fails the test after 30
+/// seconds: a command that blocks (on a FIFO, say) must not hang the suite.
+pub fn bounded(command: &mut std::process::Command) -> std::process::Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after 30 s, killed: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The built `grant` with `args`, bounded in time: exit code, stdout,
+/// stderr.
+pub fn binary(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = bounded(std::process::Command::new(env!("CARGO_BIN_EXE_grant")).args(args));
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
