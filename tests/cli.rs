@@ -119,3 +119,30 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(grant(&["frobnicate"]).code, 2);
     assert_eq!(grant(&["--help"]).code, 0);
 }
+
+/// The renderer's budget is the run's, not each policy's: thirty policies
+/// of ten errors print 200 diagnostics and count the other 100.
+#[test]
+fn many_policies_share_one_budget_of_shown_diagnostics() {
+    let dir = std::env::temp_dir().join(format!("grant-budget-{}", std::process::id()));
+    for i in 0..30 {
+        let policy = dir.join(format!("p{i:02}"));
+        std::fs::create_dir_all(&policy).unwrap();
+        let rules: String = (0..10)
+            .map(|j| format!("allow tool \"x\" when q{j} ttl 5m\n"))
+            .collect();
+        std::fs::write(policy.join("a.grant"), rules).unwrap();
+    }
+    let run = grant(&["check", dir.to_str().unwrap(), "--color", "never"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout.matches("\nerror[G").count() + 1, 200);
+    assert!(
+        run.stdout.ends_with(
+            "note: 100 more diagnostics (100 errors, 0 warnings) not shown; `--format json` lists every one\n\
+             checked 30 policies (30 files): 300 errors, 0 warnings\n"
+        ),
+        "{}",
+        &run.stdout[run.stdout.len() - 400..]
+    );
+}

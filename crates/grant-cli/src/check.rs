@@ -156,12 +156,18 @@ fn write_human(
     note: Option<&str>,
     color: bool,
 ) -> std::io::Result<()> {
+    // One budget for the run: a tree of many policies prints no more than
+    // one policy would, and the note counts the rest.
+    let mut renderer = render::Human::new(color);
     for report in reports {
         write!(
             out,
             "{}",
-            render::human(&report.sources, &report.diagnostics, color)
+            renderer.render(&report.sources, &report.diagnostics)
         )?;
+    }
+    if let Some(omitted) = renderer.omitted_note() {
+        writeln!(out, "{omitted}")?;
     }
     if let Some(note) = note {
         writeln!(out, "{note}")?;

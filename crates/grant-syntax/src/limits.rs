@@ -10,6 +10,12 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// a person writes, and parse+check at this depth fits in a 256 KiB stack.
 pub const MAX_NESTING: usize = 32;
 
+/// Most directory entries one walk of a directory tree looks at. Symbolic
+/// links may reach one directory along many paths (each level linking
+/// twice to the next makes 2^depth paths): the walk stops with an error
+/// rather than follow them all. Real policy trees hold a few hundred.
+pub const MAX_WALK_ENTRIES: usize = 100_000;
+
 /// What the human diagnostic renderer prints at most, so that its output
 /// and time stay proportional to what a person can read, whatever the
 /// input (a 100 KB line, thousands of errors). `--format json` is not

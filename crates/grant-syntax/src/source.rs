@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::chars::printable;
-use crate::limits::MAX_FILE_BYTES;
+use crate::limits::{MAX_FILE_BYTES, MAX_WALK_ENTRIES};
 use crate::span::{FileId, Span, clamp_u32};
 
 /// One source file of a policy.
@@ -274,6 +274,13 @@ pub enum LoadError {
         target: Option<PathBuf>,
         ancestor: PathBuf,
     },
+    /// A tree with more entries than a walk looks at
+    /// ([`crate::limits::MAX_WALK_ENTRIES`]).
+    #[error(
+        "`{}` holds more than {limit} entries (symbolic links may reach the same directories along many paths); a policy tree is expected to be far smaller",
+        shown(path)
+    )]
+    TooManyEntries { path: PathBuf, limit: usize },
     /// A directory that holds no `.grant` file itself but several policies
     /// below it, where one policy is needed.
     #[error("`{}` holds {} separate policies, not one: {}; pass one of them", shown(path), policies.len(), policy_list(policies))]
@@ -485,11 +492,19 @@ pub fn walk(root: &Path, wanted: &dyn Fn(&Path) -> bool) -> Result<Walk, LoadErr
     // The directories from the root to the one being read: a directory
     // that is one of them is a loop.
     let mut stack = vec![Frame::open(root, dir_id(root, &meta))?];
+    let mut seen = 0usize;
     while let Some(frame) = stack.last_mut() {
         let Some(path) = frame.entries.next() else {
             stack.pop();
             continue;
         };
+        seen += 1;
+        if seen > MAX_WALK_ENTRIES {
+            return Err(LoadError::TooManyEntries {
+                path: root.to_path_buf(),
+                limit: MAX_WALK_ENTRIES,
+            });
+        }
         let hidden = path
             .file_name()
             .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
@@ -786,6 +801,33 @@ mod disk_tests {
         assert_eq!(
             relative(&dir, &files),
             ["p/x/one/deny.grant", "p/x/two/deny.grant"]
+        );
+    }
+
+    #[test]
+    fn links_that_multiply_paths_stop_at_the_entry_limit() {
+        // Each level links twice to the next: 2^24 paths to the last level.
+        let dir = tree("fan-out", &["p/rules.grant"]);
+        for level in 0..24 {
+            std::fs::create_dir_all(dir.join(format!("l{level}"))).unwrap();
+        }
+        symlink(dir.join("l0"), dir.join("p/a")).unwrap();
+        symlink(dir.join("l0"), dir.join("p/b")).unwrap();
+        for level in 0..23 {
+            let next = dir.join(format!("l{}", level + 1));
+            symlink(&next, dir.join(format!("l{level}/a"))).unwrap();
+            symlink(&next, dir.join(format!("l{level}/b"))).unwrap();
+        }
+        let error = bounded(move || SourceMap::load(&dir.join("p")).unwrap_err());
+        assert!(
+            matches!(
+                error,
+                LoadError::TooManyEntries {
+                    limit: MAX_WALK_ENTRIES,
+                    ..
+                }
+            ),
+            "{error:?}"
         );
     }
 
