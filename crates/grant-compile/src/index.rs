@@ -3,38 +3,10 @@
 //! their literal prefix (or, for `*x` globs, suffix) looked up at each
 //! length some glob's prefix has; `*` rules are always candidates.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::glob::Glob;
 use crate::program::{GlobId, RuleId};
 
-/// FNV-1a: tool names are short, and the table is built from the policy, so
-/// a fast non-keyed hash is the right trade (lookups cannot be made to
-/// collide with entries the policy author did not write).
-#[derive(Default, Clone, Copy, Debug)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for byte in bytes {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
-}
-
-pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+pub use grant_check::fnv::{Fnv, FnvMap};
 
 /// A glob pattern of a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
