@@ -19,6 +19,7 @@
 mod declarations;
 mod expr;
 pub mod fnv;
+pub mod glob;
 pub mod ir;
 mod lints;
 mod rules;

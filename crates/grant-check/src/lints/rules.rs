@@ -9,8 +9,8 @@ use grant_syntax::ast::Effect;
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use super::constant::{constant, same_shape};
-use super::glob;
 use crate::Checker;
+use crate::glob;
 use crate::ir::{Expr, ExprKind, Policy, Rule, ToolPatterns};
 use grant_syntax::parser::format_duration;
 
