@@ -1,7 +1,13 @@
 //! Globs with one wildcard, `*`: any run of characters, empty or not, dots
 //! included. This is the one matcher of Grant: tool patterns, `matches`
 //! conditions (at decision time, and folded on constants by the lints) and
-//! glob containment (lint G0903) all use [`Glob::matches`].
+//! glob containment (lint G0903) all use [`Glob::matches`]. [`GlobSet`]
+//! finds, among many globs, the few that can match a text, in one pass over
+//! the text.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use crate::fnv::{self, FnvMap};
 
 /// A pattern split at its `*`s, so that matching is a prefix test, a suffix
 /// test and an in-order search for the pieces between.
@@ -95,9 +101,330 @@ pub fn covers(cover: &str, covered: &str) -> bool {
     Glob::new(cover).matches(covered)
 }
 
+/// A glob's number in a [`GlobSet`], in the order they were inserted.
+pub type Member = u32;
+
+/// Many globs, indexed by their literal pieces, so that the globs that can
+/// match a text are found without trying each one.
+///
+/// A glob that matches a text has its prefix at the text's start, its
+/// suffix at the end, and every middle piece somewhere in it. The set keys
+/// prefixes (and suffixes) by length and FNV-1a hash, so that one pass over
+/// the text's first (last) bytes hashes each of its prefixes (suffixes) of
+/// a length some glob has; and it finds every occurrence of every middle
+/// piece in one pass of an Aho-Corasick automaton. A glob is a candidate
+/// once all of its pieces were found. For a text of `t` bytes, a query
+/// costs O(t + o + h): `o` occurrences of middle pieces (at most `t` times
+/// the number of distinct middle pieces that end with one another, a
+/// property of the policy), and `h` the globs listed under the pieces
+/// found. The number of globs does not enter, except through the ones that
+/// the text makes candidates; callers confirm those with [`Glob::matches`],
+/// which also checks that the pieces come in order without overlapping.
+#[derive(Clone, Debug, Default)]
+pub struct GlobSet {
+    /// Per member: how many distinct pieces it needs found (its prefix, its
+    /// suffix, each distinct middle piece).
+    required: Vec<u32>,
+    /// Per member: whether it has a prefix, and a suffix (for listings).
+    anchors: Vec<(bool, bool)>,
+    /// Members that need nothing (`*`): candidates for every text.
+    always: Vec<Member>,
+    prefixes: AnchorTable,
+    suffixes: AnchorTable,
+    middles: Middles,
+}
+
+/// Prefixes (or suffixes) by length and hash.
+#[derive(Clone, Debug, Default)]
+struct AnchorTable {
+    /// The distinct lengths of the pieces, ascending.
+    lengths: Vec<usize>,
+    /// `(length, FNV-1a)` → the members with that piece. Suffixes are hashed
+    /// from their last byte back, as a text's suffixes are walked. Length
+    /// and hash together: each list is visited at most once per query.
+    members: FnvMap<(usize, u64), Vec<Member>>,
+    /// Members with a piece here.
+    len: usize,
+}
+
+impl AnchorTable {
+    fn insert(&mut self, bytes: impl Iterator<Item = u8>, len: usize, member: Member) {
+        let hash = bytes.fold(fnv::START, fnv::step);
+        if let Err(at) = self.lengths.binary_search(&len) {
+            self.lengths.insert(at, len);
+        }
+        self.members.entry((len, hash)).or_default().push(member);
+        self.len += 1;
+    }
+
+    /// Calls `found` with the members of each piece that `bytes` (a text
+    /// read forwards for prefixes, backwards for suffixes) starts with, as
+    /// far as hashes tell: one pass over at most the longest piece's length.
+    fn scan(&self, bytes: impl Iterator<Item = u8>, mut found: impl FnMut(&[Member])) {
+        let Some(&longest) = self.lengths.last() else {
+            return;
+        };
+        let mut lengths = self.lengths.iter().copied().peekable();
+        if lengths.next_if_eq(&0).is_some() {
+            if let Some(members) = self.members.get(&(0, fnv::START)) {
+                found(members);
+            }
+        }
+        let mut hash = fnv::START;
+        for (i, byte) in bytes.take(longest).enumerate() {
+            hash = fnv::step(hash, byte);
+            if lengths.next_if_eq(&(i + 1)).is_some() {
+                if let Some(members) = self.members.get(&(i + 1, hash)) {
+                    found(members);
+                }
+            }
+        }
+    }
+}
+
+/// The distinct middle pieces of all members.
+#[derive(Clone, Debug, Default)]
+struct Middles {
+    /// Finds every occurrence of every piece (pattern id = piece number).
+    /// `None` with pieces only if the automaton could not be built: every
+    /// piece is then taken as found, which costs time, never a match.
+    automaton: Option<AhoCorasick>,
+    /// Per piece: the members that need it.
+    members: Vec<Vec<Member>>,
+}
+
+/// Builds a [`GlobSet`].
+#[derive(Debug, Default)]
+pub struct GlobSetBuilder {
+    set: GlobSet,
+    /// Middle pieces, numbered in the order first seen.
+    pieces: FnvMap<Box<str>, u32>,
+}
+
+impl GlobSetBuilder {
+    /// Adds a glob; its member number is the number of globs added before.
+    pub fn insert(&mut self, glob: &Glob) -> Member {
+        let member = self.set.required.len() as Member;
+        let mut required = 0u32;
+        if !glob.has_star {
+            // An exact name is its own prefix; matching checks the length.
+            let prefix = glob.prefix.as_bytes();
+            self.set
+                .prefixes
+                .insert(prefix.iter().copied(), prefix.len(), member);
+            required += 1;
+        } else {
+            if !glob.prefix.is_empty() {
+                let prefix = glob.prefix.as_bytes();
+                self.set
+                    .prefixes
+                    .insert(prefix.iter().copied(), prefix.len(), member);
+                required += 1;
+            }
+            if !glob.suffix.is_empty() {
+                let suffix = glob.suffix.as_bytes();
+                self.set
+                    .suffixes
+                    .insert(suffix.iter().rev().copied(), suffix.len(), member);
+                required += 1;
+            }
+            let mut pieces: Vec<u32> = glob.middle.iter().map(|p| self.piece(p)).collect();
+            pieces.sort_unstable();
+            pieces.dedup();
+            for piece in pieces {
+                if let Some(members) = self.set.middles.members.get_mut(piece as usize) {
+                    members.push(member);
+                    required += 1;
+                }
+            }
+        }
+        if required == 0 {
+            self.set.always.push(member);
+        }
+        self.set.required.push(required);
+        self.set.anchors.push((
+            !glob.has_star || !glob.prefix.is_empty(),
+            glob.has_star && !glob.suffix.is_empty(),
+        ));
+        member
+    }
+
+    fn piece(&mut self, piece: &str) -> u32 {
+        if let Some(&id) = self.pieces.get(piece) {
+            return id;
+        }
+        let id = self.set.middles.members.len() as u32;
+        self.pieces.insert(piece.into(), id);
+        self.set.middles.members.push(Vec::new());
+        id
+    }
+
+    pub fn build(mut self) -> GlobSet {
+        if !self.pieces.is_empty() {
+            let mut pieces: Vec<(Box<str>, u32)> = self.pieces.into_iter().collect();
+            pieces.sort_unstable_by_key(|&(_, id)| id);
+            // Standard semantics: an overlapping search reports every
+            // occurrence of every piece, which is what a glob needs.
+            self.set.middles.automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(pieces.iter().map(|(piece, _)| piece.as_bytes()))
+                .ok();
+        }
+        self.set
+    }
+}
+
+/// Per-query buffers of a [`GlobSet`], reused from one query to the next
+/// (they grow to the set's size once, then never allocate).
+#[derive(Clone, Debug, Default)]
+pub struct GlobScratch {
+    /// Numbers this query's marks below; older marks are stale.
+    stamp: u32,
+    /// Per middle piece: the stamp of the last query that found it.
+    found: Vec<u32>,
+    /// Per member: the stamp of the last query that found one of its
+    /// pieces, and how many that query found.
+    counts: Vec<(u32, u32)>,
+}
+
+/// What a [`GlobSet`] holds, for listings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobSetStats {
+    /// Members keyed by a prefix (an exact name is its own), and how many
+    /// distinct lengths those have.
+    pub prefixed: usize,
+    pub prefix_lengths: usize,
+    /// Members keyed by a suffix (a glob may have both).
+    pub suffixed: usize,
+    pub suffix_lengths: usize,
+    /// Members with neither, found only by their middle pieces (`*x*`).
+    pub infix: usize,
+    /// Distinct middle pieces in the automaton.
+    pub middle_pieces: usize,
+}
+
+impl GlobSet {
+    pub fn len(&self) -> usize {
+        self.required.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.required.is_empty()
+    }
+
+    /// What the set holds, each member counted `weight(member)` times (a
+    /// caller may count the patterns that share a glob).
+    pub fn stats(&self, weight: impl Fn(Member) -> usize) -> GlobSetStats {
+        let mut stats = GlobSetStats {
+            prefix_lengths: self.prefixes.lengths.len(),
+            suffix_lengths: self.suffixes.lengths.len(),
+            middle_pieces: self.middles.members.len(),
+            ..GlobSetStats::default()
+        };
+        for (member, (&(prefix, suffix), &required)) in
+            self.anchors.iter().zip(&self.required).enumerate()
+        {
+            let weight = weight(member as Member);
+            stats.prefixed += usize::from(prefix) * weight;
+            stats.suffixed += usize::from(suffix) * weight;
+            if !prefix && !suffix && required > 0 {
+                stats.infix += weight;
+            }
+        }
+        stats
+    }
+
+    /// Appends to `out`, each once and in no particular order, the members
+    /// all of whose pieces `text` has where they must be: every member whose
+    /// glob matches `text` is among them. Confirm each with
+    /// [`Glob::matches`].
+    pub fn candidates(&self, text: &str, scratch: &mut GlobScratch, out: &mut Vec<Member>) {
+        out.extend_from_slice(&self.always);
+        if self.required.len() == self.always.len() {
+            return;
+        }
+        scratch.stamp = scratch.stamp.wrapping_add(1);
+        if scratch.stamp == 0 {
+            scratch.found.fill(0);
+            scratch.counts.fill((0, 0));
+            scratch.stamp = 1;
+        }
+        if scratch.counts.len() < self.required.len() {
+            scratch.counts.resize(self.required.len(), (0, 0));
+        }
+        let pieces = self.middles.members.len();
+        if scratch.found.len() < pieces {
+            scratch.found.resize(pieces, 0);
+        }
+        let stamp = scratch.stamp;
+        let counts = &mut scratch.counts;
+        let mut found = |members: &[Member]| self.found(members, stamp, counts, out);
+        self.prefixes.scan(text.bytes(), &mut found);
+        self.suffixes.scan(text.bytes().rev(), &mut found);
+        if pieces == 0 {
+            return;
+        }
+        let search = self
+            .middles
+            .automaton
+            .as_ref()
+            .and_then(|automaton| automaton.try_find_overlapping_iter(text).ok());
+        match search {
+            Some(occurrences) => {
+                for occurrence in occurrences {
+                    let piece = occurrence.pattern().as_usize();
+                    let Some(mark) = scratch.found.get_mut(piece) else {
+                        continue;
+                    };
+                    if *mark != stamp {
+                        *mark = stamp;
+                        if let Some(members) = self.middles.members.get(piece) {
+                            found(members);
+                        }
+                    }
+                }
+            }
+            // No automaton: take every piece as found (slow, still right).
+            None => {
+                for members in &self.middles.members {
+                    found(members);
+                }
+            }
+        }
+    }
+
+    /// Counts one found piece for each of `members`; a member becomes a
+    /// candidate when its last piece is found.
+    fn found(
+        &self,
+        members: &[Member],
+        stamp: u32,
+        counts: &mut [(u32, u32)],
+        out: &mut Vec<Member>,
+    ) {
+        for &member in members {
+            match self.required.get(member as usize) {
+                Some(1) => out.push(member),
+                Some(&required) => {
+                    if let Some(count) = counts.get_mut(member as usize) {
+                        if count.0 != stamp {
+                            *count = (stamp, 0);
+                        }
+                        count.1 += 1;
+                        if count.1 == required {
+                            out.push(member);
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Glob, covers};
+    use super::{Glob, GlobScratch, GlobSetBuilder, covers};
 
     fn m(pattern: &str, text: &str) -> bool {
         Glob::new(pattern).matches(text)
@@ -242,5 +569,74 @@ mod tests {
                 assert_eq!(covers(cover, covered), brute, "{cover} covers {covered}");
             }
         }
+    }
+
+    /// A glob set's candidates hold every glob that matches, for texts and
+    /// for patterns (the lint queries patterns), whatever the scratch saw
+    /// before.
+    #[test]
+    fn candidates_hold_every_match() {
+        let mut builder = GlobSetBuilder::default();
+        let globs: Vec<Glob> = PATTERNS.iter().map(|p| Glob::new(p)).collect();
+        for glob in &globs {
+            builder.insert(glob);
+        }
+        let set = builder.build();
+        assert_eq!(set.len(), PATTERNS.len());
+        let mut scratch = GlobScratch::default();
+        let mut texts = strings(5);
+        texts.extend(PATTERNS.iter().map(|p| p.to_string()));
+        let mut out = Vec::new();
+        for text in &texts {
+            out.clear();
+            set.candidates(text, &mut scratch, &mut out);
+            let mut sorted = out.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), out.len(), "each candidate once, for {text:?}");
+            for (member, glob) in globs.iter().enumerate() {
+                if glob.matches(text) {
+                    assert!(
+                        out.contains(&(member as u32)),
+                        "{:?} matches {text:?}",
+                        PATTERNS[member]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn candidates_need_every_piece() {
+        let mut builder = GlobSetBuilder::default();
+        for pattern in ["*x*", "*y*z*", "pre*", "*suf", "pre*mid*suf", "eq", "*"] {
+            builder.insert(&Glob::new(pattern));
+        }
+        let set = builder.build();
+        let stats = set.stats(|_| 1);
+        assert_eq!((stats.prefixed, stats.suffixed, stats.infix), (3, 2, 2));
+        let mut scratch = GlobScratch::default();
+        let mut query = |text: &str| {
+            let mut out = Vec::new();
+            set.candidates(text, &mut scratch, &mut out);
+            out.sort_unstable();
+            out
+        };
+        assert_eq!(query("nothing"), [6]);
+        assert_eq!(query("_x_"), [0, 6]);
+        assert_eq!(
+            query("z y"),
+            [1, 6],
+            "pieces out of order still need confirming"
+        );
+        assert_eq!(query("y"), [6]);
+        assert_eq!(query("pre-suf"), [2, 3, 6]);
+        assert_eq!(query("pre-mid-suf"), [2, 3, 4, 6]);
+        assert_eq!(query("eq"), [5, 6]);
+        assert_eq!(
+            query("eqq"),
+            [5, 6],
+            "an exact name is confirmed by matching"
+        );
     }
 }
