@@ -8,6 +8,7 @@ use grant_vm::Outcome;
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use crate::limits::{EXCERPT_CHARS, excerpt};
 use crate::request::RequestError;
 
 /// `"allow"` or `"deny"`.
@@ -136,8 +137,11 @@ impl Decision {
             reasons.push(reason);
         }
         if outcome.deciding.is_empty() {
+            // The tool comes from the request: shortened and escaped, so
+            // that neither its length nor its characters reach the reader.
             reasons.push(format!(
-                "no rule allows tool `{tool}`, so it is denied by default"
+                "no rule allows tool `{}`, so it is denied by default",
+                excerpt(tool, EXCERPT_CHARS)
             ));
         }
         if let (Some(asked), Some(granted)) = (requested_ttl, outcome.ttl) {

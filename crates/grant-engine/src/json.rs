@@ -10,13 +10,22 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::Inner;
-use crate::request::{Request, RequestError, Value};
+use crate::limits::{EXCERPT_CHARS, excerpt, quoted};
+use crate::request::{Request, RequestError, Value, too_many_elements};
+use crate::{Attr, Inner};
 
 /// Fills `request` (cleared first) from JSON text. Problems are recorded in
 /// the request, which is then denied with them.
 pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
     request.clear();
+    if text.len() > request.limits.json_bytes {
+        request.errors.push(RequestError::new(format!(
+            "the request has {} bytes of JSON, over the limit of {}",
+            text.len(),
+            request.limits.json_bytes
+        )));
+        return;
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result = RequestSeed {
         inner,
@@ -25,9 +34,7 @@ pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
     .deserialize(&mut deserializer)
     .and_then(|()| deserializer.end());
     if let Err(error) = result {
-        request.errors.push(RequestError::new(format!(
-            "malformed request JSON: {error}"
-        )));
+        request.errors.push(malformed(&error));
         return;
     }
     if !request.tool_given {
@@ -35,6 +42,23 @@ pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
             .errors
             .push(RequestError::new("request has no `tool`"));
     }
+}
+
+/// The malformed-JSON error, its position kept, what it quotes of the
+/// request shortened.
+fn malformed(error: &serde_json::Error) -> RequestError {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let head = message.strip_suffix(&position).unwrap_or(&message);
+    let tail = if head.len() < message.len() {
+        position.as_str()
+    } else {
+        ""
+    };
+    RequestError::new(format!(
+        "malformed request JSON: {}{tail}",
+        excerpt(head, 4 * EXCERPT_CHARS)
+    ))
 }
 
 /// A string, borrowed from the input when it has no escapes.
@@ -137,7 +161,8 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
                 }
                 other => {
                     self.request.errors.push(RequestError::new(format!(
-                        "unknown request field `{other}` (a request has `tool`, `attrs` and `ttl`)"
+                        "unknown request field `{}` (a request has `tool`, `attrs` and `ttl`)",
+                        excerpt(other, EXCERPT_CHARS)
                     )));
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -153,7 +178,10 @@ fn ttl_seconds(value: &Scalar<'_>) -> Result<u64, String> {
             u64::try_from(*i).map_err(|_| format!("`ttl` of {i} seconds is negative"))
         }
         Scalar::Str(s) => grant_syntax::parser::parse_duration(s).map_err(|_| {
-            format!("`ttl` expects a duration such as \"90s\" or \"1h30m\", found {s:?}")
+            format!(
+                "`ttl` expects a duration such as \"90s\" or \"1h30m\", found {}",
+                quoted(s)
+            )
         }),
         other => Err(format!(
             "`ttl` expects a duration string or integer seconds, found {}",
@@ -268,7 +296,10 @@ impl AttrValue<'_> {
 }
 
 fn undeclared(path: &str) -> RequestError {
-    RequestError::new(format!("attribute `{path}` is not declared by the policy"))
+    RequestError::new(format!(
+        "attribute `{}` is not declared by the policy",
+        excerpt(path, EXCERPT_CHARS)
+    ))
 }
 
 impl<'de> Visitor<'de> for AttrValue<'_> {
@@ -286,23 +317,25 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
         let path = self.path.as_str();
         if let Some(attr) = self.inner.attrs.get(path) {
             self.request.set_null(*attr, path);
-        } else if self.inner.prefixes.contains(path) {
-            let mut under: Vec<(&str, crate::Attr)> = self
-                .inner
-                .attrs
-                .iter()
-                .filter(|(p, _)| {
-                    p.strip_prefix(path)
-                        .is_some_and(|rest| rest.starts_with('.'))
-                })
-                .map(|(p, a)| (&**p, *a))
-                .collect();
-            under.sort_unstable_by_key(|(_, a)| a.slot);
-            for (p, attr) in under {
-                self.request.set_null(attr, p);
-            }
-        } else {
+            return Ok(());
+        }
+        let under = self.inner.under(path);
+        if under.is_empty() {
             self.request.errors.push(undeclared(self.path));
+        }
+        for &slot in under {
+            let Some(declared) = self.inner.program.attrs.get(slot.0 as usize) else {
+                continue;
+            };
+            let attr = Attr {
+                slot,
+                ty: declared.ty,
+            };
+            // One error is enough: a group given twice is not then walked
+            // again for every attribute in it.
+            if !self.request.set_null(attr, &declared.path) {
+                break;
+            }
         }
         Ok(())
     }
@@ -322,7 +355,7 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
             Ok(v) => self.assign(Value::Int(v)),
             Err(_) => self.request.errors.push(RequestError::new(format!(
                 "attribute `{}`: {v} does not fit in a 64-bit integer",
-                self.path
+                excerpt(self.path, EXCERPT_CHARS),
             ))),
         }
         Ok(())
@@ -330,7 +363,7 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         self.request.errors.push(RequestError::new(format!(
             "attribute `{}`: {v} is not an integer (Grant has no fractional numbers)",
-            self.path
+            excerpt(self.path, EXCERPT_CHARS)
         )));
         Ok(())
     }
@@ -339,9 +372,21 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let limits = self.request.limits;
         let mut items: Vec<Scalar<'de>> = Vec::new();
+        let mut count = 0usize;
         while let Some(item) = seq.next_element::<Scalar<'de>>()? {
-            items.push(item);
+            // Past the limit, count the rest without keeping it.
+            count += 1;
+            if count <= limits.set_elements {
+                items.push(item);
+            }
+        }
+        if count > limits.set_elements {
+            self.request
+                .errors
+                .push(too_many_elements(self.path, count, limits));
+            return Ok(());
         }
         let mut values = Vec::with_capacity(items.len());
         for item in &items {
@@ -350,7 +395,7 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
                 None => {
                     self.request.errors.push(RequestError::new(format!(
                         "attribute `{}`: a set holds strings, integers and booleans, found {}",
-                        self.path,
+                        excerpt(self.path, EXCERPT_CHARS),
                         item.describe()
                     )));
                     return Ok(());
@@ -362,12 +407,13 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let path = self.path.as_str();
-        if self.inner.attrs.contains_key(path) || !self.inner.prefixes.contains(path) {
+        if self.inner.attrs.contains_key(path) || self.inner.under(path).is_empty() {
             // Not a group of attributes: report, then still read the object.
+            let shown = excerpt(path, EXCERPT_CHARS);
             let message = if self.inner.attrs.contains_key(path) {
-                format!("attribute `{path}` expects a value, found an object")
+                format!("attribute `{shown}` expects a value, found an object")
             } else {
-                format!("no declared attribute starts with `{path}.`")
+                format!("no declared attribute starts with `{shown}.`")
             };
             self.request.errors.push(RequestError::new(message));
         }
@@ -404,7 +450,7 @@ impl Scalar<'_> {
             Scalar::Null => "`null`".to_string(),
             Scalar::Bool(b) => format!("`{b}`"),
             Scalar::Int(i) => format!("`{i}`"),
-            Scalar::Str(s) => format!("{s:?}"),
+            Scalar::Str(s) => quoted(s),
             Scalar::Other(what) => what.to_string(),
         }
     }

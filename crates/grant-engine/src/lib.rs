@@ -39,9 +39,10 @@
 mod decision;
 mod hash;
 mod json;
+mod limits;
 mod request;
 
-use std::collections::HashSet;
+use std::cmp::Ordering as ByteOrder;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +54,7 @@ use grant_syntax::{Diagnostic, LoadError, SourceMap};
 
 pub use decision::{DecidingRule, Decision, DecisionEffect};
 pub use grant_vm::{Considered, Outcome};
+pub use limits::RequestLimits;
 pub use request::{Attr, Request, RequestError, Value};
 
 /// A policy could not be loaded: unreadable, or with errors.
@@ -75,10 +77,12 @@ fn first_error(diagnostics: &[Diagnostic]) -> String {
         .map_or_else(String::new, |d| d.message.clone())
 }
 
-/// A loaded, compiled policy. Clones share it.
+/// A loaded, compiled policy. Clones share it. Requests are bounded by
+/// [`RequestLimits`], the defaults unless set with [`Engine::with_limits`].
 #[derive(Clone, Debug)]
 pub struct Engine {
     inner: Arc<Inner>,
+    limits: RequestLimits,
 }
 
 #[derive(Debug)]
@@ -90,9 +94,11 @@ pub(crate) struct Inner {
     pub(crate) policy_hash: String,
     /// Declared attributes by path.
     pub(crate) attrs: FnvMap<Box<str>, Attr>,
-    /// Proper prefixes of attribute paths (`task` for `task.approved`): the
-    /// objects a JSON request may nest.
-    pub(crate) prefixes: HashSet<Box<str>>,
+    /// Every attribute, in the byte order of their paths: the attributes
+    /// under a group (`task` for `task.approved`, an object a JSON request
+    /// may nest) are a run of it. Linear in the paths' length, where a set
+    /// of every prefix of every path was quadratic in a long path.
+    pub(crate) by_path: Vec<SlotId>,
     pub(crate) types: Arc<[grant_check::ir::EnumType]>,
     /// Warnings the policy had (it had no errors).
     pub(crate) warnings: Vec<Diagnostic>,
@@ -128,15 +134,11 @@ impl Engine {
                 )
             })
             .collect();
-        let prefixes = program
-            .attrs
-            .iter()
-            .flat_map(|a| {
-                a.path
-                    .match_indices('.')
-                    .map(|(i, _)| a.path.get(..i).unwrap_or("").into())
-            })
-            .collect();
+        let mut by_path: Vec<SlotId> = (0..program.attrs.len() as u32).map(SlotId).collect();
+        by_path.sort_unstable_by(|a, b| {
+            let path = |slot: &SlotId| program.attrs.get(slot.0 as usize).map(|a| a.path.as_str());
+            path(a).cmp(&path(b))
+        });
         let types = program.types.clone().into();
         let policy_hash = hash::policy_hash(&sources);
         Ok(Engine {
@@ -146,11 +148,25 @@ impl Engine {
                 sources,
                 policy_hash,
                 attrs,
-                prefixes,
+                by_path,
                 types,
                 warnings: built.diagnostics,
             }),
+            limits: RequestLimits::default(),
         })
+    }
+
+    /// This engine with other request limits. The policy is shared, not
+    /// copied; requests made by [`Engine::request`] afterwards, and JSON
+    /// read by this engine, are held to `limits`.
+    pub fn with_limits(mut self, limits: RequestLimits) -> Engine {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits requests are held to.
+    pub fn limits(&self) -> &RequestLimits {
+        &self.limits
     }
 
     /// `sha256:<hex>` over the policy's files in path order (see docs).
@@ -179,15 +195,17 @@ impl Engine {
 
     /// An empty request for this engine's policy.
     pub fn request(&self) -> Request {
-        Request::new(&self.inner, self.key())
+        Request::new(&self.inner, self.key(), self.limits)
     }
 
-    /// Fills `request` from JSON in the spec's request shape. Problems are
+    /// Fills `request` from JSON in the spec's request shape, held to this
+    /// engine's limits. A leading byte-order mark is ignored. Problems are
     /// recorded in the request, which is then denied with them.
     pub fn read_json(&self, json: &str, request: &mut Request) {
         if request.program_key != self.key() {
             *request = self.request();
         }
+        request.limits = self.limits;
         json::read(&self.inner, json, request);
     }
 
@@ -260,6 +278,43 @@ impl Engine {
     /// another policy is refused rather than misread.
     fn key(&self) -> usize {
         self.inner.id
+    }
+}
+
+impl Inner {
+    /// The attributes under `group` (those whose path starts with
+    /// `group.`), in the byte order of their paths; empty when `group` is
+    /// not a group. Two binary searches: `group.` starts the run, and
+    /// `group/` (`/` follows `.`) ends it.
+    pub(crate) fn under(&self, group: &str) -> &[SlotId] {
+        let path = |slot: &SlotId| {
+            self.program
+                .attrs
+                .get(slot.0 as usize)
+                .map_or("", |a| a.path.as_str())
+        };
+        let start = self
+            .by_path
+            .partition_point(|s| cmp_joined(path(s), group, b'.').is_lt());
+        let end = self
+            .by_path
+            .partition_point(|s| cmp_joined(path(s), group, b'/').is_lt());
+        self.by_path.get(start..end).unwrap_or(&[])
+    }
+}
+
+/// `text` against `head` followed by the byte `last`, in byte order,
+/// without building that string.
+fn cmp_joined(text: &str, head: &str, last: u8) -> ByteOrder {
+    let (text, head) = (text.as_bytes(), head.as_bytes());
+    let shared = text.len().min(head.len());
+    match text.get(..shared).cmp(&head.get(..shared)) {
+        ByteOrder::Equal => match text.get(head.len()) {
+            // `text` is a prefix of `head`: shorter than `head` and `last`.
+            None => ByteOrder::Less,
+            Some(byte) => byte.cmp(&last).then(text.len().cmp(&(head.len() + 1))),
+        },
+        other => other,
     }
 }
 
