@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use grant_syntax::chars::BYTE_ORDER_MARK;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::limits::{EXCERPT_CHARS, excerpt, quoted};
@@ -26,6 +27,20 @@ pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
         )));
         return;
     }
+    // A byte-order mark that an editor put first is not part of the JSON.
+    let text = text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text);
+    // `-0` is an integer, zero, but serde_json reads it as the float -0.0,
+    // which is also what `-0.0` gives: rewrite `-0` as ` 0` (same length,
+    // so errors keep their columns) before parsing. Only requests holding
+    // `-0` at all are scanned.
+    let rewritten;
+    let text = match text.contains("-0").then(|| negative_zeros(text)).flatten() {
+        Some(copy) => {
+            rewritten = copy;
+            rewritten.as_str()
+        }
+        None => text,
+    };
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result = RequestSeed {
         inner,
@@ -34,6 +49,10 @@ pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
     .deserialize(&mut deserializer)
     .and_then(|()| deserializer.end());
     if let Err(error) = result {
+        // What was read before the JSON broke off (errors of values read
+        // so far, a hundred nested groups) would only bury the one error
+        // that matters.
+        request.errors.clear();
         request.errors.push(malformed(&error));
         return;
     }
@@ -59,6 +78,45 @@ fn malformed(error: &serde_json::Error) -> RequestError {
         "malformed request JSON: {}{tail}",
         excerpt(head, 4 * EXCERPT_CHARS)
     ))
+}
+
+/// `text` with every `-0` number (not `-0.5`, not `-0e1`, not in a string)
+/// written ` 0`; `None` when there is none.
+fn negative_zeros(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut zeros = Vec::new();
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            // Outside strings, `-` only starts a number.
+            b'-' if bytes.get(i + 1) == Some(&b'0')
+                && !matches!(bytes.get(i + 2), Some(b'0'..=b'9' | b'.' | b'e' | b'E')) =>
+            {
+                zeros.push(i);
+            }
+            _ => {}
+        }
+    }
+    if zeros.is_empty() {
+        return None;
+    }
+    let mut copy = text.as_bytes().to_vec();
+    for i in zeros {
+        if let Some(sign) = copy.get_mut(i) {
+            *sign = b' ';
+        }
+    }
+    String::from_utf8(copy).ok()
 }
 
 /// A string, borrowed from the input when it has no escapes.
@@ -183,10 +241,66 @@ fn ttl_seconds(value: &Scalar<'_>) -> Result<u64, String> {
                 quoted(s)
             )
         }),
+        Scalar::Number(number @ (Number::Integral(_) | Number::Below | Number::Above)) => {
+            Err(format!("`ttl`: {}", number.describe()))
+        }
         other => Err(format!(
             "`ttl` expects a duration string or integer seconds, found {}",
             other.describe()
         )),
+    }
+}
+
+/// A JSON number that is not a 64-bit integer, classified from what
+/// serde_json makes of it. Integers in range arrive as integers, and those
+/// from 2^63 to 2^64 - 1 as unsigned integers (exact, see [`Number::Above`]);
+/// the rest arrive as floats: numbers written with a fraction or an
+/// exponent, and integers beyond those ranges, rounded. A float at or
+/// beyond ±2^63 is therefore out of range whatever its text (the integer
+/// `-9223372036854775809` arrives as exactly -2^63, so `<=`); a float
+/// nearer zero came from a fraction or an exponent: a fraction if it has
+/// one, else an integer written as one (`1.0`, `1e3`, `-0.0`). `-0` never
+/// arrives as a float: [`read`] rewrites it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Number {
+    Fraction(f64),
+    Integral(f64),
+    Below,
+    Above,
+}
+
+/// What an out-of-range number is told.
+pub(crate) const RANGE: &str = "out of range (Grant's integers are 64-bit)";
+
+/// 2^63, exactly, as a float.
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
+impl Number {
+    fn of(v: f64) -> Number {
+        if v <= -TWO_TO_63 {
+            Number::Below
+        } else if v >= TWO_TO_63 {
+            Number::Above
+        } else if v.fract() != 0.0 {
+            Number::Fraction(v)
+        } else {
+            Number::Integral(v)
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Number::Fraction(v) => {
+                format!("{v} is not an integer (Grant has no fractional numbers)")
+            }
+            // In range, so the cast is exact.
+            Number::Integral(v) => format!(
+                "{v:?} is a fraction (Grant has no fractional numbers: write {})",
+                v as i64
+            ),
+            Number::Below => format!("the number is below {}: {RANGE}", i64::MIN),
+            Number::Above => format!("the number is above {}: {RANGE}", i64::MAX),
+        }
     }
 }
 
@@ -354,7 +468,7 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
         match i64::try_from(v) {
             Ok(v) => self.assign(Value::Int(v)),
             Err(_) => self.request.errors.push(RequestError::new(format!(
-                "attribute `{}`: {v} does not fit in a 64-bit integer",
+                "attribute `{}`: {v} is {RANGE}",
                 excerpt(self.path, EXCERPT_CHARS),
             ))),
         }
@@ -362,8 +476,9 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         self.request.errors.push(RequestError::new(format!(
-            "attribute `{}`: {v} is not an integer (Grant has no fractional numbers)",
-            excerpt(self.path, EXCERPT_CHARS)
+            "attribute `{}`: {}",
+            excerpt(self.path, EXCERPT_CHARS),
+            Number::of(v).describe()
         )));
         Ok(())
     }
@@ -432,6 +547,7 @@ enum Scalar<'de> {
     Bool(bool),
     Int(i64),
     Str(Cow<'de, str>),
+    Number(Number),
     Other(&'static str),
 }
 
@@ -441,7 +557,7 @@ impl Scalar<'_> {
             Scalar::Bool(b) => Value::Bool(*b),
             Scalar::Int(i) => Value::Int(*i),
             Scalar::Str(s) => Value::Str(s),
-            Scalar::Null | Scalar::Other(_) => return None,
+            Scalar::Null | Scalar::Number(_) | Scalar::Other(_) => return None,
         })
     }
 
@@ -451,6 +567,9 @@ impl Scalar<'_> {
             Scalar::Bool(b) => format!("`{b}`"),
             Scalar::Int(i) => format!("`{i}`"),
             Scalar::Str(s) => quoted(s),
+            // Kept as it was worded before fractions were told apart.
+            Scalar::Number(Number::Fraction(_)) => "a fractional number".to_string(),
+            Scalar::Number(number) => number.describe(),
             Scalar::Other(what) => what.to_string(),
         }
     }
@@ -474,13 +593,10 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
-                Ok(
-                    i64::try_from(v)
-                        .map_or(Scalar::Other("an integer above 2^63 - 1"), Scalar::Int),
-                )
+                Ok(i64::try_from(v).map_or(Scalar::Number(Number::Above), Scalar::Int))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Other("a fractional number"))
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Number(Number::of(v)))
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Str(Cow::Borrowed(v)))

@@ -1,4 +1,6 @@
-//! Requests at and over their limits, and groups given `null` twice.
+//! Requests at and over their limits, and the request choices of
+//! docs/language.md that the decision snapshots do not show: a byte-order
+//! mark, `-0`, a request that breaks off, groups given `null` twice.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
 
@@ -192,6 +194,64 @@ fn reasons_quote_the_tool_short_and_escaped() {
     assert!(reason.contains("y…`"), "{reason}");
     assert!(reason.len() < 200, "{reason}");
     assert!(!reason.contains('\u{1b}'));
+}
+
+#[test]
+fn a_byte_order_mark_before_a_request_is_ignored() {
+    let engine = engine();
+    let decision = engine.decide_json(
+        "\u{feff}{\"tool\": \"db.read\", \"attrs\": {\"depth\": 0, \"env\": \"dev\"}}",
+    );
+    assert!(decision.is_allow(), "{:?}", decision.errors);
+    // Only first: anywhere else it is not JSON.
+    let decision = engine.decide_json("{\"tool\": \"db.read\"}\u{feff}");
+    denied_with(&decision, "malformed request JSON");
+}
+
+#[test]
+fn minus_zero_is_zero() {
+    let engine = engine();
+    let decision =
+        engine.decide_json(r#"{"tool": "db.read", "attrs": {"depth": -0, "env": "dev"}}"#);
+    assert!(decision.is_allow(), "{:?}", decision.errors);
+    // In a string it is text, and `-0.0` is a fraction.
+    let decision = engine.decide_json(r#"{"tool": "q", "attrs": {"name": "-0", "depth": -0.0}}"#);
+    denied_with(&decision, "-0.0 is a fraction");
+    assert_eq!(decision.errors.len(), 1, "{:?}", decision.errors);
+    // A `-0` after an escaped quote in a string is still inside the string.
+    let decision = engine.decide_json(r#"{"tool": "q", "attrs": {"name": "a\"-0", "depth": -0}}"#);
+    assert!(decision.errors.is_empty(), "{:?}", decision.errors);
+}
+
+#[test]
+fn json_that_breaks_off_gives_one_error() {
+    let engine = engine();
+    // A hundred undeclared attributes, then the JSON ends.
+    let attrs: Vec<String> = (0..100).map(|i| format!("\"x{i}\": 1")).collect();
+    let decision = engine.decide_json(&format!(
+        r#"{{"tool": "t", "attrs": {{{}"#,
+        attrs.join(", ")
+    ));
+    assert_eq!(decision.errors.len(), 1, "{:?}", decision.errors);
+    denied_with(
+        &decision,
+        "malformed request JSON: EOF while parsing an object at line 1 column",
+    );
+    // Nested deeper than the JSON reader goes: one error, not one per level.
+    let json = format!(
+        r#"{{"tool": "t", "attrs": {}{}"#,
+        r#"{"a": "#.repeat(300),
+        "}".repeat(301)
+    );
+    let decision = engine.decide_json(&json);
+    assert_eq!(decision.errors.len(), 1, "{:?}", decision.errors);
+    denied_with(
+        &decision,
+        "malformed request JSON: recursion limit exceeded",
+    );
+    // The malformed error quotes the request only briefly.
+    let decision = engine.decide_json(&format!("\"{}\"", "z".repeat(100_000)));
+    denied_with(&decision, "malformed request JSON: invalid type: string");
 }
 
 #[test]
