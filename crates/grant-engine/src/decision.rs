@@ -104,7 +104,9 @@ impl Decision {
             let Some(rule) = program.rule(considered.rule) else {
                 continue;
             };
-            let applied = outcome.deciding.contains(&considered.rule);
+            // Deciding rules are in policy order: a search, not a scan per
+            // rule, when thousands of rules match one tool.
+            let applied = outcome.deciding.binary_search(&considered.rule).is_ok();
             let missing_here: Vec<String> = outcome
                 .missing_of(considered)
                 .iter()
