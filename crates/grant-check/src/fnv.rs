@@ -4,7 +4,7 @@
 //! write). It is also incremental, which the glob index relies on: the hash
 //! of each prefix of a text comes from one pass over it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The FNV-1a state before any byte.
@@ -29,6 +29,7 @@ impl Hasher for Fnv {
 }
 
 pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+pub type FnvSet<T> = HashSet<T, BuildHasherDefault<Fnv>>;
 
 /// The state after one more byte.
 #[inline]

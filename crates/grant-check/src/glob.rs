@@ -7,7 +7,7 @@
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use crate::fnv::{self, FnvMap};
+use crate::fnv::{self, FnvMap, FnvSet};
 
 /// A pattern split at its `*`s, so that matching is a prefix test, a suffix
 /// test and an in-order search for the pieces between.
@@ -275,16 +275,15 @@ impl GlobSetBuilder {
 }
 
 /// Per-query buffers of a [`GlobSet`], reused from one query to the next
-/// (they grow to the set's size once, then never allocate).
+/// (they grow once, then never allocate). They hold only what a query
+/// touched, not an entry per glob: a fresh scratch, as each
+/// `Engine::decide` makes, costs nothing for a policy of many globs.
 #[derive(Clone, Debug, Default)]
 pub struct GlobScratch {
-    /// Numbers this query's marks below; older marks are stale.
-    stamp: u32,
-    /// Per middle piece: the stamp of the last query that found it.
-    found: Vec<u32>,
-    /// Per member: the stamp of the last query that found one of its
-    /// pieces, and how many that query found.
-    counts: Vec<(u32, u32)>,
+    /// The middle pieces this query found.
+    found: FnvSet<u32>,
+    /// Per member with more than one piece: how many this query found.
+    counts: FnvMap<Member, u32>,
 }
 
 /// What a [`GlobSet`] holds, for listings.
@@ -343,25 +342,13 @@ impl GlobSet {
         if self.required.len() == self.always.len() {
             return;
         }
-        scratch.stamp = scratch.stamp.wrapping_add(1);
-        if scratch.stamp == 0 {
-            scratch.found.fill(0);
-            scratch.counts.fill((0, 0));
-            scratch.stamp = 1;
-        }
-        if scratch.counts.len() < self.required.len() {
-            scratch.counts.resize(self.required.len(), (0, 0));
-        }
-        let pieces = self.middles.members.len();
-        if scratch.found.len() < pieces {
-            scratch.found.resize(pieces, 0);
-        }
-        let stamp = scratch.stamp;
+        scratch.found.clear();
+        scratch.counts.clear();
         let counts = &mut scratch.counts;
-        let mut found = |members: &[Member]| self.found(members, stamp, counts, out);
+        let mut found = |members: &[Member]| self.found(members, counts, out);
         self.prefixes.scan(text.bytes(), &mut found);
         self.suffixes.scan(text.bytes().rev(), &mut found);
-        if pieces == 0 {
+        if self.middles.members.is_empty() {
             return;
         }
         let search = self
@@ -372,13 +359,9 @@ impl GlobSet {
         match search {
             Some(occurrences) => {
                 for occurrence in occurrences {
-                    let piece = occurrence.pattern().as_usize();
-                    let Some(mark) = scratch.found.get_mut(piece) else {
-                        continue;
-                    };
-                    if *mark != stamp {
-                        *mark = stamp;
-                        if let Some(members) = self.middles.members.get(piece) {
+                    let piece = occurrence.pattern().as_u32();
+                    if scratch.found.insert(piece) {
+                        if let Some(members) = self.middles.members.get(piece as usize) {
                             found(members);
                         }
                     }
@@ -395,25 +378,15 @@ impl GlobSet {
 
     /// Counts one found piece for each of `members`; a member becomes a
     /// candidate when its last piece is found.
-    fn found(
-        &self,
-        members: &[Member],
-        stamp: u32,
-        counts: &mut [(u32, u32)],
-        out: &mut Vec<Member>,
-    ) {
+    fn found(&self, members: &[Member], counts: &mut FnvMap<Member, u32>, out: &mut Vec<Member>) {
         for &member in members {
             match self.required.get(member as usize) {
                 Some(1) => out.push(member),
                 Some(&required) => {
-                    if let Some(count) = counts.get_mut(member as usize) {
-                        if count.0 != stamp {
-                            *count = (stamp, 0);
-                        }
-                        count.1 += 1;
-                        if count.1 == required {
-                            out.push(member);
-                        }
+                    let count = counts.entry(member).or_insert(0);
+                    *count += 1;
+                    if *count == required {
+                        out.push(member);
                     }
                 }
                 None => {}
