@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The FNV-1a state before any byte.
-pub(crate) const START: u64 = 0xcbf2_9ce4_8422_2325;
+pub const START: u64 = 0xcbf2_9ce4_8422_2325;
 const PRIME: u64 = 0x0000_0100_0000_01b3;
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -33,6 +33,13 @@ pub type FnvSet<T> = HashSet<T, BuildHasherDefault<Fnv>>;
 
 /// The state after one more byte.
 #[inline]
-pub(crate) fn step(hash: u64, byte: u8) -> u64 {
+pub fn step(hash: u64, byte: u8) -> u64 {
     (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+}
+
+/// The FNV-1a hash of `bytes`, as [`step`] builds it a byte at a time (the
+/// [`Hasher`] of a `str` key adds a terminator; this does not).
+#[inline]
+pub fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(START, |hash, &byte| step(hash, byte))
 }

@@ -5,6 +5,8 @@
 //! finds, among many globs, the few that can match a text, in one pass over
 //! the text.
 
+use std::hash::{BuildHasherDefault, Hasher};
+
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use crate::fnv::{self, FnvMap, FnvSet};
@@ -139,10 +141,9 @@ pub struct GlobSet {
 struct AnchorTable {
     /// The distinct lengths of the pieces, ascending.
     lengths: Vec<usize>,
-    /// `(length, FNV-1a)` → the members with that piece. Suffixes are hashed
-    /// from their last byte back, as a text's suffixes are walked. Length
-    /// and hash together: each list is visited at most once per query.
-    members: FnvMap<(usize, u64), Vec<Member>>,
+    /// [`piece_key`] → the members with that piece. Suffixes are hashed
+    /// from their last byte back, as a text's suffixes are walked.
+    members: KeyMap<Vec<Member>>,
     /// Members with a piece here.
     len: usize,
 }
@@ -153,32 +154,89 @@ impl AnchorTable {
         if let Err(at) = self.lengths.binary_search(&len) {
             self.lengths.insert(at, len);
         }
-        self.members.entry((len, hash)).or_default().push(member);
+        self.members
+            .entry(piece_key(len, hash))
+            .or_default()
+            .push(member);
         self.len += 1;
     }
 
-    /// Calls `found` with the members of each piece that `bytes` (a text
-    /// read forwards for prefixes, backwards for suffixes) starts with, as
-    /// far as hashes tell: one pass over at most the longest piece's length.
-    fn scan(&self, bytes: impl Iterator<Item = u8>, mut found: impl FnMut(&[Member])) {
-        let Some(&longest) = self.lengths.last() else {
-            return;
-        };
-        let mut lengths = self.lengths.iter().copied().peekable();
-        if lengths.next_if_eq(&0).is_some() {
-            if let Some(members) = self.members.get(&(0, fnv::START)) {
+    /// Calls `found` with the members of each piece that `text` starts
+    /// with, as far as hashes tell: one pass over at most the longest
+    /// piece's length, a lookup at each length.
+    #[inline]
+    fn scan_prefixes(&self, text: &[u8], mut found: impl FnMut(&[Member])) {
+        let (mut hash, mut hashed) = (fnv::START, 0);
+        for &len in &self.lengths {
+            let Some(more) = text.get(hashed..len) else {
+                break;
+            };
+            for &byte in more {
+                hash = fnv::step(hash, byte);
+            }
+            hashed = len;
+            if let Some(members) = self.members.get(&piece_key(len, hash)) {
                 found(members);
             }
         }
-        let mut hash = fnv::START;
-        for (i, byte) in bytes.take(longest).enumerate() {
-            hash = fnv::step(hash, byte);
-            if lengths.next_if_eq(&(i + 1)).is_some() {
-                if let Some(members) = self.members.get(&(i + 1, hash)) {
-                    found(members);
-                }
+    }
+
+    /// The same for the pieces `text` ends with, read from its end back.
+    #[inline]
+    fn scan_suffixes(&self, text: &[u8], mut found: impl FnMut(&[Member])) {
+        let (mut hash, mut hashed) = (fnv::START, 0);
+        for &len in &self.lengths {
+            let Some(more) = text
+                .len()
+                .checked_sub(len)
+                .and_then(|start| text.get(start..text.len() - hashed))
+            else {
+                break;
+            };
+            for &byte in more.iter().rev() {
+                hash = fnv::step(hash, byte);
+            }
+            hashed = len;
+            if let Some(members) = self.members.get(&piece_key(len, hash)) {
+                found(members);
             }
         }
+    }
+}
+
+/// A piece's key: its FNV-1a hash with its length mixed in, so that a
+/// list is visited at most once per query (but for a 64-bit collision,
+/// which only costs a candidate that matching then turns down).
+fn piece_key(len: usize, hash: u64) -> u64 {
+    hash ^ (len as u64).rotate_left(32)
+}
+
+/// Maps keyed by [`piece_key`]s: already hashes, so the map only mixes
+/// their bits (a multiply and a shift, where FNV would take 8 steps).
+type KeyMap<V> = std::collections::HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+
+#[derive(Default, Clone, Copy, Debug)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = fnv::step(self.0, *byte);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        // The finalizer of splitmix64: every input bit moves the low bits
+        // the table indexes by and the high bits it tags with.
+        let mut x = key ^ (key >> 30);
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 27;
+        x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.0 = x ^ (x >> 31);
     }
 }
 
@@ -342,12 +400,21 @@ impl GlobSet {
         if self.required.len() == self.always.len() {
             return;
         }
-        scratch.found.clear();
-        scratch.counts.clear();
+        // Clearing a map that held entries costs its capacity: only then.
+        if !scratch.found.is_empty() {
+            scratch.found.clear();
+        }
+        if !scratch.counts.is_empty() {
+            scratch.counts.clear();
+        }
         let counts = &mut scratch.counts;
         let mut found = |members: &[Member]| self.found(members, counts, out);
-        self.prefixes.scan(text.bytes(), &mut found);
-        self.suffixes.scan(text.bytes().rev(), &mut found);
+        if !self.prefixes.lengths.is_empty() {
+            self.prefixes.scan_prefixes(text.as_bytes(), &mut found);
+        }
+        if !self.suffixes.lengths.is_empty() {
+            self.suffixes.scan_suffixes(text.as_bytes(), &mut found);
+        }
         if self.middles.members.is_empty() {
             return;
         }
@@ -378,6 +445,7 @@ impl GlobSet {
 
     /// Counts one found piece for each of `members`; a member becomes a
     /// candidate when its last piece is found.
+    #[inline]
     fn found(&self, members: &[Member], counts: &mut FnvMap<Member, u32>, out: &mut Vec<Member>) {
         for &member in members {
             match self.required.get(member as usize) {
