@@ -29,18 +29,21 @@ pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
     }
     // A byte-order mark that an editor put first is not part of the JSON.
     let text = text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text);
+    parse(inner, text, request);
     // `-0` is an integer, zero, but serde_json reads it as the float -0.0,
-    // which is also what `-0.0` gives: rewrite `-0` as ` 0` (same length,
-    // so errors keep their columns) before parsing. Only requests holding
-    // `-0` at all are scanned.
-    let rewritten;
-    let text = match text.contains("-0").then(|| negative_zeros(text)).flatten() {
-        Some(copy) => {
-            rewritten = copy;
-            rewritten.as_str()
+    // which `-0.0` also gives, and which every reader here refuses. So only
+    // a request with errors can hold a `-0`: such a request is read again
+    // with each `-0` written ` 0` (the same length, so that errors keep
+    // their columns). Valid requests pay nothing for it.
+    if !request.errors.is_empty() && text.as_bytes().contains(&b'-') {
+        if let Some(zeros) = negative_zeros(text) {
+            request.clear();
+            parse(inner, &zeros, request);
         }
-        None => text,
-    };
+    }
+}
+
+fn parse(inner: &Inner, text: &str, request: &mut Request) {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result = RequestSeed {
         inner,
@@ -522,7 +525,7 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let path = self.path.as_str();
-        if self.inner.attrs.contains_key(path) || self.inner.under(path).is_empty() {
+        if self.inner.attrs.contains_key(path) || !self.inner.is_group(path) {
             // Not a group of attributes: report, then still read the object.
             let shown = excerpt(path, EXCERPT_CHARS);
             let message = if self.inner.attrs.contains_key(path) {

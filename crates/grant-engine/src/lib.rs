@@ -42,11 +42,11 @@ mod json;
 mod limits;
 mod request;
 
-use std::cmp::Ordering as ByteOrder;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use grant_check::fnv;
 use grant_compile::Program;
 use grant_compile::index::FnvMap;
 use grant_compile::program::SlotId;
@@ -96,9 +96,13 @@ pub(crate) struct Inner {
     pub(crate) attrs: FnvMap<Box<str>, Attr>,
     /// Every attribute, in the byte order of their paths: the attributes
     /// under a group (`task` for `task.approved`, an object a JSON request
-    /// may nest) are a run of it. Linear in the paths' length, where a set
-    /// of every prefix of every path was quadratic in a long path.
+    /// may nest) are a run of it.
     pub(crate) by_path: Vec<SlotId>,
+    /// The groups: the FNV-1a hash of each proper prefix of a path (at a
+    /// dot) → where its run starts in `by_path` (several starts only if
+    /// hashes collide; each is checked). Linear in the paths' length, where
+    /// a set of every prefix as text was quadratic in a long path.
+    pub(crate) groups: FnvMap<u64, Vec<u32>>,
     pub(crate) types: Arc<[grant_check::ir::EnumType]>,
     /// Warnings the policy had (it had no errors).
     pub(crate) warnings: Vec<Diagnostic>,
@@ -134,11 +138,34 @@ impl Engine {
                 )
             })
             .collect();
+        let path = |slot: &SlotId| {
+            program
+                .attrs
+                .get(slot.0 as usize)
+                .map_or("", |a| a.path.as_str())
+        };
         let mut by_path: Vec<SlotId> = (0..program.attrs.len() as u32).map(SlotId).collect();
-        by_path.sort_unstable_by(|a, b| {
-            let path = |slot: &SlotId| program.attrs.get(slot.0 as usize).map(|a| a.path.as_str());
-            path(a).cmp(&path(b))
-        });
+        by_path.sort_unstable_by(|a, b| path(a).cmp(path(b)));
+        let mut groups: FnvMap<u64, Vec<u32>> = FnvMap::default();
+        let mut previous = "";
+        for (at, slot) in by_path.iter().enumerate() {
+            let path = path(slot);
+            // A group this path shares with the one before (sorting keeps
+            // a group's attributes together) starts there already.
+            let shared = previous
+                .bytes()
+                .zip(path.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let mut hash = fnv::START;
+            for (i, byte) in path.bytes().enumerate() {
+                if byte == b'.' && i >= shared {
+                    groups.entry(hash).or_default().push(at as u32);
+                }
+                hash = fnv::step(hash, byte);
+            }
+            previous = path;
+        }
         let types = program.types.clone().into();
         let policy_hash = hash::policy_hash(&sources);
         Ok(Engine {
@@ -149,6 +176,7 @@ impl Engine {
                 policy_hash,
                 attrs,
                 by_path,
+                groups,
                 types,
                 warnings: built.diagnostics,
             }),
@@ -282,40 +310,49 @@ impl Engine {
 }
 
 impl Inner {
-    /// The attributes under `group` (those whose path starts with
-    /// `group.`), in the byte order of their paths; empty when `group` is
-    /// not a group. Two binary searches: `group.` starts the run, and
-    /// `group/` (`/` follows `.`) ends it.
+    fn path(&self, at: usize) -> &str {
+        self.by_path
+            .get(at)
+            .and_then(|slot| self.program.attrs.get(slot.0 as usize))
+            .map_or("", |a| a.path.as_str())
+    }
+
+    /// Where the attributes under `group` start in `by_path`.
+    fn group_start(&self, group: &str) -> Option<usize> {
+        let starts = self.groups.get(&fnv::hash(group.as_bytes()))?;
+        starts
+            .iter()
+            .map(|&at| at as usize)
+            .find(|&at| is_under(self.path(at), group))
+    }
+
+    /// Whether `group` is a proper prefix of an attribute path (`task` for
+    /// `task.approved`): an object a JSON request may nest.
+    pub(crate) fn is_group(&self, group: &str) -> bool {
+        self.group_start(group).is_some()
+    }
+
+    /// The attributes under `group`, in the byte order of their paths;
+    /// empty when `group` is not a group.
     pub(crate) fn under(&self, group: &str) -> &[SlotId] {
-        let path = |slot: &SlotId| {
+        let Some(start) = self.group_start(group) else {
+            return &[];
+        };
+        let rest = self.by_path.get(start..).unwrap_or(&[]);
+        let len = rest.partition_point(|slot| {
             self.program
                 .attrs
                 .get(slot.0 as usize)
-                .map_or("", |a| a.path.as_str())
-        };
-        let start = self
-            .by_path
-            .partition_point(|s| cmp_joined(path(s), group, b'.').is_lt());
-        let end = self
-            .by_path
-            .partition_point(|s| cmp_joined(path(s), group, b'/').is_lt());
-        self.by_path.get(start..end).unwrap_or(&[])
+                .is_some_and(|a| is_under(&a.path, group))
+        });
+        rest.get(..len).unwrap_or(&[])
     }
 }
 
-/// `text` against `head` followed by the byte `last`, in byte order,
-/// without building that string.
-fn cmp_joined(text: &str, head: &str, last: u8) -> ByteOrder {
-    let (text, head) = (text.as_bytes(), head.as_bytes());
-    let shared = text.len().min(head.len());
-    match text.get(..shared).cmp(&head.get(..shared)) {
-        ByteOrder::Equal => match text.get(head.len()) {
-            // `text` is a prefix of `head`: shorter than `head` and `last`.
-            None => ByteOrder::Less,
-            Some(byte) => byte.cmp(&last).then(text.len().cmp(&(head.len() + 1))),
-        },
-        other => other,
-    }
+/// Whether `path` lies under `group`: starts with `group` and a dot.
+fn is_under(path: &str, group: &str) -> bool {
+    path.strip_prefix(group)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 static WRONG_POLICY: [RequestError; 1] = [RequestError::fixed(

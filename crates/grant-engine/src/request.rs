@@ -83,7 +83,7 @@ pub struct Request {
     pub(crate) path_buffer: String,
     /// Per attribute: whether it was given as `null` in JSON (missing, but
     /// given, so that a second value for the same path is an error like
-    /// any other).
+    /// any other). Empty until a request gives a `null`.
     pub(crate) nulls: Vec<bool>,
     pub(crate) limits: RequestLimits,
     types: std::sync::Arc<[grant_check::ir::EnumType]>,
@@ -101,7 +101,7 @@ impl Request {
             set_items: Vec::new(),
             errors: Vec::new(),
             path_buffer: String::new(),
-            nulls: vec![false; inner.program.attrs.len()],
+            nulls: Vec::new(),
             limits,
             types: inner.types.clone(),
         }
@@ -193,7 +193,11 @@ impl Request {
             self.errors.push(given_twice(path));
             return false;
         }
-        if let Some(null) = self.nulls.get_mut(attr.slot.0 as usize) {
+        let slot = attr.slot.0 as usize;
+        if self.nulls.len() <= slot {
+            self.nulls.resize(self.values.len().max(slot + 1), false);
+        }
+        if let Some(null) = self.nulls.get_mut(slot) {
             *null = true;
         }
         true
