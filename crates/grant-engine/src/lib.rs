@@ -3,7 +3,11 @@
 //! Load a policy once into an [`Engine`] (cheap to clone, `Send + Sync`),
 //! then decide requests on any thread. A [`Request`] is filled by typed
 //! setters or from JSON; deciding a typed request allocates nothing once its
-//! buffers have grown ([`Engine::decide_into`]).
+//! buffers have grown ([`Engine::decide_into`]). Requests are bounded in
+//! size ([`RequestLimits`]: tool name 4 KiB, string values 64 KiB, sets of
+//! 10,000 elements, JSON 1 MiB by default; [`Engine::with_limits`] changes
+//! them): a request over a limit is denied unevaluated, with an error
+//! naming the limit.
 //!
 //! ```
 //! use grant_engine::{Engine, Value};
