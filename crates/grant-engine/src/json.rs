@@ -273,7 +273,7 @@ enum Number {
 }
 
 /// What an out-of-range number is told.
-pub(crate) const RANGE: &str = "out of range (Grant's integers are 64-bit)";
+const RANGE: &str = "out of range (Grant's integers are 64-bit)";
 
 /// 2^63, exactly, as a float.
 const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
