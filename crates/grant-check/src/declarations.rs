@@ -8,6 +8,7 @@ use grant_syntax::{FileId, Span, Spanned};
 use indexmap::IndexMap;
 
 use crate::Checker;
+use crate::fnv::FnvMap;
 use crate::ir::{AttrId, Attribute, EnumType, Policy, Scalar, Type, TypeId};
 use crate::suggest;
 
@@ -42,13 +43,12 @@ impl Scope {
 
     /// The policy's declarations, without rules.
     pub fn to_policy(&self) -> Policy {
-        Policy {
-            types: self.types.values().cloned().collect(),
-            attrs: self.attr_list.clone(),
-            default_ttl: self.default_ttl.as_ref().map(|t| t.value),
-            max_ttl: self.max_ttl.as_ref().map(|t| t.value),
-            rules: Vec::new(),
-        }
+        Policy::declared(
+            self.types.values().cloned().collect(),
+            self.attr_list.clone(),
+            self.default_ttl.as_ref().map(|t| t.value),
+            self.max_ttl.as_ref().map(|t| t.value),
+        )
     }
 
     pub fn type_name(&self, ty: Type) -> String {
@@ -133,11 +133,11 @@ impl Checker<'_> {
             );
             return;
         }
-        let mut variants: Vec<String> = Vec::with_capacity(decl.variants.len());
+        let mut enum_type = EnumType::new(name.clone(), decl.ordered, decl.name.span);
         let mut spans: Vec<Span> = Vec::with_capacity(decl.variants.len());
         for variant in &decl.variants {
-            if let Some(i) = variants.iter().position(|v| *v == variant.value) {
-                let first = spans.get(i).copied().unwrap_or(variant.span);
+            if let Err(first) = enum_type.add_variant(&variant.value) {
+                let first = spans.get(first as usize).copied().unwrap_or(variant.span);
                 self.report(
                     Diagnostic::new(
                         Code::DuplicateVariant,
@@ -149,18 +149,9 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            variants.push(variant.value.clone());
             spans.push(variant.span);
         }
-        scope.types.insert(
-            name.clone(),
-            EnumType {
-                name: name.clone(),
-                ordered: decl.ordered,
-                variants,
-                span: decl.name.span,
-            },
-        );
+        scope.types.insert(name.clone(), enum_type);
     }
 
     fn declare_attr(&mut self, scope: &mut Scope, decl: &ast::AttrDecl) {
@@ -284,12 +275,36 @@ impl Checker<'_> {
     /// `attr task: bool` beside `attr task.approved: bool` cannot both be
     /// given in a request's nested JSON form.
     fn check_attr_prefixes(&mut self, scope: &Scope) {
+        // A trie of path segments: each path's declared prefixes are the
+        // marked nodes on its way down. Linear in the paths' total length,
+        // where looking each prefix up by its text would be quadratic in a
+        // long path's length.
+        let mut children: FnvMap<(u32, &str), u32> = FnvMap::default();
+        let mut declared: Vec<Option<Span>> = vec![None];
+        let mut walks: Vec<Vec<u32>> = Vec::with_capacity(scope.attrs.len());
         for (path, (span, _)) in &scope.attrs {
+            let mut node = 0u32;
+            let mut walk = Vec::new();
+            for segment in path.split('.') {
+                let next = declared.len() as u32;
+                node = *children.entry((node, segment)).or_insert(next);
+                if node == next {
+                    declared.push(None);
+                }
+                walk.push(node);
+            }
+            if let Some(end) = declared.get_mut(node as usize) {
+                *end = Some(*span);
+            }
+            walks.push(walk);
+        }
+        for ((path, (span, _)), walk) in scope.attrs.iter().zip(&walks) {
+            let proper = walk.split_last().map_or(&[][..], |(_, init)| init);
             let mut prefix_end = 0;
-            while let Some(dot) = path.get(prefix_end..).and_then(|rest| rest.find('.')) {
-                prefix_end += dot;
-                let prefix = path.get(..prefix_end).unwrap_or("");
-                if let Some((prefix_span, _)) = scope.attrs.get(prefix) {
+            for (segment, node) in path.split('.').zip(proper) {
+                prefix_end += segment.len();
+                if let Some(Some(prefix_span)) = declared.get(*node as usize) {
+                    let prefix = path.get(..prefix_end).unwrap_or("");
                     self.report(
                         Diagnostic::new(Code::AttributePrefix, *span, format!(
                             "attribute `{path}` lies under attribute `{prefix}`"

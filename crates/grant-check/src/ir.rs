@@ -5,6 +5,8 @@ use grant_syntax::Span;
 use grant_syntax::ast::Effect;
 use indexmap::IndexMap;
 
+use crate::fnv::FnvMap;
+
 /// Index of a declared enum in [`Policy::types`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeId(pub u32);
@@ -58,17 +60,41 @@ pub struct EnumType {
     pub name: String,
     pub ordered: bool,
     /// In declaration order; a variant's index is its ordinal (and its rank
-    /// when `ordered`).
+    /// when `ordered`). Add variants with [`EnumType::add_variant`], which
+    /// keeps the index that [`EnumType::ordinal`] reads.
     pub variants: Vec<String>,
     pub span: Span,
+    /// Variant name to ordinal: every literal and every request value is
+    /// looked up, and an enum may have many variants.
+    ordinals: FnvMap<Box<str>, u32>,
 }
 
 impl EnumType {
+    /// An enum without variants yet.
+    pub fn new(name: String, ordered: bool, span: Span) -> EnumType {
+        EnumType {
+            name,
+            ordered,
+            variants: Vec::new(),
+            span,
+            ordinals: FnvMap::default(),
+        }
+    }
+
+    /// Adds a variant and returns its ordinal, or, if the enum lists it
+    /// already, `Err` with the ordinal it has.
+    pub fn add_variant(&mut self, variant: &str) -> Result<u32, u32> {
+        if let Some(&ordinal) = self.ordinals.get(variant) {
+            return Err(ordinal);
+        }
+        let ordinal = self.variants.len() as u32;
+        self.ordinals.insert(variant.into(), ordinal);
+        self.variants.push(variant.to_string());
+        Ok(ordinal)
+    }
+
     pub fn ordinal(&self, variant: &str) -> Option<u32> {
-        self.variants
-            .iter()
-            .position(|v| v == variant)
-            .map(|i| i as u32)
+        self.ordinals.get(variant).copied()
     }
 }
 
@@ -203,6 +229,9 @@ pub struct Policy {
     pub default_ttl: Option<u64>,
     pub max_ttl: Option<u64>,
     pub rules: Vec<Rule>,
+    /// Attribute path to id, for [`Policy::attr_by_path`]; built with
+    /// `attrs` by the checker.
+    attr_ids: FnvMap<Box<str>, AttrId>,
 }
 
 impl Policy {
@@ -214,11 +243,83 @@ impl Policy {
         self.attrs.get(id.0 as usize)
     }
 
+    /// The attribute declared at `path`, found by hash.
     pub fn attr_by_path(&self, path: &str) -> Option<(AttrId, &Attribute)> {
-        self.attrs
+        if self.attr_ids.len() != self.attrs.len() {
+            // Attributes added by hand, not by the checker: no index.
+            return self
+                .attrs
+                .iter()
+                .enumerate()
+                .find(|(_, a)| a.path == path)
+                .map(|(i, a)| (AttrId(i as u32), a));
+        }
+        let id = *self.attr_ids.get(path)?;
+        self.attr(id)
+            .filter(|a| a.path == path)
+            .map(|attribute| (id, attribute))
+    }
+
+    /// A policy with these declarations and no rules.
+    pub(crate) fn declared(
+        types: Vec<EnumType>,
+        attrs: Vec<Attribute>,
+        default_ttl: Option<u64>,
+        max_ttl: Option<u64>,
+    ) -> Policy {
+        let attr_ids = attrs
             .iter()
             .enumerate()
-            .find(|(_, a)| a.path == path)
-            .map(|(i, a)| (AttrId(i as u32), a))
+            .map(|(i, a)| (a.path.as_str().into(), AttrId(i as u32)))
+            .collect();
+        Policy {
+            types,
+            attrs,
+            default_ttl,
+            max_ttl,
+            rules: Vec::new(),
+            attr_ids,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AttrId, Attribute, EnumType, Policy, Type};
+    use grant_syntax::{FileId, Span};
+
+    const SPAN: Span = Span {
+        file: FileId(0),
+        start: 0,
+        end: 0,
+    };
+
+    #[test]
+    fn variants_by_name() {
+        let mut levels = EnumType::new("level".into(), true, SPAN);
+        assert_eq!(levels.add_variant("low"), Ok(0));
+        assert_eq!(levels.add_variant("high"), Ok(1));
+        assert_eq!(levels.add_variant("low"), Err(0));
+        assert_eq!(levels.variants, ["low", "high"]);
+        assert_eq!(levels.ordinal("high"), Some(1));
+        assert_eq!(levels.ordinal("medium"), None);
+    }
+
+    #[test]
+    fn attributes_by_path() {
+        let attr = |path: &str| Attribute {
+            path: path.into(),
+            ty: Type::BOOL,
+            span: SPAN,
+        };
+        let mut policy = Policy::declared(Vec::new(), vec![attr("a"), attr("b.c")], None, None);
+        assert_eq!(
+            policy.attr_by_path("b.c").map(|(id, _)| id),
+            Some(AttrId(1))
+        );
+        assert!(policy.attr_by_path("b").is_none());
+        // Attributes added by hand are still found.
+        policy.attrs.push(attr("d"));
+        assert_eq!(policy.attr_by_path("d").map(|(id, _)| id), Some(AttrId(2)));
     }
 }

@@ -18,6 +18,8 @@
 
 mod declarations;
 mod expr;
+pub mod fnv;
+pub mod glob;
 pub mod ir;
 mod lints;
 mod rules;
@@ -74,6 +76,7 @@ pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Check
     let mut checker = Checker {
         sources,
         diagnostics: Vec::new(),
+        errors: 0,
         scope: declarations::Scope::default(),
     };
     let scope = checker.declare(files);
@@ -81,7 +84,7 @@ pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Check
     let mut policy = checker.scope.to_policy();
     policy.rules = checker.rules(files);
     // A rule with errors may not have marked all it uses: lint only clean policies.
-    if !checker.diagnostics.iter().any(Diagnostic::is_error) {
+    if checker.errors == 0 {
         checker.lint(&policy);
     }
     let mut diagnostics = checker.diagnostics;
@@ -95,11 +98,15 @@ pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Check
 struct Checker<'a> {
     sources: &'a SourceMap,
     diagnostics: Vec<Diagnostic>,
+    /// How many of `diagnostics` are errors: kept as they are reported, so
+    /// that asking costs nothing (rules ask before and after each rule).
+    errors: usize,
     scope: declarations::Scope,
 }
 
 impl Checker<'_> {
     fn report(&mut self, diagnostic: Diagnostic) {
+        self.errors += usize::from(diagnostic.is_error());
         self.diagnostics.push(diagnostic);
     }
 }

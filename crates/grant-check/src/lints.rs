@@ -4,7 +4,6 @@
 //! the policy, and its absence would make others look wrong.
 
 mod constant;
-mod glob;
 mod rules;
 mod values;
 

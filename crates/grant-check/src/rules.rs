@@ -87,7 +87,7 @@ impl Checker<'_> {
     }
 
     fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        self.errors
     }
 
     fn annotations(&mut self, rule: &ast::Rule) -> IndexMap<String, String> {

@@ -96,3 +96,29 @@ fn requests_from_stdin() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("request   stdin\n"), "{stdout}");
 }
+
+/// A byte-order mark before a request, from a file or stdin, one request
+/// or NDJSON, is ignored: the engine's JSON reader drops it.
+#[test]
+fn byte_order_mark_before_requests() {
+    let policy = "examples/github-coding-agent";
+    let request =
+        std::fs::read("../../examples/github-coding-agent/requests/read-public-file-allowed.json")
+            .unwrap();
+    let line: Vec<u8> = request.iter().copied().filter(|&b| b != b'\n').collect();
+    let with_mark = |text: &[u8]| [b"\xEF\xBB\xBF".as_slice(), text].concat();
+    let output = piped(
+        &["eval", "--policy", policy, "--request", "-"],
+        &with_mark(&request),
+    );
+    let decision: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(decision["effect"], "allow", "{decision}");
+    let lines = [with_mark(&line), b"\n".to_vec(), line, b"\n".to_vec()].concat();
+    let output = piped(&["eval", "--policy", policy, "--requests", "-"], &lines);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let effects: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["effect"].to_string())
+        .collect();
+    assert_eq!(effects, [r#""allow""#, r#""allow""#], "{stdout}");
+}

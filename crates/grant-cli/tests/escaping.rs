@@ -136,9 +136,11 @@ fn explain_shows_request_text_escaped() {
     assert!(run.stdout.contains(TOOL_SHOWN), "{}", run.stdout);
 }
 
-/// JSON decisions keep the exact text: JSON's own escapes only.
+/// JSON decisions are for machines, but their messages are for the people
+/// who read logs: request text in them is quoted escaped (and cut short),
+/// never raw, and JSON's own escaping adds nothing raw either.
 #[test]
-fn json_decisions_keep_the_exact_text() {
+fn json_decisions_quote_request_text_escaped() {
     let dir = scratch(
         "json",
         &[("policy.grant", POLICY), ("requests.jsonl", REQUESTS)],
@@ -157,7 +159,7 @@ fn json_decisions_keep_the_exact_text() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let errors = decisions[1]["errors"][0].as_str().unwrap();
-    assert!(errors.contains("agent\u{1b}[2J\u{202e}"), "{errors:?}");
+    assert!(errors.contains("agent\\u{1b}[2J\\u{202e}"), "{errors:?}");
     assert!(!run.stdout.contains('\u{1b}'), "JSON escapes ESC itself");
 }
 

@@ -8,7 +8,7 @@ use grant_syntax::Span;
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use crate::glob::Glob;
-use crate::index::RuleIndex;
+use crate::index::RuleIndexBuilder;
 use crate::program::{
     CompareOp, CompiledRule, Const, ConstId, GlobId, Kind, Op, Operand, Program, RuleId, SlotId,
     Tri,
@@ -25,7 +25,7 @@ pub const MAX_STACK: usize = 128;
 pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
     let mut compiler = Compiler::default();
     let mut rules = Vec::with_capacity(policy.rules.len());
-    let mut index = RuleIndex::default();
+    let mut index = RuleIndexBuilder::default();
     let mut diagnostics = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
         let rule_id = RuleId(i as u32);
@@ -111,7 +111,7 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
         code: compiler.code,
         spans: compiler.spans,
         rules,
-        index,
+        index: index.build(),
         default_ttl: policy.default_ttl,
         max_ttl: policy.max_ttl,
     })

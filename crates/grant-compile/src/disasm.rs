@@ -51,15 +51,16 @@ fn write_listing(out: &mut String, program: &Program, sources: &SourceMap) -> st
     }
     writeln!(out)?;
     let index = &program.index;
+    let globs = index.glob_stats();
     writeln!(
         out,
-        "index: {} exact names, {} prefix globs ({} lengths), {} suffix globs ({} lengths), {} scanned globs, {} `*` rules",
+        "index: {} exact names, {} prefix globs ({} lengths), {} suffix globs ({} lengths), {} infix globs, {} `*` rules",
         index.exact.len(),
-        index.by_prefix.len(),
-        index.by_prefix.lengths.len(),
-        index.by_suffix.len(),
-        index.by_suffix.lengths.len(),
-        index.scan.len(),
+        globs.prefixed,
+        globs.prefix_lengths,
+        globs.suffixed,
+        globs.suffix_lengths,
+        globs.infix,
         index.any.len()
     )
 }

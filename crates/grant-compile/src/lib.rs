@@ -17,9 +17,11 @@
 
 mod compiler;
 pub mod disasm;
-pub mod glob;
 pub mod index;
 pub mod program;
+
+/// The glob matcher, shared with the checker's lints (`grant_check::glob`).
+pub use grant_check::glob;
 
 use grant_check::Policy;
 use grant_syntax::SourceMap;

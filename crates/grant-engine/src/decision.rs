@@ -8,6 +8,7 @@ use grant_vm::Outcome;
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use crate::limits::{EXCERPT_CHARS, excerpt};
 use crate::request::RequestError;
 
 /// `"allow"` or `"deny"`.
@@ -103,7 +104,9 @@ impl Decision {
             let Some(rule) = program.rule(considered.rule) else {
                 continue;
             };
-            let applied = outcome.deciding.contains(&considered.rule);
+            // Deciding rules are in policy order: a search, not a scan per
+            // rule, when thousands of rules match one tool.
+            let applied = outcome.deciding.binary_search(&considered.rule).is_ok();
             let missing_here: Vec<String> = outcome
                 .missing_of(considered)
                 .iter()
@@ -136,8 +139,11 @@ impl Decision {
             reasons.push(reason);
         }
         if outcome.deciding.is_empty() {
+            // The tool comes from the request: shortened and escaped, so
+            // that neither its length nor its characters reach the reader.
             reasons.push(format!(
-                "no rule allows tool `{tool}`, so it is denied by default"
+                "no rule allows tool `{}`, so it is denied by default",
+                excerpt(tool, EXCERPT_CHARS)
             ));
         }
         if let (Some(asked), Some(granted)) = (requested_ttl, outcome.ttl) {

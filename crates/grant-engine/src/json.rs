@@ -8,15 +8,42 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use grant_syntax::chars::BYTE_ORDER_MARK;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::Inner;
-use crate::request::{Request, RequestError, Value};
+use crate::limits::{EXCERPT_CHARS, excerpt, quoted};
+use crate::request::{Request, RequestError, Value, too_many_elements};
+use crate::{Attr, Inner};
 
 /// Fills `request` (cleared first) from JSON text. Problems are recorded in
 /// the request, which is then denied with them.
 pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
     request.clear();
+    if text.len() > request.limits.json_bytes {
+        request.errors.push(RequestError::new(format!(
+            "the request has {} bytes of JSON, over the limit of {}",
+            text.len(),
+            request.limits.json_bytes
+        )));
+        return;
+    }
+    // A byte-order mark that an editor put first is not part of the JSON.
+    let text = text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text);
+    parse(inner, text, request);
+    // `-0` is an integer, zero, but serde_json reads it as the float -0.0,
+    // which `-0.0` also gives, and which every reader here refuses. So only
+    // a request with errors can hold a `-0`: such a request is read again
+    // with each `-0` written ` 0` (the same length, so that errors keep
+    // their columns). Valid requests pay nothing for it.
+    if !request.errors.is_empty() && text.as_bytes().contains(&b'-') {
+        if let Some(zeros) = negative_zeros(text) {
+            request.clear();
+            parse(inner, &zeros, request);
+        }
+    }
+}
+
+fn parse(inner: &Inner, text: &str, request: &mut Request) {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result = RequestSeed {
         inner,
@@ -25,9 +52,11 @@ pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
     .deserialize(&mut deserializer)
     .and_then(|()| deserializer.end());
     if let Err(error) = result {
-        request.errors.push(RequestError::new(format!(
-            "malformed request JSON: {error}"
-        )));
+        // What was read before the JSON broke off (errors of values read
+        // so far, a hundred nested groups) would only bury the one error
+        // that matters.
+        request.errors.clear();
+        request.errors.push(malformed(&error));
         return;
     }
     if !request.tool_given {
@@ -35,6 +64,62 @@ pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
             .errors
             .push(RequestError::new("request has no `tool`"));
     }
+}
+
+/// The malformed-JSON error, its position kept, what it quotes of the
+/// request shortened.
+fn malformed(error: &serde_json::Error) -> RequestError {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let head = message.strip_suffix(&position).unwrap_or(&message);
+    let tail = if head.len() < message.len() {
+        position.as_str()
+    } else {
+        ""
+    };
+    RequestError::new(format!(
+        "malformed request JSON: {}{tail}",
+        excerpt(head, 4 * EXCERPT_CHARS)
+    ))
+}
+
+/// `text` with every `-0` number (not `-0.5`, not `-0e1`, not in a string)
+/// written ` 0`; `None` when there is none.
+fn negative_zeros(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut zeros = Vec::new();
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            // Outside strings, `-` only starts a number.
+            b'-' if bytes.get(i + 1) == Some(&b'0')
+                && !matches!(bytes.get(i + 2), Some(b'0'..=b'9' | b'.' | b'e' | b'E')) =>
+            {
+                zeros.push(i);
+            }
+            _ => {}
+        }
+    }
+    if zeros.is_empty() {
+        return None;
+    }
+    let mut copy = text.as_bytes().to_vec();
+    for i in zeros {
+        if let Some(sign) = copy.get_mut(i) {
+            *sign = b' ';
+        }
+    }
+    String::from_utf8(copy).ok()
 }
 
 /// A string, borrowed from the input when it has no escapes.
@@ -137,7 +222,8 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
                 }
                 other => {
                     self.request.errors.push(RequestError::new(format!(
-                        "unknown request field `{other}` (a request has `tool`, `attrs` and `ttl`)"
+                        "unknown request field `{}` (a request has `tool`, `attrs` and `ttl`)",
+                        excerpt(other, EXCERPT_CHARS)
                     )));
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -153,12 +239,71 @@ fn ttl_seconds(value: &Scalar<'_>) -> Result<u64, String> {
             u64::try_from(*i).map_err(|_| format!("`ttl` of {i} seconds is negative"))
         }
         Scalar::Str(s) => grant_syntax::parser::parse_duration(s).map_err(|_| {
-            format!("`ttl` expects a duration such as \"90s\" or \"1h30m\", found {s:?}")
+            format!(
+                "`ttl` expects a duration such as \"90s\" or \"1h30m\", found {}",
+                quoted(s)
+            )
         }),
+        Scalar::Number(number @ (Number::Integral(_) | Number::Below | Number::Above)) => {
+            Err(format!("`ttl`: {}", number.describe()))
+        }
         other => Err(format!(
             "`ttl` expects a duration string or integer seconds, found {}",
             other.describe()
         )),
+    }
+}
+
+/// A JSON number that is not a 64-bit integer, classified from what
+/// serde_json makes of it. Integers in range arrive as integers, and those
+/// from 2^63 to 2^64 - 1 as unsigned integers (exact, see [`Number::Above`]);
+/// the rest arrive as floats: numbers written with a fraction or an
+/// exponent, and integers beyond those ranges, rounded. A float at or
+/// beyond ±2^63 is therefore out of range whatever its text (the integer
+/// `-9223372036854775809` arrives as exactly -2^63, so `<=`); a float
+/// nearer zero came from a fraction or an exponent: a fraction if it has
+/// one, else an integer written as one (`1.0`, `1e3`, `-0.0`). `-0` never
+/// arrives as a float: [`read`] rewrites it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Number {
+    Fraction(f64),
+    Integral(f64),
+    Below,
+    Above,
+}
+
+/// What an out-of-range number is told.
+const RANGE: &str = "out of range (Grant's integers are 64-bit)";
+
+/// 2^63, exactly, as a float.
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
+impl Number {
+    fn of(v: f64) -> Number {
+        if v <= -TWO_TO_63 {
+            Number::Below
+        } else if v >= TWO_TO_63 {
+            Number::Above
+        } else if v.fract() != 0.0 {
+            Number::Fraction(v)
+        } else {
+            Number::Integral(v)
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Number::Fraction(v) => {
+                format!("{v} is not an integer (Grant has no fractional numbers)")
+            }
+            // In range, so the cast is exact.
+            Number::Integral(v) => format!(
+                "{v:?} is a fraction (Grant has no fractional numbers: write {})",
+                v as i64
+            ),
+            Number::Below => format!("the number is below {}: {RANGE}", i64::MIN),
+            Number::Above => format!("the number is above {}: {RANGE}", i64::MAX),
+        }
     }
 }
 
@@ -268,7 +413,10 @@ impl AttrValue<'_> {
 }
 
 fn undeclared(path: &str) -> RequestError {
-    RequestError::new(format!("attribute `{path}` is not declared by the policy"))
+    RequestError::new(format!(
+        "attribute `{}` is not declared by the policy",
+        excerpt(path, EXCERPT_CHARS)
+    ))
 }
 
 impl<'de> Visitor<'de> for AttrValue<'_> {
@@ -286,23 +434,25 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
         let path = self.path.as_str();
         if let Some(attr) = self.inner.attrs.get(path) {
             self.request.set_null(*attr, path);
-        } else if self.inner.prefixes.contains(path) {
-            let mut under: Vec<(&str, crate::Attr)> = self
-                .inner
-                .attrs
-                .iter()
-                .filter(|(p, _)| {
-                    p.strip_prefix(path)
-                        .is_some_and(|rest| rest.starts_with('.'))
-                })
-                .map(|(p, a)| (&**p, *a))
-                .collect();
-            under.sort_unstable_by_key(|(_, a)| a.slot);
-            for (p, attr) in under {
-                self.request.set_null(attr, p);
-            }
-        } else {
+            return Ok(());
+        }
+        let under = self.inner.under(path);
+        if under.is_empty() {
             self.request.errors.push(undeclared(self.path));
+        }
+        for &slot in under {
+            let Some(declared) = self.inner.program.attrs.get(slot.0 as usize) else {
+                continue;
+            };
+            let attr = Attr {
+                slot,
+                ty: declared.ty,
+            };
+            // One error is enough: a group given twice is not then walked
+            // again for every attribute in it.
+            if !self.request.set_null(attr, &declared.path) {
+                break;
+            }
         }
         Ok(())
     }
@@ -321,16 +471,17 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
         match i64::try_from(v) {
             Ok(v) => self.assign(Value::Int(v)),
             Err(_) => self.request.errors.push(RequestError::new(format!(
-                "attribute `{}`: {v} does not fit in a 64-bit integer",
-                self.path
+                "attribute `{}`: {v} is {RANGE}",
+                excerpt(self.path, EXCERPT_CHARS),
             ))),
         }
         Ok(())
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         self.request.errors.push(RequestError::new(format!(
-            "attribute `{}`: {v} is not an integer (Grant has no fractional numbers)",
-            self.path
+            "attribute `{}`: {}",
+            excerpt(self.path, EXCERPT_CHARS),
+            Number::of(v).describe()
         )));
         Ok(())
     }
@@ -339,9 +490,21 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let limits = self.request.limits;
         let mut items: Vec<Scalar<'de>> = Vec::new();
+        let mut count = 0usize;
         while let Some(item) = seq.next_element::<Scalar<'de>>()? {
-            items.push(item);
+            // Past the limit, count the rest without keeping it.
+            count += 1;
+            if count <= limits.set_elements {
+                items.push(item);
+            }
+        }
+        if count > limits.set_elements {
+            self.request
+                .errors
+                .push(too_many_elements(self.path, count, limits));
+            return Ok(());
         }
         let mut values = Vec::with_capacity(items.len());
         for item in &items {
@@ -350,7 +513,7 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
                 None => {
                     self.request.errors.push(RequestError::new(format!(
                         "attribute `{}`: a set holds strings, integers and booleans, found {}",
-                        self.path,
+                        excerpt(self.path, EXCERPT_CHARS),
                         item.describe()
                     )));
                     return Ok(());
@@ -362,12 +525,13 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let path = self.path.as_str();
-        if self.inner.attrs.contains_key(path) || !self.inner.prefixes.contains(path) {
+        if self.inner.attrs.contains_key(path) || !self.inner.is_group(path) {
             // Not a group of attributes: report, then still read the object.
+            let shown = excerpt(path, EXCERPT_CHARS);
             let message = if self.inner.attrs.contains_key(path) {
-                format!("attribute `{path}` expects a value, found an object")
+                format!("attribute `{shown}` expects a value, found an object")
             } else {
-                format!("no declared attribute starts with `{path}.`")
+                format!("no declared attribute starts with `{shown}.`")
             };
             self.request.errors.push(RequestError::new(message));
         }
@@ -386,6 +550,7 @@ enum Scalar<'de> {
     Bool(bool),
     Int(i64),
     Str(Cow<'de, str>),
+    Number(Number),
     Other(&'static str),
 }
 
@@ -395,7 +560,7 @@ impl Scalar<'_> {
             Scalar::Bool(b) => Value::Bool(*b),
             Scalar::Int(i) => Value::Int(*i),
             Scalar::Str(s) => Value::Str(s),
-            Scalar::Null | Scalar::Other(_) => return None,
+            Scalar::Null | Scalar::Number(_) | Scalar::Other(_) => return None,
         })
     }
 
@@ -404,7 +569,10 @@ impl Scalar<'_> {
             Scalar::Null => "`null`".to_string(),
             Scalar::Bool(b) => format!("`{b}`"),
             Scalar::Int(i) => format!("`{i}`"),
-            Scalar::Str(s) => format!("{s:?}"),
+            Scalar::Str(s) => quoted(s),
+            // Kept as it was worded before fractions were told apart.
+            Scalar::Number(Number::Fraction(_)) => "a fractional number".to_string(),
+            Scalar::Number(number) => number.describe(),
             Scalar::Other(what) => what.to_string(),
         }
     }
@@ -428,13 +596,10 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
-                Ok(
-                    i64::try_from(v)
-                        .map_or(Scalar::Other("an integer above 2^63 - 1"), Scalar::Int),
-                )
+                Ok(i64::try_from(v).map_or(Scalar::Number(Number::Above), Scalar::Int))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Other("a fractional number"))
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Number(Number::of(v)))
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Str(Cow::Borrowed(v)))

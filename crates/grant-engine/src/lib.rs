@@ -3,7 +3,11 @@
 //! Load a policy once into an [`Engine`] (cheap to clone, `Send + Sync`),
 //! then decide requests on any thread. A [`Request`] is filled by typed
 //! setters or from JSON; deciding a typed request allocates nothing once its
-//! buffers have grown ([`Engine::decide_into`]).
+//! buffers have grown ([`Engine::decide_into`]). Requests are bounded in
+//! size ([`RequestLimits`]: tool name 4 KiB, string values 64 KiB, sets of
+//! 10,000 elements, JSON 1 MiB by default; [`Engine::with_limits`] changes
+//! them): a request over a limit is denied unevaluated, with an error
+//! naming the limit.
 //!
 //! ```
 //! use grant_engine::{Engine, Value};
@@ -39,13 +43,14 @@
 mod decision;
 mod hash;
 mod json;
+mod limits;
 mod request;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use grant_check::fnv;
 use grant_compile::Program;
 use grant_compile::index::FnvMap;
 use grant_compile::program::SlotId;
@@ -53,6 +58,7 @@ use grant_syntax::{Diagnostic, LoadError, SourceMap};
 
 pub use decision::{DecidingRule, Decision, DecisionEffect};
 pub use grant_vm::{Considered, Outcome};
+pub use limits::RequestLimits;
 pub use request::{Attr, Request, RequestError, Value};
 
 /// A policy could not be loaded: unreadable, or with errors.
@@ -75,10 +81,12 @@ fn first_error(diagnostics: &[Diagnostic]) -> String {
         .map_or_else(String::new, |d| d.message.clone())
 }
 
-/// A loaded, compiled policy. Clones share it.
+/// A loaded, compiled policy. Clones share it. Requests are bounded by
+/// [`RequestLimits`], the defaults unless set with [`Engine::with_limits`].
 #[derive(Clone, Debug)]
 pub struct Engine {
     inner: Arc<Inner>,
+    limits: RequestLimits,
 }
 
 #[derive(Debug)]
@@ -90,9 +98,15 @@ pub(crate) struct Inner {
     pub(crate) policy_hash: String,
     /// Declared attributes by path.
     pub(crate) attrs: FnvMap<Box<str>, Attr>,
-    /// Proper prefixes of attribute paths (`task` for `task.approved`): the
-    /// objects a JSON request may nest.
-    pub(crate) prefixes: HashSet<Box<str>>,
+    /// Every attribute, in the byte order of their paths: the attributes
+    /// under a group (`task` for `task.approved`, an object a JSON request
+    /// may nest) are a run of it.
+    pub(crate) by_path: Vec<SlotId>,
+    /// The groups: the FNV-1a hash of each proper prefix of a path (at a
+    /// dot) → where its run starts in `by_path` (several starts only if
+    /// hashes collide; each is checked). Linear in the paths' length, where
+    /// a set of every prefix as text was quadratic in a long path.
+    pub(crate) groups: FnvMap<u64, Vec<u32>>,
     pub(crate) types: Arc<[grant_check::ir::EnumType]>,
     /// Warnings the policy had (it had no errors).
     pub(crate) warnings: Vec<Diagnostic>,
@@ -130,15 +144,34 @@ impl Engine {
                 )
             })
             .collect();
-        let prefixes = program
-            .attrs
-            .iter()
-            .flat_map(|a| {
-                a.path
-                    .match_indices('.')
-                    .map(|(i, _)| a.path.get(..i).unwrap_or("").into())
-            })
-            .collect();
+        let path = |slot: &SlotId| {
+            program
+                .attrs
+                .get(slot.0 as usize)
+                .map_or("", |a| a.path.as_str())
+        };
+        let mut by_path: Vec<SlotId> = (0..program.attrs.len() as u32).map(SlotId).collect();
+        by_path.sort_unstable_by(|a, b| path(a).cmp(path(b)));
+        let mut groups: FnvMap<u64, Vec<u32>> = FnvMap::default();
+        let mut previous = "";
+        for (at, slot) in by_path.iter().enumerate() {
+            let path = path(slot);
+            // A group this path shares with the one before (sorting keeps
+            // a group's attributes together) starts there already.
+            let shared = previous
+                .bytes()
+                .zip(path.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let mut hash = fnv::START;
+            for (i, byte) in path.bytes().enumerate() {
+                if byte == b'.' && i >= shared {
+                    groups.entry(hash).or_default().push(at as u32);
+                }
+                hash = fnv::step(hash, byte);
+            }
+            previous = path;
+        }
         let types = program.types.clone().into();
         let policy_hash = hash::policy_hash(&sources);
         Ok(Engine {
@@ -148,11 +181,26 @@ impl Engine {
                 sources,
                 policy_hash,
                 attrs,
-                prefixes,
+                by_path,
+                groups,
                 types,
                 warnings: built.diagnostics,
             }),
+            limits: RequestLimits::default(),
         })
+    }
+
+    /// This engine with other request limits. The policy is shared, not
+    /// copied; requests made by [`Engine::request`] afterwards, and JSON
+    /// read by this engine, are held to `limits`.
+    pub fn with_limits(mut self, limits: RequestLimits) -> Engine {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits requests are held to.
+    pub fn limits(&self) -> &RequestLimits {
+        &self.limits
     }
 
     /// `sha256:<hex>` over the policy's files in path order (see docs).
@@ -181,15 +229,17 @@ impl Engine {
 
     /// An empty request for this engine's policy.
     pub fn request(&self) -> Request {
-        Request::new(&self.inner, self.key())
+        Request::new(&self.inner, self.key(), self.limits)
     }
 
-    /// Fills `request` from JSON in the spec's request shape. Problems are
+    /// Fills `request` from JSON in the spec's request shape, held to this
+    /// engine's limits. A leading byte-order mark is ignored. Problems are
     /// recorded in the request, which is then denied with them.
     pub fn read_json(&self, json: &str, request: &mut Request) {
         if request.program_key != self.key() {
             *request = self.request();
         }
+        request.limits = self.limits;
         json::read(&self.inner, json, request);
     }
 
@@ -263,6 +313,52 @@ impl Engine {
     fn key(&self) -> usize {
         self.inner.id
     }
+}
+
+impl Inner {
+    fn path(&self, at: usize) -> &str {
+        self.by_path
+            .get(at)
+            .and_then(|slot| self.program.attrs.get(slot.0 as usize))
+            .map_or("", |a| a.path.as_str())
+    }
+
+    /// Where the attributes under `group` start in `by_path`.
+    fn group_start(&self, group: &str) -> Option<usize> {
+        let starts = self.groups.get(&fnv::hash(group.as_bytes()))?;
+        starts
+            .iter()
+            .map(|&at| at as usize)
+            .find(|&at| is_under(self.path(at), group))
+    }
+
+    /// Whether `group` is a proper prefix of an attribute path (`task` for
+    /// `task.approved`): an object a JSON request may nest.
+    pub(crate) fn is_group(&self, group: &str) -> bool {
+        self.group_start(group).is_some()
+    }
+
+    /// The attributes under `group`, in the byte order of their paths;
+    /// empty when `group` is not a group.
+    pub(crate) fn under(&self, group: &str) -> &[SlotId] {
+        let Some(start) = self.group_start(group) else {
+            return &[];
+        };
+        let rest = self.by_path.get(start..).unwrap_or(&[]);
+        let len = rest.partition_point(|slot| {
+            self.program
+                .attrs
+                .get(slot.0 as usize)
+                .is_some_and(|a| is_under(&a.path, group))
+        });
+        rest.get(..len).unwrap_or(&[])
+    }
+}
+
+/// Whether `path` lies under `group`: starts with `group` and a dot.
+fn is_under(path: &str, group: &str) -> bool {
+    path.strip_prefix(group)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 static WRONG_POLICY: [RequestError; 1] = [RequestError::fixed(

@@ -9,6 +9,7 @@ use grant_syntax::parser::parse_duration;
 use grant_vm::{Input, Slot, SlotRange, cmp_items};
 
 use crate::Inner;
+use crate::limits::{EXCERPT_CHARS, RequestLimits, excerpt, quoted};
 
 /// A handle on a declared attribute, for setting its value without looking
 /// its path up each time. Get one from [`crate::Engine::attr`].
@@ -36,7 +37,7 @@ impl Value<'_> {
         match self {
             Value::Bool(b) => format!("`{b}`"),
             Value::Int(i) => format!("integer `{i}`"),
-            Value::Str(s) => format!("string {s:?}"),
+            Value::Str(s) => format!("string {}", quoted(s)),
             Value::Duration(d) => format!("duration of {d}s"),
             Value::Set(_) => "a list".to_string(),
         }
@@ -80,14 +81,16 @@ pub struct Request {
     pub(crate) errors: Vec<RequestError>,
     /// Scratch for the attribute paths of a JSON request being read.
     pub(crate) path_buffer: String,
-    /// Attributes given as `null` in JSON: missing, but given, so that a
-    /// second value for the same path is an error like any other.
-    pub(crate) nulls: Vec<SlotId>,
+    /// Per attribute: whether it was given as `null` in JSON (missing, but
+    /// given, so that a second value for the same path is an error like
+    /// any other). Empty until a request gives a `null`.
+    pub(crate) nulls: Vec<bool>,
+    pub(crate) limits: RequestLimits,
     types: std::sync::Arc<[grant_check::ir::EnumType]>,
 }
 
 impl Request {
-    pub(crate) fn new(inner: &Inner, program_key: usize) -> Request {
+    pub(crate) fn new(inner: &Inner, program_key: usize, limits: RequestLimits) -> Request {
         Request {
             program_key,
             tool: String::new(),
@@ -99,6 +102,7 @@ impl Request {
             errors: Vec::new(),
             path_buffer: String::new(),
             nulls: Vec::new(),
+            limits,
             types: inner.types.clone(),
         }
     }
@@ -112,15 +116,25 @@ impl Request {
         self.text.clear();
         self.set_items.clear();
         self.errors.clear();
-        self.nulls.clear();
+        self.nulls.iter_mut().for_each(|n| *n = false);
         self
     }
 
-    /// The tool the agent wants to call: any non-empty string.
+    /// The tool the agent wants to call: any non-empty string of at most
+    /// [`RequestLimits::tool_bytes`].
     pub fn tool(&mut self, tool: &str) -> &mut Request {
         self.tool.clear();
-        self.tool.push_str(tool);
         self.tool_given = true;
+        if tool.len() > self.limits.tool_bytes {
+            self.errors.push(RequestError::new(format!(
+                "`tool` has {} bytes, over the limit of {} (it begins `{}`)",
+                tool.len(),
+                self.limits.tool_bytes,
+                excerpt(tool, EXCERPT_CHARS)
+            )));
+            return self;
+        }
+        self.tool.push_str(tool);
         if tool.is_empty() {
             self.errors.push(RequestError::new("`tool` is empty"));
         }
@@ -137,18 +151,27 @@ impl Request {
         self
     }
 
-    /// Sets an attribute. A value of the wrong type, or an unknown variant,
-    /// makes the request invalid (it is denied with the error).
+    /// Sets an attribute. A value of the wrong type, an unknown variant, or
+    /// a value over the [`RequestLimits`] makes the request invalid (it is
+    /// denied with the error).
     pub fn set(&mut self, attr: Attr, path: &str, value: Value<'_>) -> &mut Request {
         let Some(current) = self.values.get(attr.slot.0 as usize).copied() else {
             self.errors.push(RequestError::new(format!(
-                "attribute `{path}` does not belong to this policy"
+                "attribute `{}` does not belong to this policy",
+                excerpt(path, EXCERPT_CHARS)
             )));
             return self;
         };
-        if current != Slot::Missing || self.nulls.contains(&attr.slot) {
+        if current != Slot::Missing || self.is_null(attr) {
             self.errors.push(given_twice(path));
             return self;
+        }
+        if let Value::Set(items) = value {
+            if items.len() > self.limits.set_elements {
+                self.errors
+                    .push(too_many_elements(path, items.len(), self.limits));
+                return self;
+            }
         }
         match self.convert(attr.ty, path, value) {
             Ok(slot) => {
@@ -162,14 +185,31 @@ impl Request {
     }
 
     /// Records a `null` given for an attribute: it stays missing, and any
-    /// other value for its path is an error.
-    pub(crate) fn set_null(&mut self, attr: Attr, path: &str) {
+    /// other value for its path is an error. False (and the error recorded)
+    /// when the attribute was given already.
+    pub(crate) fn set_null(&mut self, attr: Attr, path: &str) -> bool {
         let current = self.values.get(attr.slot.0 as usize).copied();
-        if current.is_some_and(|v| v != Slot::Missing) || self.nulls.contains(&attr.slot) {
+        if current.is_some_and(|v| v != Slot::Missing) || self.is_null(attr) {
             self.errors.push(given_twice(path));
-            return;
+            return false;
         }
-        self.nulls.push(attr.slot);
+        let slot = attr.slot.0 as usize;
+        if self.nulls.len() <= slot {
+            self.nulls.resize(self.values.len().max(slot + 1), false);
+        }
+        if let Some(null) = self.nulls.get_mut(slot) {
+            *null = true;
+        }
+        true
+    }
+
+    fn is_null(&self, attr: Attr) -> bool {
+        self.nulls.get(attr.slot.0 as usize) == Some(&true)
+    }
+
+    /// The limits this request is held to.
+    pub fn limits(&self) -> &RequestLimits {
+        &self.limits
     }
 
     /// Whether the request has errors (it will be denied unevaluated).
@@ -230,6 +270,17 @@ impl Request {
         path: &str,
         value: Value<'_>,
     ) -> Result<Slot, RequestError> {
+        if let Value::Str(s) = value {
+            if s.len() > self.limits.string_bytes {
+                return Err(RequestError::new(format!(
+                    "attribute `{}` has a string of {} bytes, over the limit of {} (it begins `{}`)",
+                    excerpt(path, EXCERPT_CHARS),
+                    s.len(),
+                    self.limits.string_bytes,
+                    excerpt(s, EXCERPT_CHARS)
+                )));
+            }
+        }
         let expected = || self.type_name(Type::Scalar(scalar));
         Ok(match (scalar, value) {
             (Scalar::Bool, Value::Bool(b)) => Slot::Bool(b),
@@ -247,7 +298,8 @@ impl Request {
                 Ok(seconds) => Slot::Duration(seconds),
                 Err(_) => {
                     return Err(RequestError::new(format!(
-                        "attribute `{path}` is a duration, and `{i}` seconds is negative"
+                        "attribute `{}` is a duration, and `{i}` seconds is negative",
+                        excerpt(path, EXCERPT_CHARS)
                     )));
                 }
             },
@@ -255,7 +307,9 @@ impl Request {
                 Ok(seconds) => Slot::Duration(seconds),
                 Err(_) => {
                     return Err(RequestError::new(format!(
-                        "attribute `{path}` expects a duration such as \"90s\" or \"1h30m\", found {s:?}"
+                        "attribute `{}` expects a duration such as \"90s\" or \"1h30m\", found {}",
+                        excerpt(path, EXCERPT_CHARS),
+                        quoted(s)
                     )));
                 }
             },
@@ -267,9 +321,11 @@ impl Request {
                     Some(ordinal) => Slot::Enum(ordinal),
                     None => {
                         return Err(RequestError::new(format!(
-                            "attribute `{path}` expects a variant of `{}` ({}), found {name:?}",
+                            "attribute `{}` expects a variant of `{}` ({}), found {}",
+                            excerpt(path, EXCERPT_CHARS),
                             enum_type.name,
-                            enum_type.variants.join(", ")
+                            variant_list(&enum_type.variants),
+                            quoted(name)
                         )));
                     }
                 }
@@ -284,12 +340,44 @@ impl Request {
 }
 
 fn given_twice(path: &str) -> RequestError {
-    RequestError::new(format!("attribute `{path}` is given twice"))
+    RequestError::new(format!(
+        "attribute `{}` is given twice",
+        excerpt(path, EXCERPT_CHARS)
+    ))
+}
+
+pub(crate) fn too_many_elements(
+    path: &str,
+    elements: usize,
+    limits: RequestLimits,
+) -> RequestError {
+    RequestError::new(format!(
+        "attribute `{}` has a set of {elements} elements, over the limit of {}",
+        excerpt(path, EXCERPT_CHARS),
+        limits.set_elements
+    ))
 }
 
 fn mismatch(path: &str, expected: &str, found: &Value<'_>) -> RequestError {
     RequestError::new(format!(
-        "attribute `{path}` expects `{expected}`, found {}",
+        "attribute `{}` expects `{expected}`, found {}",
+        excerpt(path, EXCERPT_CHARS),
         found.describe()
     ))
+}
+
+/// An enum's variants for a message: the first few, then how many in all,
+/// so that an enum of 100,000 variants does not make each error that long.
+fn variant_list(variants: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut list = variants
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if variants.len() > SHOWN {
+        list.push_str(&format!(", … ({} in all)", variants.len()));
+    }
+    list
 }

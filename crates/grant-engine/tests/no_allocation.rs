@@ -25,6 +25,7 @@ allow tool "db.*" when sensitivity <= internal and env in [dev, staging] ttl 5m
 allow tool "db.read" when "pci" in task.labels and agent.workload matches "spiffe://prod/*" ttl 2m
 deny tool * when env == prod and not task.approved
 deny tool "*.write" when agent.delegation_depth > 1
+deny tool ["*push*", "*rea*d*"] when agent.delegation_depth > 5
 "#;
 
 #[test]

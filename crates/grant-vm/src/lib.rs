@@ -10,6 +10,7 @@ mod eval;
 mod input;
 
 use grant_compile::Program;
+use grant_compile::index::IndexScratch;
 use grant_compile::program::{RuleId, SlotId, Tri};
 use grant_syntax::ast::Effect;
 
@@ -33,6 +34,8 @@ pub struct Outcome {
     /// ascending, without duplicates.
     pub missing: Vec<SlotId>,
     candidates: Vec<RuleId>,
+    /// The rule index's buffers.
+    index_scratch: IndexScratch,
     /// The missing attributes of each unknown condition, one run per
     /// [`Considered`] entry.
     missing_log: Vec<SlotId>,
@@ -82,9 +85,12 @@ pub fn decide(
 ) {
     out.reset();
     let mut candidates = std::mem::take(&mut out.candidates);
-    program
-        .index
-        .candidates(tool, &program.globs, &mut candidates);
+    program.index.candidates_with(
+        tool,
+        &program.globs,
+        &mut out.index_scratch,
+        &mut candidates,
+    );
     // Deny rules first: any that applies decides.
     evaluate(program, &candidates, Effect::Deny, input, out);
     if out.deciding.is_empty() {

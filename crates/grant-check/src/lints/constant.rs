@@ -4,8 +4,8 @@
 
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
-use super::glob;
 use crate::Checker;
+use crate::glob::Glob;
 use crate::ir::{Expr, ExprKind, Ordering, Policy, Value};
 
 /// Where a constant expression stands, which decides what removing it means.
@@ -168,7 +168,7 @@ fn value(expr: &Expr) -> Option<Value> {
             }
         }
         ExprKind::Matches { subject, glob } => match value(subject)? {
-            Value::String(text) => bool(glob::matches(glob, &text)),
+            Value::String(text) => bool(Glob::new(glob).matches(&text)),
             _ => None,
         },
     }

@@ -9,8 +9,9 @@ use grant_syntax::ast::Effect;
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use super::constant::{constant, same_shape};
-use super::glob;
 use crate::Checker;
+use crate::fnv::FnvMap;
+use crate::glob::{Glob, GlobScratch, GlobSetBuilder, Member};
 use crate::ir::{Expr, ExprKind, Policy, Rule, ToolPatterns};
 use grant_syntax::parser::format_duration;
 
@@ -28,50 +29,83 @@ impl Checker<'_> {
         if denies.is_empty() {
             return;
         }
-        // Patterns without `*` cover only themselves: look them up.
-        let mut exact: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut starred: Vec<(usize, &str)> = Vec::new();
+        // Each distinct deny pattern once, with the denies that have it, in
+        // rule order: a thousand denies of one pattern cost one test.
+        let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut group_of: FnvMap<&str, usize> = FnvMap::default();
         for (index, deny) in denies.iter().enumerate() {
             for pattern in patterns(&deny.patterns) {
-                if pattern.contains('*') {
-                    starred.push((index, pattern));
-                } else {
-                    exact.entry(pattern).or_default().push(index);
+                let group = *group_of.entry(pattern).or_insert_with(|| {
+                    groups.push((pattern, Vec::new()));
+                    groups.len() - 1
+                });
+                if let Some((_, list)) = groups.get_mut(group) {
+                    if list.last() != Some(&index) {
+                        list.push(index);
+                    }
                 }
             }
         }
-        let exact_denies = |pattern: &str| -> &[usize] {
+        // Patterns without `*` cover only themselves: look them up. Globs
+        // go in a glob set, so that each allow pattern meets only the deny
+        // globs whose literal pieces it has where they must be (a cover's
+        // prefix starts the covered pattern, its suffix ends it, its middle
+        // pieces occur in it; a piece never matches across a `*`, see
+        // `glob::covers`), and those are confirmed by matching. For allow
+        // patterns P and deny patterns D, the lint costs
+        // O(ΣP + ΣD + o + Σ(|P| + |D|)) over the pairs whose pieces agree,
+        // `o` the occurrences of deny middle pieces in allow patterns: no
+        // longer every allow against every deny.
+        let mut exact: FnvMap<&str, usize> = FnvMap::default();
+        let mut globs: Vec<(usize, Glob)> = Vec::new();
+        let mut builder = GlobSetBuilder::default();
+        for (group, (pattern, _)) in groups.iter().enumerate() {
             if pattern.contains('*') {
-                return &[];
+                let glob = Glob::new(pattern);
+                builder.insert(&glob);
+                globs.push((group, glob));
+            } else {
+                exact.insert(pattern, group);
             }
-            exact.get(pattern).map_or(&[], Vec::as_slice)
-        };
+        }
+        let set = builder.build();
+        let mut scratch = GlobScratch::default();
+        let mut candidates: Vec<Member> = Vec::new();
+        let mut covering_groups: Vec<usize> = Vec::new();
+        let denies_of = |group: usize| groups.get(group).map_or(&[][..], |(_, d)| d.as_slice());
         for allow in policy.rules.iter().filter(|r| r.effect == Effect::Allow) {
-            // The denies that cover the allow's patterns.
+            // The denies that cover the allow's patterns, and where each
+            // stands in that list.
             let mut covering: Vec<usize> = Vec::new();
+            let mut position: FnvMap<usize, usize> = FnvMap::default();
             let mut all_covered = true;
             for pattern in patterns(&allow.patterns) {
-                let covered_by = |index: usize| {
-                    exact_denies(pattern).contains(&index)
-                        || starred
-                            .iter()
-                            .any(|&(i, deny)| i == index && glob::covers(deny, pattern))
-                };
-                // Prefer a deny already named, then the first in rule order.
-                let found = covering
+                covering_groups.clear();
+                covering_groups.extend(exact.get(pattern).copied());
+                candidates.clear();
+                set.candidates(pattern, &mut scratch, &mut candidates);
+                covering_groups.extend(candidates.iter().filter_map(|&member| {
+                    let (group, glob) = globs.get(member as usize)?;
+                    glob.matches(pattern).then_some(*group)
+                }));
+                // Prefer a deny already named (the first named), then the
+                // first in rule order.
+                let named = covering_groups
                     .iter()
-                    .copied()
-                    .find(|&i| covered_by(i))
-                    .or_else(|| {
-                        let by_exact = exact_denies(pattern).first().copied();
-                        let by_star = starred
-                            .iter()
-                            .find(|(_, deny)| glob::covers(deny, pattern))
-                            .map(|&(i, _)| i);
-                        by_exact.into_iter().chain(by_star).min()
-                    });
+                    .filter_map(|&g| earliest_named(denies_of(g), &covering, &position))
+                    .min()
+                    .and_then(|at| covering.get(at).copied());
+                let found = named.or_else(|| {
+                    covering_groups
+                        .iter()
+                        .filter_map(|&g| denies_of(g).first().copied())
+                        .min()
+                });
                 match found {
-                    Some(index) if !covering.contains(&index) => covering.push(index),
+                    Some(index) if !position.contains_key(&index) => {
+                        position.insert(index, covering.len());
+                        covering.push(index);
+                    }
                     Some(_) => {}
                     None => {
                         all_covered = false;
@@ -131,6 +165,23 @@ impl Checker<'_> {
                 )),
             );
         }
+    }
+}
+
+/// The earliest place in `covering` of one of `denies` (ascending), by
+/// whichever is shorter to walk: an allow with many patterns, or a pattern
+/// that many denies share, stays linear.
+fn earliest_named(
+    denies: &[usize],
+    covering: &[usize],
+    position: &FnvMap<usize, usize>,
+) -> Option<usize> {
+    if denies.len() <= covering.len() {
+        denies.iter().filter_map(|d| position.get(d).copied()).min()
+    } else {
+        covering
+            .iter()
+            .position(|d| denies.binary_search(d).is_ok())
     }
 }
 
