@@ -10,7 +10,6 @@ use indexmap::IndexMap;
 use crate::Checker;
 use crate::fnv::FnvMap;
 use crate::ir::{AttrId, Attribute, EnumType, Policy, Scalar, Type, TypeId};
-use crate::suggest;
 
 const BUILTIN_TYPES: [&str; 4] = ["bool", "int", "string", "duration"];
 
@@ -223,7 +222,7 @@ impl Checker<'_> {
                                 format!("unknown type `{other}`"),
                             )
                             .label("not a type");
-                            diagnostic = match suggest::closest(other, candidates) {
+                            diagnostic = match self.suggester.closest(other, candidates) {
                                 _ if other == "set" => {
                                     diagnostic.help("a set names its element type: `set<string>`")
                                 }

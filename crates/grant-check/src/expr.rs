@@ -8,6 +8,7 @@ use grant_syntax::ast::{self, CompareOp, ExprKind as Ast};
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use crate::Checker;
+use crate::fnv::FnvMap;
 use crate::ir::{Expr, ExprKind, Ordering, Scalar, Type, TypeId, Value};
 use crate::suggest;
 
@@ -193,7 +194,9 @@ impl Checker<'_> {
             format!("attribute `{}` is not declared", path.name),
         )
         .label("undeclared attribute");
-        diagnostic = match suggest::closest(&path.name, self.scope.attrs.keys().map(String::as_str))
+        diagnostic = match self
+            .suggester
+            .closest(&path.name, self.scope.attrs.keys().map(String::as_str))
         {
             Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
             None => diagnostic.help(format!("declare it: `attr {}: <type>`", path.name)),
@@ -205,11 +208,10 @@ impl Checker<'_> {
     fn unknown_name(&self, path: &ast::Path, expected: Option<Type>) -> Diagnostic {
         let name = &path.name;
         if let Some(Type::Scalar(Scalar::Enum(id))) = expected {
-            let variants = self
+            let variants: &[String] = self
                 .scope
                 .enum_type(id)
-                .map(|t| t.variants.clone())
-                .unwrap_or_default();
+                .map_or(&[], |t| t.variants.as_slice());
             let type_name = self.scope.type_name(Type::Scalar(Scalar::Enum(id)));
             let candidates = variants
                 .iter()
@@ -221,29 +223,34 @@ impl Checker<'_> {
                 format!("`{name}` is neither an attribute nor a variant of `{type_name}`"),
             )
             .label("unknown name");
-            return match suggest::closest(name, candidates) {
+            return match self.suggester.closest(name, candidates) {
                 Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
                 None => diagnostic.help(format!(
                     "`{type_name}` has variants {}",
-                    backticked(&variants)
+                    suggest::list(variants.iter().map(String::as_str), ", ")
                 )),
             };
         }
-        let owners: Vec<String> = self
-            .scope
-            .types
-            .values()
-            .filter(|t| t.variants.iter().any(|v| v == name))
-            .map(|t| format!("`{}::{name}`", t.name))
-            .collect();
+        let owners = self
+            .variant_owners()
+            .get(name.as_str())
+            .map_or(&[][..], Vec::as_slice);
         if !owners.is_empty() {
+            let qualified: Vec<String> = owners
+                .iter()
+                .filter_map(|&id| self.scope.enum_type(id))
+                .map(|t| format!("{}::{name}", t.name))
+                .collect();
             return Diagnostic::new(
                 Code::UnknownName,
                 path.span,
                 format!("cannot tell which enum `{name}` belongs to"),
             )
             .label("no enum is expected here")
-            .help(format!("write the qualified form: {}", owners.join(" or ")));
+            .help(format!(
+                "write the qualified form: {}",
+                suggest::list(qualified.iter().map(String::as_str), " or ")
+            ));
         }
         if self.scope.types.contains_key(name) {
             return Diagnostic::new(
@@ -269,10 +276,28 @@ impl Checker<'_> {
             format!("unknown name `{name}`"),
         )
         .label("not an attribute or a variant");
-        match suggest::closest(name, candidates) {
+        match self.suggester.closest(name, candidates) {
             Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
             None => diagnostic.help(format!("declare it: `attr {name}: <type>`")),
         }
+    }
+
+    /// The enums that list each variant name, built at the first bare
+    /// name no enum is expected for: one pass over the declarations, not
+    /// one per such name.
+    fn variant_owners(&self) -> &FnvMap<Box<str>, Vec<TypeId>> {
+        self.variant_owners.get_or_init(|| {
+            let mut owners: FnvMap<Box<str>, Vec<TypeId>> = FnvMap::default();
+            for (i, t) in self.scope.types.values().enumerate() {
+                for variant in &t.variants {
+                    owners
+                        .entry(variant.as_str().into())
+                        .or_default()
+                        .push(TypeId(i as u32));
+                }
+            }
+            owners
+        })
     }
 
     /// A bare name that is an attribute and also a variant of the enum
@@ -325,8 +350,9 @@ impl Checker<'_> {
                 format!("unknown type `{}`", ty.value),
             )
             .label("not a declared enum");
-            if let Some(close) =
-                suggest::closest(&ty.value, self.scope.types.keys().map(String::as_str))
+            if let Some(close) = self
+                .suggester
+                .closest(&ty.value, self.scope.types.keys().map(String::as_str))
             {
                 diagnostic = diagnostic.help(format!("did you mean `{close}`?"));
             }
@@ -346,7 +372,7 @@ impl Checker<'_> {
                 Type::Scalar(Scalar::Enum(id)),
             )),
             None => {
-                let help = match suggest::closest(
+                let help = match self.suggester.closest(
                     &variant.value,
                     enum_type.variants.iter().map(String::as_str),
                 ) {
@@ -354,7 +380,7 @@ impl Checker<'_> {
                     None => format!(
                         "`{}` has variants {}",
                         enum_type.name,
-                        backticked(&enum_type.variants)
+                        suggest::list(enum_type.variants.iter().map(String::as_str), ", ")
                     ),
                 };
                 let message = format!("`{}` has no variant `{}`", enum_type.name, variant.value);
@@ -453,11 +479,15 @@ impl Checker<'_> {
                 if let Some(t) = self.scope.enum_type(id).filter(|t| t.variants.len() > 1) {
                     diagnostic = diagnostic
                         .secondary(t.span, "declared without an order here")
-                        .help(format!(
-                            "declare it with `<` to order it: `type {} = {}`",
-                            t.name,
-                            t.variants.join(" < ")
-                        ));
+                        .help(if t.variants.len() <= 8 {
+                            format!(
+                                "declare it with `<` to order it: `type {} = {}`",
+                                t.name,
+                                t.variants.join(" < ")
+                            )
+                        } else {
+                            format!("declare it with `<` between its variants to order it: `type {} = a < b < ...`", t.name)
+                        });
                 }
             }
             self.report(diagnostic);
@@ -655,12 +685,4 @@ fn list_not_allowed(span: Span) -> Diagnostic {
     Diagnostic::new(Code::ListNotAllowed, span, "a list cannot stand here")
         .label("list")
         .help("lists go on the right of `in`, or beside a `set<..>` attribute in `==` and `!=`")
-}
-
-fn backticked(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

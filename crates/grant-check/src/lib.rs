@@ -78,6 +78,8 @@ pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Check
         diagnostics: Vec::new(),
         errors: 0,
         scope: declarations::Scope::default(),
+        suggester: suggest::Suggester::default(),
+        variant_owners: std::cell::OnceCell::new(),
     };
     let scope = checker.declare(files);
     checker.scope = scope;
@@ -102,6 +104,9 @@ struct Checker<'a> {
     /// that asking costs nothing (rules ask before and after each rule).
     errors: usize,
     scope: declarations::Scope,
+    suggester: suggest::Suggester,
+    /// Variant name to the enums that list it (see `expr.rs`).
+    variant_owners: std::cell::OnceCell<fnv::FnvMap<Box<str>, Vec<ir::TypeId>>>,
 }
 
 impl Checker<'_> {

@@ -19,12 +19,8 @@ use crate::{Attr, Inner};
 /// the request, which is then denied with them.
 pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
     request.clear();
-    if text.len() > request.limits.json_bytes {
-        request.errors.push(RequestError::new(format!(
-            "the request has {} bytes of JSON, over the limit of {}",
-            text.len(),
-            request.limits.json_bytes
-        )));
+    if let Some(error) = request.limits.json_too_large(text.len()) {
+        request.errors.push(RequestError::new(error));
         return;
     }
     // A byte-order mark that an editor put first is not part of the JSON.

@@ -51,6 +51,21 @@ impl Default for RequestLimits {
     }
 }
 
+impl RequestLimits {
+    /// The error for request JSON of `bytes` bytes, when that is over
+    /// [`RequestLimits::json_bytes`]: for callers that read requests
+    /// themselves and stop reading at the limit (deny with
+    /// [`crate::Engine::reject`]).
+    pub fn json_too_large(&self, bytes: usize) -> Option<String> {
+        (bytes > self.json_bytes).then(|| {
+            format!(
+                "the request has {bytes} bytes of JSON, over the limit of {}",
+                self.json_bytes
+            )
+        })
+    }
+}
+
 /// How many characters of request text a message quotes at most.
 pub(crate) const EXCERPT_CHARS: usize = 64;
 
