@@ -116,18 +116,20 @@ impl Session<'_> {
     /// `--request FILE|-`: one request, one pretty decision.
     fn one(&mut self, path: &Path, stdout: &mut dyn Write) -> Result<(), Failure> {
         let mut text = Vec::new();
+        let keep = self.engine.limits().json_bytes;
         let read = if is_stdin(path) {
-            std::io::stdin().lock().read_to_end(&mut text)
+            read_bounded(&mut std::io::stdin().lock(), &mut text, keep, false)
         } else {
-            std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut text))
+            std::fs::File::open(path)
+                .and_then(|file| read_bounded(&mut BufReader::new(file), &mut text, keep, false))
         };
-        read.map_err(|error| cannot_read(path, &error))?;
+        let (length, _) = read.map_err(|error| cannot_read(path, &error))?;
         let label = if is_stdin(path) {
             "stdin".to_string()
         } else {
             path.display().to_string()
         };
-        self.answer(&text, Source::File(&label), stdout)?;
+        self.answer(&text, length, Source::File(&label), stdout)?;
         Ok(())
     }
 
@@ -155,15 +157,15 @@ impl Session<'_> {
             if reader.buffer().is_empty() {
                 out.flush()?;
             }
-            line.clear();
-            let read = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|error| cannot_read(path, &error));
-            if let Err(failure) = read {
-                out.flush()?;
-                return Err(failure);
-            }
-            if line.is_empty() {
+            let keep = self.engine.limits().json_bytes;
+            let (length, more) = match read_bounded(&mut reader, &mut line, keep, true) {
+                Ok(read) => read,
+                Err(error) => {
+                    out.flush()?;
+                    return Err(cannot_read(path, &error));
+                }
+            };
+            if !more {
                 break;
             }
             number += 1;
@@ -179,22 +181,28 @@ impl Session<'_> {
             }
             // Without its line end, so that a JSON error's position reads
             // `line 1 column N` of this line.
-            let request = line.strip_suffix(b"\n").unwrap_or(&line);
-            let request = request.strip_suffix(b"\r").unwrap_or(request);
-            self.answer(request, Source::Line(number), &mut out)?;
+            self.answer(&line, length, Source::Line(number), &mut out)?;
         }
         out.flush()?;
         Ok(())
     }
 
     /// Decides one request and writes its decision or explanation.
+    /// `text` is the request as read, `length` its whole length: a request
+    /// over the JSON limit is read no further than the limit.
     fn answer(
         &mut self,
         text: &[u8],
+        length: usize,
         from: Source<'_>,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
+        let too_large = self.engine.limits().json_too_large(length);
         let (decision, text) = match std::str::from_utf8(text) {
+            _ if too_large.is_some() => {
+                let error = too_large.unwrap_or_default();
+                (self.engine.reject(error), None)
+            }
             Ok(text) => {
                 self.engine.read_json(text, &mut self.request);
                 let decision = self.engine.decide_with(&self.request, &mut self.outcome);
@@ -231,6 +239,50 @@ impl Session<'_> {
             )?,
         }
         writeln!(out)
+    }
+}
+
+/// Reads to the end, or with `to_newline` up to the next `\n` (consumed,
+/// not kept, and a `\r` before it with it), keeping at most `keep + 1`
+/// bytes in `out` (cleared first) and counting the rest: a request far over
+/// the JSON limit costs its length in time, never in memory. Returns the
+/// length read (without the line end), and whether there was anything to
+/// read at all.
+fn read_bounded(
+    reader: &mut dyn BufRead,
+    out: &mut Vec<u8>,
+    keep: usize,
+    to_newline: bool,
+) -> std::io::Result<(usize, bool)> {
+    out.clear();
+    let (mut length, mut any, mut last) = (0usize, false, None);
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok((length, any));
+        }
+        any = true;
+        let newline = if to_newline {
+            available.iter().position(|&b| b == b'\n')
+        } else {
+            None
+        };
+        let chunk = available
+            .get(..newline.unwrap_or(available.len()))
+            .unwrap_or(available);
+        let room = (keep + 1).saturating_sub(out.len());
+        out.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or(chunk));
+        length += chunk.len();
+        last = chunk.last().copied().or(last);
+        let consumed = chunk.len() + usize::from(newline.is_some());
+        reader.consume(consumed);
+        if newline.is_some() {
+            if last == Some(b'\r') {
+                length -= 1;
+                out.truncate(length);
+            }
+            return Ok((length, any));
+        }
     }
 }
 

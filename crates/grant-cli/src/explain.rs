@@ -72,9 +72,13 @@ impl<'e> Explainer<'e> {
     ) -> io::Result<()> {
         // The request again, for display only: its tool, and the values the
         // conditions read. It was valid, or it would not have been evaluated.
-        let request: Option<Value> = outcome
-            .and(text)
-            .and_then(|text| serde_json::from_str(text).ok());
+        let request: Option<Value> = outcome.and(text).and_then(|text| {
+            // As the engine reads it: a byte-order mark opening it is ignored.
+            let text = text
+                .strip_prefix(grant_syntax::chars::BYTE_ORDER_MARK)
+                .unwrap_or(text);
+            serde_json::from_str(text).ok()
+        });
         let tool = request
             .as_ref()
             .and_then(|r| r.get("tool"))
@@ -505,6 +509,8 @@ fn show_scalar(scalar: Scalar, value: &Value) -> String {
             Some(seconds) => format!("{seconds}s"),
             None => n.to_string(),
         },
+        // `-0` reaches serde_json as the float -0.0; the engine read zero.
+        (Scalar::Int, Value::Number(n)) if n.as_f64() == Some(0.0) => "0".to_string(),
         (_, value) => value.to_string(),
     }
 }

@@ -384,3 +384,86 @@ fn help_says_blank_lines_are_skipped() {
         run.stdout
     );
 }
+
+/// `--explain` shows the request as the engine read it: a byte-order mark
+/// opening it does not hide the tool, and `-0` is zero.
+#[test]
+fn explain_reads_requests_as_the_engine_does() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explain-as-read");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("policy.grant"),
+        "attr depth: int\nallow tool \"db.read\" when depth <= 0 ttl 5m\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("request.json"),
+        "\u{feff}{\"tool\": \"db.read\", \"attrs\": {\"depth\": -0}}",
+    )
+    .unwrap();
+    let run = grant(&[
+        "eval",
+        "--policy",
+        dir.join("policy.grant").to_str().unwrap(),
+        "--request",
+        dir.join("request.json").to_str().unwrap(),
+        "--explain",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    assert!(run.stdout.contains("tool      db.read\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("given    depth = 0\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A request over the JSON limit is read no further than the limit, and
+/// denied with its real size; the lines around it are decided as usual.
+#[test]
+fn requests_over_the_json_limit_are_denied_with_their_size() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("json-limit");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.grant"), "allow tool \"t\" ttl 5m\n").unwrap();
+    let big = format!("{{\"tool\": \"t\"{}}}", " ".repeat(2 * 1024 * 1024));
+    std::fs::write(dir.join("big.json"), &big).unwrap();
+    std::fs::write(
+        dir.join("requests.jsonl"),
+        format!("{{\"tool\": \"t\"}}\r\n{big}\r\n{{\"tool\": \"t\"}}\n"),
+    )
+    .unwrap();
+    let expected = format!(
+        "the request has {} bytes of JSON, over the limit of 1048576",
+        big.len()
+    );
+    let policy = dir.join("policy.grant");
+    let run = grant(&[
+        "eval",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--request",
+        dir.join("big.json").to_str().unwrap(),
+    ]);
+    let decision: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(decision["errors"][0], expected.as_str());
+    let run = grant(&[
+        "eval",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--requests",
+        dir.join("requests.jsonl").to_str().unwrap(),
+    ]);
+    let decisions: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 3);
+    assert_eq!(decisions[0]["effect"], "allow");
+    assert_eq!(decisions[1]["line"], 2);
+    assert_eq!(decisions[1]["errors"][0], expected.as_str());
+    assert_eq!(decisions[2]["effect"], "allow");
+    assert_eq!(decisions[2]["line"], 3);
+}

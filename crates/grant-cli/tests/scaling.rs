@@ -99,6 +99,31 @@ const FAMILIES: &[Family] = &[
         n: 300,
         input: long_attribute_path,
     },
+    Family {
+        name: "check: unknown names among many declared (did you mean)",
+        why: "every unknown name was compared with every declared one",
+        n: 100,
+        input: unknown_names,
+    },
+    // Item 5: the diagnostic renderer.
+    Family {
+        name: "check: many errors on one long line (human)",
+        why: "each diagnostic printed its whole source line",
+        n: 2_000,
+        input: errors_on_one_long_line,
+    },
+    Family {
+        name: "check: labels far apart (human)",
+        why: "a diagnostic's rendering walked every line between its labels",
+        n: 1_000,
+        input: labels_far_apart,
+    },
+    Family {
+        name: "check: errors on a long non-ASCII line (json)",
+        why: "each column was counted from the start of its line",
+        n: 2_000,
+        input: errors_on_a_long_non_ascii_line,
+    },
     // Item 7: request-driven cost.
     Family {
         name: "eval: tools near the limit against `*x*` globs",
@@ -155,6 +180,44 @@ fn rules_with_errors(n: usize) -> Input {
         writeln!(policy, "deny tool \"t{i}\" ttl 1s").unwrap();
     }
     Input::new(&["check", "--format", "github", "policy.grant"]).file("policy.grant", policy)
+}
+
+/// `n` declared attributes and `n` rules each naming a near miss of one:
+/// "did you mean" looks for the closest declared name.
+fn unknown_names(n: usize) -> Input {
+    let mut policy = String::new();
+    for i in 0..n {
+        writeln!(policy, "attr name_{i:05}: bool").unwrap();
+        writeln!(policy, "deny tool \"t{i}\" when nmae_{i:05}").unwrap();
+    }
+    Input::new(&["check", "--format", "json", "policy.grant"]).file("policy.grant", policy)
+}
+
+/// One line with `n` unknown names: `n` diagnostics on a line of `6n`
+/// bytes, rendered for people.
+fn errors_on_one_long_line(n: usize) -> Input {
+    let policy = format!("deny tool \"t\" when {}q\n", "q and ".repeat(n));
+    Input::new(&["check", "--color", "never", "policy.grant"]).file("policy.grant", policy)
+}
+
+/// A type declared on line 1 and again `n` times after `n` lines of
+/// comments: `n` diagnostics whose two labels are `n` lines apart.
+fn labels_far_apart(n: usize) -> Input {
+    let mut policy = String::from("type env = dev | prod\n");
+    policy.push_str(&"# filler\n".repeat(n));
+    policy.push_str(&"type env = a | b\n".repeat(n));
+    Input::new(&["check", "--color", "never", "policy.grant"]).file("policy.grant", policy)
+}
+
+/// `n` unknown names after a long string of non-ASCII text, all on one
+/// line: every diagnostic's column is counted in characters.
+fn errors_on_a_long_non_ascii_line(n: usize) -> Input {
+    let policy = format!(
+        "deny tool \"{}\" when {}q\n",
+        "数据".repeat(n),
+        "q and ".repeat(n)
+    );
+    Input::new(&["check", "--format", "json", "policy.grant"]).file("policy.grant", policy)
 }
 
 /// `n` allow rules and `n` deny rules with prefix, suffix and infix globs,
