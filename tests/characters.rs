@@ -19,7 +19,11 @@ fn check(text: &str) -> Vec<Diagnostic> {
 }
 
 fn codes(text: &str) -> Vec<&'static str> {
-    check(text).iter().map(|d| d.code.as_str()).collect()
+    codes_of(&check(text))
+}
+
+fn codes_of(diagnostics: &[Diagnostic]) -> Vec<&'static str> {
+    diagnostics.iter().map(|d| d.code.as_str()).collect()
 }
 
 fn rendered(text: &str) -> String {
@@ -43,14 +47,7 @@ fn a_rule_hidden_in_a_comment_by_a_line_break_grant_does_not_see() {
             "{HEAD}# guard:{c}deny tool \"payments.*\"\nallow tool \"payments.refund\" when task.approved ttl 5m\n"
         );
         let diagnostics = check(&text);
-        assert_eq!(
-            diagnostics
-                .iter()
-                .map(|d| d.code.as_str())
-                .collect::<Vec<_>>(),
-            ["G0108"],
-            "{name}"
-        );
+        assert_eq!(codes_of(&diagnostics), ["G0108"], "{name}");
         assert!(
             diagnostics[0]
                 .message
@@ -128,13 +125,7 @@ fn zero_width_characters_are_refused_outside_strings_and_linted_inside() {
     // In a string: a warning, and the policy loads.
     let text = "allow tool \"db.re\u{200b}ad\" ttl 5m\n";
     let diagnostics = check(text);
-    assert_eq!(
-        diagnostics
-            .iter()
-            .map(|d| d.code.as_str())
-            .collect::<Vec<_>>(),
-        ["G0907"]
-    );
+    assert_eq!(codes_of(&diagnostics), ["G0907"]);
     assert!(!diagnostics[0].is_error());
     assert!(Engine::from_sources(sources(text)).is_ok());
     insta::assert_snapshot!(rendered(text));
@@ -151,13 +142,7 @@ fn zero_width_characters_are_refused_outside_strings_and_linted_inside() {
 fn control_characters_are_refused_with_their_names() {
     let text = "# \u{1b}[1A\u{1b}[2K hidden\nallow tool \"a\" ttl 5m\n";
     let diagnostics = check(text);
-    assert_eq!(
-        diagnostics
-            .iter()
-            .map(|d| d.code.as_str())
-            .collect::<Vec<_>>(),
-        ["G0110", "G0110"]
-    );
+    assert_eq!(codes_of(&diagnostics), ["G0110", "G0110"]);
     assert!(
         diagnostics[0].message.contains("U+001B ESCAPE"),
         "{}",

@@ -171,6 +171,19 @@ const FAMILIES: &[Family] = &[
 
 // ---------------------------------------------------------------- families
 
+/// `grant eval --policy policy.grant --requests requests.jsonl`.
+fn eval_requests(policy: String, requests: String) -> Input {
+    Input::new(&[
+        "eval",
+        "--policy",
+        "policy.grant",
+        "--requests",
+        "requests.jsonl",
+    ])
+    .file("policy.grant", policy)
+    .file("requests.jsonl", requests)
+}
+
 /// `n` rules, each with an error: the cheapest there is to parse and to
 /// print (a ttl on a deny rule, printed as a GitHub annotation), so that
 /// counting errors shows against the rest.
@@ -270,15 +283,7 @@ fn enum_variants(n: usize) -> Input {
         )
         .unwrap();
     }
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", requests)
+    eval_requests(policy, requests)
 }
 
 /// One attribute whose path has `n` segments, and a request naming it.
@@ -287,15 +292,7 @@ fn long_attribute_path(n: usize) -> Input {
     let path = path.join(".");
     let policy = format!("attr {path}: bool\nallow tool \"t\" when {path} ttl 5m\n");
     let request = format!("{{\"tool\": \"t\", \"attrs\": {{\"{path}\": true}}}}\n");
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", request)
+    eval_requests(policy, request)
 }
 
 /// Text of `len` bytes without the letters `x`, `q` or `z`.
@@ -313,15 +310,7 @@ fn tools_against_infix_globs(n: usize) -> Input {
         let tool = format!("{}x{i}z{}", filler(2000), filler(2000));
         writeln!(requests, "{{\"tool\": \"{tool}\"}}").unwrap();
     }
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", requests)
+    eval_requests(policy, requests)
 }
 
 /// Forty requests with string values of `n` bytes against `matches` globs.
@@ -340,15 +329,7 @@ fn long_strings_against_matches(n: usize) -> Input {
         )
         .unwrap();
     }
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", requests)
+    eval_requests(policy, requests)
 }
 
 /// Five requests with sets of `n` strings, tested for membership and
@@ -368,15 +349,7 @@ fn large_sets(n: usize) -> Input {
         )
         .unwrap();
     }
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", requests)
+    eval_requests(policy, requests)
 }
 
 /// `4n` `*x…*` globs and `4n` requests whose tools are over the limit.
@@ -387,15 +360,7 @@ fn tools_over_the_limit(n: usize) -> Input {
         writeln!(policy, "allow tool \"*x{i}z*\" ttl 5m").unwrap();
         writeln!(requests, "{{\"tool\": \"{}\"}}", filler(10_000)).unwrap();
     }
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", requests)
+    eval_requests(policy, requests)
 }
 
 /// `4n` rules matching a string, and `4n` requests whose strings are over
@@ -417,15 +382,7 @@ fn strings_over_the_limit(n: usize) -> Input {
         )
         .unwrap();
     }
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", requests)
+    eval_requests(policy, requests)
 }
 
 /// One request with a set of `n` elements (over the limit, but for the
@@ -437,15 +394,7 @@ fn set_over_the_limit(n: usize) -> Input {
         "{{\"tool\": \"t\", \"attrs\": {{\"labels\": [{}]}}}}\n",
         elements.join(",")
     );
-    Input::new(&[
-        "eval",
-        "--policy",
-        "policy.grant",
-        "--requests",
-        "requests.jsonl",
-    ])
-    .file("policy.grant", policy)
-    .file("requests.jsonl", request)
+    eval_requests(policy, request)
 }
 
 /// One request of `8n` bytes of JSON (over the limit, but for the
