@@ -1,6 +1,7 @@
 //! Deciding a typed request allocates nothing once the request and outcome
-//! buffers have warmed up. dhat counts every allocation of this test binary
-//! (which has only this one test, so no other thread allocates meanwhile).
+//! buffers have warmed up. dhat counts every allocation of this test binary,
+//! which runs without libtest (`harness = false` in Cargo.toml), so that no
+//! other thread allocates meanwhile: a failed check exits non-zero.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -28,7 +29,11 @@ deny tool "*.write" when agent.delegation_depth > 1
 deny tool ["*push*", "*rea*d*"] when agent.delegation_depth > 5
 "#;
 
-#[test]
+fn main() {
+    typed_decisions_do_not_allocate_after_warm_up();
+    println!("no_allocation: typed decisions allocate nothing after warm-up");
+}
+
 fn typed_decisions_do_not_allocate_after_warm_up() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let mut sources = SourceMap::new();
