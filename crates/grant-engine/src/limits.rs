@@ -1,8 +1,6 @@
 //! How large a request may be, and how request text is quoted in messages.
 
-use std::borrow::Cow;
-
-use grant_syntax::chars::printable;
+pub(crate) use grant_syntax::chars::excerpt;
 
 /// Bounds on what one request may hold, so that neither its size nor a
 /// hostile caller can make a decision slow or its answer large. A request
@@ -68,16 +66,6 @@ impl RequestLimits {
 
 /// How many characters of request text a message quotes at most.
 pub(crate) const EXCERPT_CHARS: usize = 64;
-
-/// `text` as a message quotes it: at most `max_chars` characters, escaped
-/// so that printing it can neither drive a terminal nor hide anything
-/// ([`printable`]), and `…` where it was cut.
-pub(crate) fn excerpt(text: &str, max_chars: usize) -> Cow<'_, str> {
-    match text.char_indices().nth(max_chars) {
-        None => printable(text),
-        Some((cut, _)) => Cow::Owned(format!("{}…", printable(text.get(..cut).unwrap_or("")))),
-    }
-}
 
 /// A request string in a message, in quotes: `"db.read"`, or its first
 /// characters and `…` when it is long.

@@ -115,6 +115,16 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` as a message quotes it: its first `max_chars` characters made
+/// [`printable`], and `…` where it was cut, so that neither the length nor
+/// the characters of what a file or a request supplied reach the reader.
+pub fn excerpt(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => printable(text),
+        Some((cut, _)) => Cow::Owned(format!("{}…", printable(text.get(..cut).unwrap_or("")))),
+    }
+}
+
 /// `U+2028 LINE SEPARATOR`: a character as a diagnostic names it. Only the
 /// characters this module flags have names here; others get the code point.
 pub fn describe(c: char) -> String {
@@ -169,6 +179,14 @@ mod tests {
         assert_eq!(printable("\u{2028}\u{85}\r"), "\\u{2028}\\u{85}\\u{d}");
         // Visible non-ASCII text stays as it is.
         assert_eq!(printable("caf\u{e9} \u{1F600}"), "caf\u{e9} \u{1F600}");
+    }
+
+    #[test]
+    fn excerpts_are_cut_and_escaped() {
+        assert!(matches!(excerpt("db.read", 64), Cow::Borrowed("db.read")));
+        assert_eq!(excerpt("a\u{1b}bc", 2), "a\\u{1b}…");
+        let long = "\u{e9}".repeat(100);
+        assert_eq!(excerpt(&long, 10).chars().count(), 11);
     }
 
     #[test]

@@ -26,6 +26,7 @@
 //! messages are shown through [`crate::chars`]: nothing in a policy can
 //! move the cursor, colour the terminal or hide on screen.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -126,16 +127,8 @@ pub fn short(sources: &SourceMap, diagnostic: &Diagnostic) -> String {
 }
 
 /// User-facing text, escaped and cut to [`shown::MESSAGE_CHARS`].
-fn shown_text(text: &str) -> String {
-    let cut = text
-        .char_indices()
-        .nth(shown::MESSAGE_CHARS)
-        .map_or(text, |(at, _)| text.get(..at).unwrap_or(text));
-    let mut out = chars::printable(cut).into_owned();
-    if cut.len() < text.len() {
-        out.push('…');
-    }
-    out
+fn shown_text(text: &str) -> Cow<'_, str> {
+    chars::excerpt(text, shown::MESSAGE_CHARS)
 }
 
 /// ANSI colours, or none.
