@@ -102,6 +102,11 @@ pub struct Rule {
     pub pattern: ToolPattern,
     pub condition: Option<Expr>,
     pub ttl: Option<Spanned<u64>>,
+    /// `uses N` (language 0.2): the literal as written; the checker holds
+    /// it to 1..=2^53-1 and to allow rules.
+    pub uses: Option<Spanned<i64>>,
+    /// `approval "GROUP"` (language 0.2): the decoded group name.
+    pub approval: Option<Spanned<String>>,
     pub span: Span,
 }
 

@@ -591,6 +591,8 @@ fn describe_rule(grammar_rule: Rule) -> Option<&'static str> {
         Rule::kw_attr => "`attr`",
         Rule::kw_default => "`default`",
         Rule::kw_max => "`max`",
+        Rule::kw_uses => "`uses`",
+        Rule::kw_approval => "`approval`",
         Rule::duration => "a duration",
         Rule::integer => "an integer",
         Rule::string => "a string",
@@ -758,6 +760,8 @@ impl Lower {
         let mut pattern = None;
         let mut condition = None;
         let mut ttl = None;
+        let mut uses = None;
+        let mut approval = None;
         for part in pair.into_inner() {
             let part_span = self.span(&part);
             match part.as_rule() {
@@ -773,7 +777,13 @@ impl Lower {
                 Rule::tool_pattern => pattern = Some(self.tool_pattern(part)?),
                 Rule::expr => condition = Some(self.expr(part)?),
                 Rule::duration => ttl = Some(self.duration(&part)?),
-                Rule::kw_tool | Rule::kw_when | Rule::kw_ttl => {}
+                Rule::integer => uses = Some(Spanned::new(self.integer(&part)?, part_span)),
+                Rule::string => approval = Some(self.string(part)?),
+                Rule::kw_tool
+                | Rule::kw_when
+                | Rule::kw_ttl
+                | Rule::kw_uses
+                | Rule::kw_approval => {}
                 _ => return Err(self.malformed(part_span)),
             }
         }
@@ -791,6 +801,8 @@ impl Lower {
             pattern,
             condition,
             ttl,
+            uses,
+            approval,
             span,
         })
     }
