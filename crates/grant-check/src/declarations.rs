@@ -221,9 +221,9 @@ impl Checker<'_> {
             Diagnostic::new(
                 Code::LedgerAttributeType,
                 decl.ty.span(),
-                format!("`{path}` is a `{fixed}`, set by the ledger"),
+                format!("`{path}` has the fixed type `{fixed}`"),
             )
-            .label(format!("the ledger gives a `{fixed}` here"))
+            .label(format!("not `{fixed}`"))
             .help(format!(
                 "declare it `attr {path}: {fixed}`: it is {}",
                 reserved.meaning
