@@ -229,8 +229,31 @@ mod tests {
         assert_eq!(Code::InvalidMatches.docs_anchor(), "g0304-invalid-matches");
     }
 
+    /// Codes are stable identifiers: each written `G` and four digits, in
+    /// increasing order, none given twice, and none sharing a name or a
+    /// title; warnings are exactly the lints (`G09xx`).
     #[test]
-    fn names_are_the_variant_names() {
-        assert_eq!(Code::UnusedAttribute.name(), "UnusedAttribute");
+    fn codes_are_unique_ordered_and_well_formed() {
+        use std::collections::HashSet;
+        let mut previous = "";
+        let (mut names, mut titles) = (HashSet::new(), HashSet::new());
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(
+                text.len() == 5
+                    && text.starts_with('G')
+                    && text[1..].bytes().all(|b| b.is_ascii_digit()),
+                "{text}"
+            );
+            assert!(text > previous, "{text} after {previous}");
+            previous = text;
+            assert!(names.insert(code.name()), "name {} twice", code.name());
+            assert!(titles.insert(code.title()), "title {} twice", code.title());
+            assert_eq!(
+                code.severity() == super::Severity::Warning,
+                text.starts_with("G09"),
+                "{text}"
+            );
+        }
     }
 }
