@@ -9,6 +9,7 @@ use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use crate::glob::Glob;
 use crate::index::RuleIndexBuilder;
+use crate::plan;
 use crate::program::{
     CompareOp, CompiledRule, Const, ConstId, GlobId, Kind, Op, Operand, Program, RuleId, SlotId,
     Tri,
@@ -25,6 +26,8 @@ pub const MAX_STACK: usize = 128;
 pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
     let mut compiler = Compiler::default();
     let mut rules = Vec::with_capacity(policy.rules.len());
+    let mut heads = Vec::with_capacity(policy.rules.len());
+    let mut tests = Vec::new();
     let mut index = RuleIndexBuilder::default();
     let mut diagnostics = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
@@ -82,6 +85,14 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
                 .help("split the rule into simpler rules"),
             );
         }
+        let code_end = compiler.code.len() as u32;
+        heads.push(plan::plan(
+            rule.effect,
+            compiler.code.get(code_start as usize..).unwrap_or(&[]),
+            code_end,
+            &compiler.consts,
+            &mut tests,
+        ));
         rules.push(CompiledRule {
             id: rule.id.as_str().into(),
             effect: rule.effect,
@@ -93,7 +104,7 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
                 .collect(),
             patterns,
             code_start,
-            code_end: compiler.code.len() as u32,
+            code_end,
             cost: compiler.cost,
             max_stack: compiler.max_depth as u32,
             span: rule.span,
@@ -111,6 +122,8 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
         code: compiler.code,
         spans: compiler.spans,
         rules,
+        heads,
+        tests,
         index: index.build(),
         default_ttl: policy.default_ttl,
         max_ttl: policy.max_ttl,
