@@ -1,14 +1,13 @@
 //! Lowering a checked policy to a [`Program`].
 
-use std::collections::HashMap;
-
 use grant_check::Policy;
 use grant_check::ir::{Expr, ExprKind, ToolPatterns, Type, Value};
 use grant_syntax::Span;
+use grant_syntax::ast::Effect;
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use crate::glob::Glob;
-use crate::index::RuleIndexBuilder;
+use crate::index::{FnvMap, RuleIndexBuilder};
 use crate::plan;
 use crate::program::{
     CompareOp, CompiledRule, Const, ConstId, GlobId, Kind, Op, Operand, Program, RuleId, SlotId,
@@ -122,6 +121,7 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
         code: compiler.code,
         spans: compiler.spans,
         rules,
+        has_deny: heads.iter().any(|h| h.effect == Effect::Deny),
         heads,
         tests,
         index: index.build(),
@@ -133,9 +133,14 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
 #[derive(Default)]
 struct Compiler {
     consts: Vec<Const>,
-    const_ids: HashMap<Const, ConstId>,
+    // FNV, not SipHash: keys come from the policy, and hashing was a
+    // tenth of compile time.
+    const_ids: FnvMap<Const, ConstId>,
     globs: Vec<Glob>,
-    glob_ids: HashMap<Box<str>, GlobId>,
+    glob_ids: FnvMap<Box<str>, GlobId>,
+    /// The key of the glob being looked up, reused: most patterns are
+    /// found, and a found pattern then allocates nothing.
+    glob_key: String,
     code: Vec<Op>,
     spans: Vec<Span>,
     depth: usize,
@@ -194,13 +199,13 @@ impl Compiler {
     }
 
     fn glob(&mut self, glob: Glob) -> GlobId {
-        let key: Box<str> = glob_key(&glob).into();
-        if let Some(id) = self.glob_ids.get(&key) {
+        glob_key(&glob, &mut self.glob_key);
+        if let Some(id) = self.glob_ids.get(self.glob_key.as_str()) {
             return *id;
         }
         let id = GlobId(self.globs.len() as u32);
         self.globs.push(glob);
-        self.glob_ids.insert(key, id);
+        self.glob_ids.insert(self.glob_key.as_str().into(), id);
         id
     }
 
@@ -378,16 +383,21 @@ fn log2_ceil(n: usize) -> u32 {
     usize::BITS - n.saturating_sub(1).leading_zeros()
 }
 
-fn glob_key(glob: &Glob) -> String {
+/// Identical globs have one key: `=text` without a `*`, else
+/// `*prefix*middle...*suffix`.
+fn glob_key(glob: &Glob, key: &mut String) {
+    key.clear();
     if !glob.has_star {
-        return format!("={}", glob.prefix);
+        key.push('=');
+        key.push_str(&glob.prefix);
+        return;
     }
-    let mut key = format!("*{}", glob.prefix);
+    key.push('*');
+    key.push_str(&glob.prefix);
     for piece in glob.middle.iter() {
         key.push('*');
         key.push_str(piece);
     }
     key.push('*');
     key.push_str(&glob.suffix);
-    key
 }

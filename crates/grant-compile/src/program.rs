@@ -239,6 +239,8 @@ pub struct Program {
     pub heads: Vec<RuleHead>,
     /// The tests of the rules whose heads list tests.
     pub tests: Vec<Test>,
+    /// Whether any rule denies: when none does, deciding skips the deny pass.
+    pub has_deny: bool,
     pub index: RuleIndex,
     pub default_ttl: Option<u64>,
     pub max_ttl: Option<u64>,

@@ -77,6 +77,7 @@ pub fn eval_rule(
 /// Evaluates a junction of tests (`any`: an `or`, else an `and`) as its
 /// bytecode would: the tests in order, stopping at the first that decides
 /// the junction; reads of missing attributes are pushed to `missing`.
+#[inline]
 pub fn eval_tests(
     program: &Program,
     tests: &[Test],

@@ -92,10 +92,18 @@ pub fn decide(
         &mut out.index_scratch,
         &mut candidates,
     );
-    // Deny rules first: any that applies decides.
-    evaluate(program, &candidates, Effect::Deny, input, out);
+    // Deny rules first: any that applies decides. A pass is skipped when
+    // it has nothing to evaluate (most policies allow far more than they
+    // deny).
+    let allows = if program.has_deny {
+        evaluate(program, &candidates, Effect::Deny, input, out)
+    } else {
+        true
+    };
     if out.deciding.is_empty() {
-        evaluate(program, &candidates, Effect::Allow, input, out);
+        if allows {
+            evaluate(program, &candidates, Effect::Allow, input, out);
+        }
         if !out.deciding.is_empty() {
             out.effect = Some(Effect::Allow);
             let rules_ttl = out
@@ -114,18 +122,23 @@ pub fn decide(
         out.effect = Some(Effect::Deny);
     }
     out.candidates = candidates;
-    out.missing.extend_from_slice(&out.missing_log);
-    out.missing.sort_unstable();
-    out.missing.dedup();
+    if !out.missing_log.is_empty() {
+        out.missing.extend_from_slice(&out.missing_log);
+        out.missing.sort_unstable();
+        out.missing.dedup();
+    }
 }
 
+/// Evaluates the candidates of `effect`; whether there were candidates of
+/// the other effect.
 fn evaluate(
     program: &Program,
     candidates: &[RuleId],
     effect: Effect,
     input: &Input<'_>,
     out: &mut Outcome,
-) {
+) -> bool {
+    let mut others = false;
     for &id in candidates {
         // The packed heads, not the rules: this loop runs for every
         // candidate, twice.
@@ -133,6 +146,7 @@ fn evaluate(
             continue;
         };
         if head.effect != effect {
+            others = true;
             continue;
         }
         let start = out.missing_log.len();
@@ -179,6 +193,7 @@ fn evaluate(
             out.deciding.push(id);
         }
     }
+    others
 }
 
 /// Moves the distinct values of a sorted slice to its front; their count.
