@@ -11,14 +11,16 @@
 //! count. (Without it, run two counts and divide the difference by the
 //! difference of counts to remove setup.)
 //!
-//! Arguments: `RULES DECISIONS [exact|glob|mixed] [hit|miss]` (default
+//! Arguments: `RULES DECISIONS [exact|glob|mixed|any] [hit|miss]` (default
 //! `exact hit`): the `simple_policy` of the decide bench, and its request
 //! for the middle rule's tool (`mixed`: the nearest exact-name rule, as the
-//! bench's `hit`), or for a tool no pattern names (`miss`).
+//! bench's `hit`), or for a tool no pattern names (`miss`). `any`: the
+//! `any_policy`, every rule `tool *` and evaluated: the difference between
+//! two sizes is the cost per evaluated rule.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grant_benches::{Patterns, UNMATCHED_TOOL, simple_policy, tool_of_rule};
+use grant_benches::{Patterns, UNMATCHED_TOOL, any_policy, simple_policy, tool_of_rule};
 use grant_engine::{Engine, Outcome, Request, Value};
 use grant_syntax::SourceMap;
 
@@ -29,8 +31,10 @@ fn main() {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let patterns = match args.next().as_deref() {
-        None | Some("exact") => Patterns::Exact,
+    let shape = args.next();
+    let any = shape.as_deref() == Some("any");
+    let patterns = match shape.as_deref() {
+        None | Some("exact") | Some("any") => Patterns::Exact,
         Some("glob") => Patterns::Glob,
         Some("mixed") => Patterns::Mixed,
         Some(other) => panic!("patterns: exact, glob or mixed, not {other:?}"),
@@ -41,7 +45,12 @@ fn main() {
         Some(other) => panic!("case: hit or miss, not {other:?}"),
     };
     let mut sources = SourceMap::new();
-    sources.add("policy.grant", simple_policy(rules, patterns));
+    let text = if any {
+        any_policy(rules)
+    } else {
+        simple_policy(rules, patterns)
+    };
+    sources.add("policy.grant", text);
     let engine = Engine::from_sources(sources).unwrap();
     let sensitivity = engine.attr("sensitivity").unwrap();
     let depth = engine.attr("agent.delegation_depth").unwrap();
@@ -63,7 +72,7 @@ fn main() {
     // Warm the outcome's buffers, outside the counted function.
     engine.decide_into(&request, &mut outcome).unwrap();
     let allowed = decide_many(&engine, &request, &mut outcome, decisions);
-    if hit || patterns == Patterns::Mixed {
+    if hit || any || patterns == Patterns::Mixed {
         assert_eq!(allowed, decisions, "the request is allowed");
     }
     println!("{} rules considered per decision", outcome.considered.len());
