@@ -15,6 +15,8 @@
 //! - `varied_mixed`: [`policy`], the five condition shapes of the front-end
 //!   bench (sets, `matches`, durations, deny rules), every attribute given.
 //! - `json`: on `simple_exact`.
+//! - `any`: [`any_policy`] of 1 and 6 rules, every rule `tool *` and
+//!   evaluated: (6 - 1) / 5 is the cost of one more evaluated rule.
 //!
 //! Run: `cargo bench -p grant-benches --bench decide`
 
@@ -27,8 +29,8 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use grant_benches::{
-    Patterns, ToolPattern, UNMATCHED_TOOL, mixed_any_rules, policy, simple_policy, tool_of_rule,
-    tool_patterns,
+    Patterns, ToolPattern, UNMATCHED_TOOL, any_policy, mixed_any_rules, policy, simple_policy,
+    tool_of_rule, tool_patterns,
 };
 use grant_engine::{Engine, Request, Value};
 use grant_syntax::SourceMap;
@@ -241,12 +243,34 @@ fn json(c: &mut Criterion) {
     group.finish();
 }
 
+/// Every rule `tool *` (`any_policy`), all evaluated: the difference between
+/// 6 rules and 1 is the cost of 5 more evaluated rules.
+fn any(c: &mut Criterion) {
+    let mut group = configure(c, "decide_any");
+    for rules in [1, 6] {
+        let engine = engine(any_policy(rules));
+        let mut request = engine.request();
+        let mut outcome = Outcome::default();
+        simple_request(&engine, &mut request, UNMATCHED_TOOL);
+        engine.decide_into(&request, &mut outcome).unwrap();
+        assert!(outcome.is_allow() && outcome.considered.len() == rules);
+        group.bench_with_input(BenchmarkId::new("hit", rules), &rules, |b, _| {
+            b.iter(|| {
+                let _ = engine.decide_into(black_box(&request), &mut outcome);
+                outcome.is_allow()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn decide(c: &mut Criterion) {
     simple(c, Patterns::Exact, "decide_simple_exact");
     simple(c, Patterns::Glob, "decide_simple_glob");
     simple(c, Patterns::Mixed, "decide_simple_mixed");
     varied(c);
     json(c);
+    any(c);
 }
 
 criterion_group!(benches, decide);

@@ -291,3 +291,22 @@ pub fn tool_of_rule(patterns: Patterns, i: usize) -> String {
 
 /// A tool no rule of any generated policy names (only `*` rules match it).
 pub const UNMATCHED_TOOL: &str = "unlisted.tool";
+
+/// A policy of `rules` `tool *` rules with the condition of
+/// [`simple_policy`] (`sensitivity <= L and agent.delegation_depth < D`),
+/// all evaluated for every request: the difference between two sizes is
+/// the cost of evaluating a rule.
+pub fn any_policy(rules: usize) -> String {
+    let mut text = String::with_capacity(rules * 90 + DECLARATIONS.len());
+    text.push_str(DECLARATIONS);
+    for i in 0..rules {
+        let rule = simple_rule(Patterns::Exact, i);
+        let _ = writeln!(
+            text,
+            "allow tool * when sensitivity <= {} and agent.delegation_depth < {} ttl 5m",
+            SENSITIVITY.get(rule.max_sensitivity).unwrap_or(&"public"),
+            rule.max_depth,
+        );
+    }
+    text
+}

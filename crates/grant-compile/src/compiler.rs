@@ -1,14 +1,14 @@
 //! Lowering a checked policy to a [`Program`].
 
-use std::collections::HashMap;
-
 use grant_check::Policy;
 use grant_check::ir::{Expr, ExprKind, ToolPatterns, Type, Value};
 use grant_syntax::Span;
+use grant_syntax::ast::Effect;
 use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use crate::glob::Glob;
-use crate::index::RuleIndexBuilder;
+use crate::index::{FnvMap, RuleIndexBuilder};
+use crate::plan;
 use crate::program::{
     CompareOp, CompiledRule, Const, ConstId, GlobId, Kind, Op, Operand, Program, RuleId, SlotId,
     Tri,
@@ -25,6 +25,8 @@ pub const MAX_STACK: usize = 128;
 pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
     let mut compiler = Compiler::default();
     let mut rules = Vec::with_capacity(policy.rules.len());
+    let mut heads = Vec::with_capacity(policy.rules.len());
+    let mut tests = Vec::new();
     let mut index = RuleIndexBuilder::default();
     let mut diagnostics = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
@@ -82,6 +84,14 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
                 .help("split the rule into simpler rules"),
             );
         }
+        let code_end = compiler.code.len() as u32;
+        heads.push(plan::plan(
+            rule.effect,
+            compiler.code.get(code_start as usize..).unwrap_or(&[]),
+            code_end,
+            &compiler.consts,
+            &mut tests,
+        ));
         rules.push(CompiledRule {
             id: rule.id.as_str().into(),
             effect: rule.effect,
@@ -95,7 +105,7 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
                 .collect(),
             patterns,
             code_start,
-            code_end: compiler.code.len() as u32,
+            code_end,
             cost: compiler.cost,
             max_stack: compiler.max_depth as u32,
             span: rule.span,
@@ -113,6 +123,9 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
         code: compiler.code,
         spans: compiler.spans,
         rules,
+        has_deny: heads.iter().any(|h| h.effect == Effect::Deny),
+        heads,
+        tests,
         index: index.build(),
         default_ttl: policy.default_ttl,
         max_ttl: policy.max_ttl,
@@ -122,9 +135,14 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
 #[derive(Default)]
 struct Compiler {
     consts: Vec<Const>,
-    const_ids: HashMap<Const, ConstId>,
+    // FNV, not SipHash: keys come from the policy, and hashing was a
+    // tenth of compile time.
+    const_ids: FnvMap<Const, ConstId>,
     globs: Vec<Glob>,
-    glob_ids: HashMap<Box<str>, GlobId>,
+    glob_ids: FnvMap<Box<str>, GlobId>,
+    /// The key of the glob being looked up, reused: most patterns are
+    /// found, and a found pattern then allocates nothing.
+    glob_key: String,
     code: Vec<Op>,
     spans: Vec<Span>,
     depth: usize,
@@ -183,13 +201,13 @@ impl Compiler {
     }
 
     fn glob(&mut self, glob: Glob) -> GlobId {
-        let key: Box<str> = glob_key(&glob).into();
-        if let Some(id) = self.glob_ids.get(&key) {
+        glob_key(&glob, &mut self.glob_key);
+        if let Some(id) = self.glob_ids.get(self.glob_key.as_str()) {
             return *id;
         }
         let id = GlobId(self.globs.len() as u32);
         self.globs.push(glob);
-        self.glob_ids.insert(key, id);
+        self.glob_ids.insert(self.glob_key.as_str().into(), id);
         id
     }
 
@@ -367,16 +385,21 @@ fn log2_ceil(n: usize) -> u32 {
     usize::BITS - n.saturating_sub(1).leading_zeros()
 }
 
-fn glob_key(glob: &Glob) -> String {
+/// Identical globs have one key: `=text` without a `*`, else
+/// `*prefix*middle...*suffix`.
+fn glob_key(glob: &Glob, key: &mut String) {
+    key.clear();
     if !glob.has_star {
-        return format!("={}", glob.prefix);
+        key.push('=');
+        key.push_str(&glob.prefix);
+        return;
     }
-    let mut key = format!("*{}", glob.prefix);
+    key.push('*');
+    key.push_str(&glob.prefix);
     for piece in glob.middle.iter() {
         key.push('*');
         key.push_str(piece);
     }
     key.push('*');
     key.push_str(&glob.suffix);
-    key
 }

@@ -18,6 +18,7 @@
 mod compiler;
 pub mod disasm;
 pub mod index;
+pub mod plan;
 pub mod program;
 
 /// The glob matcher, shared with the checker's lints (`grant_check::glob`).

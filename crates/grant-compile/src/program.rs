@@ -7,6 +7,7 @@ use grant_syntax::ast::Effect;
 
 use crate::glob::Glob;
 use crate::index::RuleIndex;
+use crate::plan::{RuleHead, Test};
 
 /// Index of an attribute's value in a request: the attribute's declaration
 /// order in the policy.
@@ -238,6 +239,12 @@ pub struct Program {
     /// The source of each instruction, beside `code`.
     pub spans: Vec<Span>,
     pub rules: Vec<CompiledRule>,
+    /// Beside `rules`: how the evaluator runs each rule (`crate::plan`).
+    pub heads: Vec<RuleHead>,
+    /// The tests of the rules whose heads list tests.
+    pub tests: Vec<Test>,
+    /// Whether any rule denies: when none does, deciding skips the deny pass.
+    pub has_deny: bool,
     pub index: RuleIndex,
     pub default_ttl: Option<u64>,
     pub max_ttl: Option<u64>,

@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 
+use grant_compile::plan::{Test, TestValue};
 use grant_compile::program::{CompareOp, CompiledRule, Const, Kind, Op, Operand, SlotId, Tri};
 use grant_compile::{MAX_STACK, Program};
 
@@ -71,6 +72,55 @@ pub fn eval_rule(
         machine.run::<MAX_STACK>(code, rule.code_start as usize)
     };
     result.unwrap_or(Tri::Unknown)
+}
+
+/// Evaluates a junction of tests (`any`: an `or`, else an `and`) as its
+/// bytecode would: the tests in order, stopping at the first that decides
+/// the junction; reads of missing attributes are pushed to `missing`.
+#[inline]
+pub fn eval_tests(
+    program: &Program,
+    tests: &[Test],
+    any: bool,
+    input: &Input<'_>,
+    missing: &mut Vec<SlotId>,
+) -> Tri {
+    let decided = Tri::from_bool(any);
+    let mut unknown = false;
+    for test in tests {
+        let result = eval_test(program, test, input, missing);
+        if result == decided {
+            return decided;
+        }
+        unknown |= result == Tri::Unknown;
+    }
+    if unknown { Tri::Unknown } else { !decided }
+}
+
+#[inline]
+fn eval_test(program: &Program, test: &Test, input: &Input<'_>, missing: &mut Vec<SlotId>) -> Tri {
+    let value = input
+        .values
+        .get(test.slot.0 as usize)
+        .copied()
+        .unwrap_or(Slot::Missing);
+    let ordering = match (value, test.value) {
+        (Slot::Missing, _) => {
+            missing.push(test.slot);
+            return Tri::Unknown;
+        }
+        (Slot::Int(a), TestValue::Int(b)) => a.cmp(&b),
+        (Slot::Enum(a), TestValue::Enum(b)) => a.cmp(&b),
+        (Slot::Duration(a), TestValue::Duration(b)) => a.cmp(&b),
+        (Slot::Bool(a), TestValue::Bool(b)) => a.cmp(&b),
+        (Slot::Str(range), TestValue::Str(id)) => match program.consts.get(id.0 as usize) {
+            Some(Const::Str(s)) => input.str(range).cmp(s),
+            _ => return Tri::Unknown,
+        },
+        // An attribute of another kind: bad input.
+        _ => return Tri::Unknown,
+    };
+    test.truth(ordering)
 }
 
 /// The stack of rules that need at most this many slots.
@@ -288,4 +338,113 @@ fn same_kind(kind: Kind, value: Scalar<'_>) -> bool {
             | (Kind::Duration, Scalar::Duration(_))
             | (Kind::Enum, Scalar::Enum(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use grant_compile::plan::Shape;
+    use grant_compile::program::{SlotId, Tri};
+    use grant_syntax::SourceMap;
+
+    use super::{eval_rule, eval_tests};
+    use crate::input::{Input, Slot, SlotRange};
+
+    /// The tests a rule is planned into decide what its bytecode decides,
+    /// and name the same missing attributes, for every combination of
+    /// missing and present values.
+    #[test]
+    fn planned_tests_agree_with_the_bytecode() {
+        let conditions = [
+            "level <= mid",
+            "mid > level",
+            "level <= mid and depth < 3",
+            "level <= mid and depth < 3 and flag",
+            "level == high or depth >= 2",
+            "not flag or level != low",
+            "not not flag and name == \"b\"",
+            "\"b\" != name and 1m < elapsed",
+            "flag == false and depth > 1 and elapsed <= 90s",
+            // Not planned: run as bytecode.
+            "level <= mid and (depth < 3 or flag)",
+            "(level <= mid) == flag",
+        ];
+        let mut text = String::from(
+            "type level = low < mid < high\nattr level: level\nattr depth: int\nattr flag: bool\nattr name: string\nattr elapsed: duration\n",
+        );
+        for c in conditions {
+            text.push_str(&format!("allow tool \"t\" when {c} ttl 5m\n"));
+        }
+        let mut sources = SourceMap::new();
+        sources.add("policy.grant", text);
+        let built = grant_compile::build(&sources);
+        assert!(!built.has_errors(), "{:?}", built.diagnostics);
+        let program = built.program.unwrap();
+        assert!(program.heads.iter().any(|h| h.shape == Shape::AnyOf));
+        assert!(program.heads.iter().any(|h| h.shape == Shape::Code));
+        let choices: [&[Slot]; 5] = [
+            &[
+                Slot::Missing,
+                Slot::Enum(0),
+                Slot::Enum(1),
+                Slot::Enum(2),
+                Slot::Int(1),
+            ],
+            &[Slot::Missing, Slot::Int(1), Slot::Int(2), Slot::Int(3)],
+            &[Slot::Missing, Slot::Bool(false), Slot::Bool(true)],
+            &[
+                Slot::Missing,
+                Slot::Str(SlotRange { start: 0, len: 1 }),
+                Slot::Str(SlotRange { start: 1, len: 1 }),
+                Slot::Str(SlotRange { start: 2, len: 1 }),
+            ],
+            &[
+                Slot::Missing,
+                Slot::Duration(60),
+                Slot::Duration(90),
+                Slot::Duration(91),
+            ],
+        ];
+        let mut values = vec![Slot::Missing; 5];
+        let mut compared = 0;
+        let total: usize = choices.iter().map(|c| c.len()).product();
+        for mut n in 0..total {
+            for (value, options) in values.iter_mut().zip(choices.iter()) {
+                *value = options[n % options.len()];
+                n /= options.len();
+            }
+            let input = Input {
+                values: &values,
+                text: "abc",
+                set_items: &[],
+            };
+            for (rule, head) in program.rules.iter().zip(&program.heads) {
+                let (mut by_code, mut by_tests) = (Vec::new(), Vec::new());
+                let expected = eval_rule(&program, rule, &input, &mut by_code);
+                let tests = &program.tests[head.start as usize..head.end as usize];
+                let found = match head.shape {
+                    Shape::AllOf | Shape::AnyOf => eval_tests(
+                        &program,
+                        tests,
+                        head.shape == Shape::AnyOf,
+                        &input,
+                        &mut by_tests,
+                    ),
+                    _ => continue,
+                };
+                assert_eq!(found, expected, "{:?} with {values:?}", rule.id);
+                if expected == Tri::Unknown {
+                    let sorted = |mut v: Vec<SlotId>| {
+                        v.sort_unstable();
+                        v.dedup();
+                        v
+                    };
+                    assert_eq!(sorted(by_tests), sorted(by_code), "{:?}", rule.id);
+                }
+                compared += 1;
+            }
+        }
+        assert!(compared > 1000);
+    }
 }

@@ -11,10 +11,11 @@ mod input;
 
 use grant_compile::Program;
 use grant_compile::index::IndexScratch;
+use grant_compile::plan::Shape;
 use grant_compile::program::{RuleId, SlotId, Tri};
 use grant_syntax::ast::Effect;
 
-pub use eval::eval_rule;
+pub use eval::{eval_rule, eval_tests};
 pub use input::{Input, Slot, SlotRange, cmp_items};
 
 /// How a decision came out, and why, in buffers reused across decisions.
@@ -91,10 +92,18 @@ pub fn decide(
         &mut out.index_scratch,
         &mut candidates,
     );
-    // Deny rules first: any that applies decides.
-    evaluate(program, &candidates, Effect::Deny, input, out);
+    // Deny rules first: any that applies decides. A pass is skipped when
+    // it has nothing to evaluate (most policies allow far more than they
+    // deny).
+    let allows = if program.has_deny {
+        evaluate(program, &candidates, Effect::Deny, input, out)
+    } else {
+        true
+    };
     if out.deciding.is_empty() {
-        evaluate(program, &candidates, Effect::Allow, input, out);
+        if allows {
+            evaluate(program, &candidates, Effect::Allow, input, out);
+        }
         if !out.deciding.is_empty() {
             out.effect = Some(Effect::Allow);
             let rules_ttl = out
@@ -113,37 +122,62 @@ pub fn decide(
         out.effect = Some(Effect::Deny);
     }
     out.candidates = candidates;
-    out.missing.extend_from_slice(&out.missing_log);
-    out.missing.sort_unstable();
-    out.missing.dedup();
+    if !out.missing_log.is_empty() {
+        out.missing.extend_from_slice(&out.missing_log);
+        out.missing.sort_unstable();
+        out.missing.dedup();
+    }
 }
 
+/// Evaluates the candidates of `effect`; whether there were candidates of
+/// the other effect.
 fn evaluate(
     program: &Program,
     candidates: &[RuleId],
     effect: Effect,
     input: &Input<'_>,
     out: &mut Outcome,
-) {
+) -> bool {
+    let mut others = false;
     for &id in candidates {
-        let Some(rule) = program.rule(id) else {
+        // The packed heads, not the rules: this loop runs for every
+        // candidate, twice.
+        let Some(head) = program.heads.get(id.0 as usize) else {
             continue;
         };
-        if rule.effect != effect {
+        if head.effect != effect {
+            others = true;
             continue;
         }
         let start = out.missing_log.len();
-        let result = eval_rule(program, rule, input, &mut out.missing_log);
+        let result = match head.shape {
+            Shape::Always => Tri::True,
+            Shape::AllOf | Shape::AnyOf => {
+                let tests = program
+                    .tests
+                    .get(head.start as usize..head.end as usize)
+                    .unwrap_or(&[]);
+                eval_tests(
+                    program,
+                    tests,
+                    head.shape == Shape::AnyOf,
+                    input,
+                    &mut out.missing_log,
+                )
+            }
+            Shape::Code => match program.rule(id) {
+                Some(rule) => eval_rule(program, rule, input, &mut out.missing_log),
+                None => Tri::Unknown,
+            },
+        };
+        let mut end = start;
         if result == Tri::Unknown {
             // Only unknown conditions name their missing attributes.
             let run = out.missing_log.get_mut(start..).unwrap_or(&mut []);
             run.sort_unstable();
-            let kept = dedup_sorted(run);
-            out.missing_log.truncate(start + kept);
-        } else {
-            out.missing_log.truncate(start);
+            end += dedup_sorted(run);
         }
-        let end = out.missing_log.len();
+        out.missing_log.truncate(end);
         out.considered.push(Considered {
             rule: id,
             result,
@@ -159,6 +193,7 @@ fn evaluate(
             out.deciding.push(id);
         }
     }
+    others
 }
 
 /// Moves the distinct values of a sorted slice to its front; their count.

@@ -254,6 +254,16 @@ fn duplicate(rule: &Rule, first: &Rule) -> Diagnostic {
 }
 
 /// Patterns as a set: sorted, without duplicates, runs of `*` as one `*`.
+/// The patterns as written, `*` for `tool *`.
+fn pattern_iter(patterns: &ToolPatterns) -> impl Iterator<Item = &str> {
+    let list = match patterns {
+        ToolPatterns::Any => &[][..],
+        ToolPatterns::List(list) => list.as_slice(),
+    };
+    let any = matches!(patterns, ToolPatterns::Any).then_some("*");
+    any.into_iter().chain(list.iter().map(String::as_str))
+}
+
 fn pattern_set(rule: &Rule) -> Vec<String> {
     let mut set: Vec<String> = patterns(&rule.patterns)
         .into_iter()
@@ -291,7 +301,23 @@ fn rule_key(rule: &Rule) -> u64 {
     rule.ttl.hash(&mut hasher);
     rule.uses.hash(&mut hasher);
     rule.approval.hash(&mut hasher);
-    pattern_set(rule).hash(&mut hasher);
+    // The least and greatest hash of the normalised patterns: equal sets
+    // give equal keys, without building the set for every rule (unequal
+    // sets that share both are told apart by `same_rule`).
+    let (mut least, mut greatest) = (u64::MAX, 0u64);
+    for pattern in pattern_iter(&rule.patterns) {
+        let mut hash = crate::fnv::START;
+        let mut star = false;
+        for byte in pattern.bytes() {
+            if !(byte == b'*' && star) {
+                hash = crate::fnv::step(hash, byte);
+            }
+            star = byte == b'*';
+        }
+        least = least.min(hash);
+        greatest = greatest.max(hash);
+    }
+    (least, greatest).hash(&mut hasher);
     if let Some(condition) = &rule.condition {
         hash_shape(condition, &mut hasher);
     }
