@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use grant_syntax::lexer::Token;
+use grant_syntax::lexer::{Keyword, Token};
 
 use crate::trivia::{Tok, is_keyword, starts_item};
 
@@ -38,8 +38,8 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
     let mut i = 0;
     while i < toks.len() {
         let is_rule = kind(i) == Some(Token::At)
-            || is_keyword(toks, i, "allow")
-            || is_keyword(toks, i, "deny");
+            || is_keyword(toks, i, Keyword::Allow)
+            || is_keyword(toks, i, Keyword::Deny);
         if !is_rule {
             let start = i;
             i += 1;
@@ -51,22 +51,20 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
         }
         let mut annotations = Vec::new();
         while kind(i) == Some(Token::At) {
-            let shape = [
-                Token::At,
-                Token::Word,
-                Token::LParen,
-                Token::String,
-                Token::RParen,
-            ];
-            if !(0..shape.len()).all(|k| kind(i + k) == shape.get(k).copied()) {
+            // `@`, a name (any word, keywords included), `(`, a string, `)`.
+            let shape = kind(i + 1).is_some_and(Token::is_word)
+                && kind(i + 2) == Some(Token::LParen)
+                && kind(i + 3) == Some(Token::String)
+                && kind(i + 4) == Some(Token::RParen);
+            if !shape {
                 return None;
             }
-            annotations.push(i..i + shape.len());
-            i += shape.len();
+            annotations.push(i..i + 5);
+            i += 5;
         }
         let effect = i;
-        if !(is_keyword(toks, i, "allow") || is_keyword(toks, i, "deny"))
-            || !is_keyword(toks, i + 1, "tool")
+        if !(is_keyword(toks, i, Keyword::Allow) || is_keyword(toks, i, Keyword::Deny))
+            || !is_keyword(toks, i + 1, Keyword::Tool)
         {
             return None;
         }
@@ -83,10 +81,10 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
             _ => return None,
         };
         i = pattern_end;
-        let when = if is_keyword(toks, i, "when") {
+        let when = if is_keyword(toks, i, Keyword::When) {
             let start = i;
             i += 1;
-            while i < toks.len() && !is_keyword(toks, i, "ttl") && !starts_item(toks, i) {
+            while i < toks.len() && !is_keyword(toks, i, Keyword::Ttl) && !starts_item(toks, i) {
                 i += 1;
             }
             if i == start + 1 {
@@ -96,7 +94,7 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
         } else {
             None
         };
-        let ttl = if is_keyword(toks, i, "ttl") {
+        let ttl = if is_keyword(toks, i, Keyword::Ttl) {
             kind(i + 1)?;
             i += 2;
             Some(i - 2..i)
