@@ -13,6 +13,8 @@ use crate::ast::{
 };
 use crate::chars;
 use crate::diagnostic::{Code, Diagnostic};
+use logos::Logos as _;
+
 use crate::lexer::{self, CharKind, CharProblem, Keyword, Place, Token};
 use crate::limits::{MAX_FILE_BYTES, MAX_NESTING};
 use crate::literal::{self, EscapeError};
@@ -67,20 +69,28 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
     }
 
     let code = sanitized.as_deref().unwrap_or(text);
-    let toks = tokenize(file, text, code, &mut lexical_errors, &mut diagnostics);
-    lexical_errors.sort_unstable();
     let mut parser = Parser {
         file,
         text: code,
-        toks,
-        pos: 0,
+        original: text,
+        lexer: Token::lexer(code),
+        cur: None,
+        at_line_start: true,
+        after_annotation_line: false,
+        before_first_item: true,
+        lexer_diagnostics: Vec::new(),
+        string_errors: Vec::new(),
         prev_end: 0,
         expected: Expected::NONE,
         depth: 0,
         literal_errors: Vec::new(),
         poisoned: false,
     };
-    let items = parser.items(&lexical_errors, &mut diagnostics);
+    parser.advance();
+    let mut syntax_errors = Vec::new();
+    let items = parser.items(&lexical_errors, &mut syntax_errors);
+    diagnostics.append(&mut parser.lexer_diagnostics);
+    diagnostics.append(&mut syntax_errors);
     diagnostics.append(&mut parser.literal_errors);
     Parsed {
         file: File { items },
@@ -97,80 +107,6 @@ struct Tok {
     end: u32,
     /// An item boundary: where parsing resumes after a syntax error.
     boundary: bool,
-}
-
-/// Lexes `code` (the text with hidden characters blanked) into code tokens.
-/// On the way it reports unterminated strings (each a lexical error) and
-/// near misses of the skip directive, read from the original `text`.
-///
-/// Item boundaries are the first tokens of lines that start an item (`@`,
-/// `allow`, `deny`, `type`, `attr`, `default`, `max`), except where lines
-/// of annotations go on into their rule. No valid item contains a boundary
-/// (these words cannot continue an item, and paths have no spaces), so
-/// after a syntax error parsing resumes at the next one.
-fn tokenize(
-    file: FileId,
-    text: &str,
-    code: &str,
-    lexical_errors: &mut Vec<usize>,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Tok> {
-    // Policies average a code token per five or six bytes.
-    let mut toks = Vec::with_capacity(code.len() / 5 + 1);
-    let mut at_line_start = true;
-    let mut after_annotation_line = false;
-    let mut before_first_item = true;
-    for (token, range) in lexer::tokens(code) {
-        match token {
-            Some(Token::Newline) => {
-                at_line_start = true;
-                continue;
-            }
-            Some(Token::Whitespace | Token::Bom) => continue,
-            Some(Token::Comment) => {
-                let comment = text.get(range.clone()).unwrap_or("");
-                skip_directive_lint(file, range.start, comment, before_first_item, diagnostics);
-                continue;
-            }
-            Some(Token::UnterminatedString) => {
-                lexical_errors.push(range.start);
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::UnterminatedString,
-                        Span::new(file, range.start, range.end),
-                        "unterminated string",
-                    )
-                    .label("this string has no closing `\"`")
-                    .help("close the string on the same line; write a line break as `\\n`"),
-                );
-            }
-            _ => {}
-        }
-        before_first_item = false;
-        let starts_item = match token {
-            Some(Token::At) => true,
-            Some(Token::Keyword(keyword)) => keyword.starts_item(),
-            _ => false,
-        };
-        let mut boundary = false;
-        if at_line_start && starts_item {
-            let continues_annotations = after_annotation_line
-                && matches!(
-                    token,
-                    Some(Token::At | Token::Keyword(Keyword::Allow | Keyword::Deny))
-                );
-            boundary = !continues_annotations;
-            after_annotation_line = token == Some(Token::At);
-        }
-        at_line_start = false;
-        toks.push(Tok {
-            kind: token,
-            start: crate::span::clamp_u32(range.start),
-            end: crate::span::clamp_u32(range.end),
-            boundary,
-        });
-    }
-    toks
 }
 
 /// The diagnostic for a character that can hide code ([`crate::chars`]).
@@ -389,10 +325,21 @@ type Parse<T> = Result<T, Failure>;
 
 struct Parser<'t> {
     file: FileId,
+    /// The text as parsed: hidden characters blanked.
     text: &'t str,
-    toks: Vec<Tok>,
-    /// The next token.
-    pos: usize,
+    /// The text as written, for the skip-directive lint.
+    original: &'t str,
+    /// Tokens are read as the parser goes, one ahead: no token buffer.
+    lexer: logos::Lexer<'t, Token>,
+    /// The next code token; `None` at the end of the text.
+    cur: Option<Tok>,
+    at_line_start: bool,
+    after_annotation_line: bool,
+    before_first_item: bool,
+    /// Unterminated strings and skip-directive lints, found while lexing.
+    lexer_diagnostics: Vec<Diagnostic>,
+    /// Where unterminated strings start, in text order.
+    string_errors: Vec<usize>,
     /// End of the last token taken.
     prev_end: u32,
     expected: Expected,
@@ -407,11 +354,80 @@ struct Parser<'t> {
 }
 
 impl Parser<'_> {
-    fn items(&mut self, lexical_errors: &[usize], diagnostics: &mut Vec<Diagnostic>) -> Vec<Item> {
-        // Policies average a dozen tokens per item.
-        let mut items = Vec::with_capacity(self.toks.len() / 12 + 1);
-        while self.pos < self.toks.len() {
-            let first = self.pos;
+    /// Reads the next code token into `cur`. On the way it reports
+    /// unterminated strings and near misses of the skip directive, and marks
+    /// item boundaries: the first tokens of lines that start an item (`@`,
+    /// `allow`, `deny`, `type`, `attr`, `default`, `max`), except where lines
+    /// of annotations go on into their rule. No valid item contains a
+    /// boundary (these words cannot continue an item, and paths have no
+    /// spaces), so after a syntax error parsing resumes at the next one.
+    fn advance(&mut self) {
+        self.cur = None;
+        while let Some(token) = self.lexer.next() {
+            let token = token.ok();
+            let range = self.lexer.span();
+            match token {
+                Some(Token::Newline) => {
+                    self.at_line_start = true;
+                    continue;
+                }
+                Some(Token::Whitespace | Token::Bom) => continue,
+                Some(Token::Comment) => {
+                    let comment = self.original.get(range.clone()).unwrap_or("");
+                    skip_directive_lint(
+                        self.file,
+                        range.start,
+                        comment,
+                        self.before_first_item,
+                        &mut self.lexer_diagnostics,
+                    );
+                    continue;
+                }
+                Some(Token::UnterminatedString) => {
+                    self.string_errors.push(range.start);
+                    self.lexer_diagnostics.push(
+                        Diagnostic::new(
+                            Code::UnterminatedString,
+                            Span::new(self.file, range.start, range.end),
+                            "unterminated string",
+                        )
+                        .label("this string has no closing `\"`")
+                        .help("close the string on the same line; write a line break as `\\n`"),
+                    );
+                }
+                _ => {}
+            }
+            self.before_first_item = false;
+            let starts_item = match token {
+                Some(Token::At) => true,
+                Some(Token::Keyword(keyword)) => keyword.starts_item(),
+                _ => false,
+            };
+            let mut boundary = false;
+            if self.at_line_start && starts_item {
+                let continues_annotations = self.after_annotation_line
+                    && matches!(
+                        token,
+                        Some(Token::At | Token::Keyword(Keyword::Allow | Keyword::Deny))
+                    );
+                boundary = !continues_annotations;
+                self.after_annotation_line = token == Some(Token::At);
+            }
+            self.at_line_start = false;
+            self.cur = Some(Tok {
+                kind: token,
+                start: crate::span::clamp_u32(range.start),
+                end: crate::span::clamp_u32(range.end),
+                boundary,
+            });
+            return;
+        }
+    }
+
+    fn items(&mut self, char_errors: &[usize], diagnostics: &mut Vec<Diagnostic>) -> Vec<Item> {
+        // Policies average a hundred bytes per item.
+        let mut items = Vec::with_capacity(self.text.len() / 100 + 1);
+        while let Some(first) = self.cur {
             let literal_errors = self.literal_errors.len();
             self.poisoned = false;
             self.depth = 0;
@@ -431,18 +447,8 @@ impl Parser<'_> {
                 Err(failure) => failure,
             };
             self.literal_errors.truncate(literal_errors);
-            let error = self.pos;
-            let resume = self
-                .toks
-                .iter()
-                .enumerate()
-                .skip(error.max(first + 1))
-                .find(|(_, t)| t.boundary)
-                .map_or(self.toks.len(), |(i, _)| i);
-            let item_start = self.toks.get(first).map_or(0, |t| t.start as usize);
-            let item_end = self.offset(resume);
-            match failure {
-                Failure::TooDeep(tok) => diagnostics.push(
+            let diagnostic = match failure {
+                Failure::TooDeep(tok) => Some(
                     Diagnostic::new(
                         Code::NestingTooDeep,
                         Span::new(self.file, tok.start as usize, tok.end as usize),
@@ -451,38 +457,42 @@ impl Parser<'_> {
                     .label("too deep here")
                     .help("simplify the expression; the rest of this item is not checked"),
                 ),
-                // A lexical error inside this item was already reported better.
-                Failure::Syntax => {
-                    let lexical = lexical_errors.partition_point(|&e| e < item_start);
-                    if lexical_errors.get(lexical).is_none_or(|&e| e > item_end) {
-                        diagnostics.push(self.syntax_error(error));
-                    }
+                Failure::Syntax => None,
+            };
+            let syntax = diagnostic.is_none().then(|| self.syntax_error());
+            // Resume at the next boundary after the item's first token, at
+            // or after the error.
+            if self.cur.is_some_and(|t| t.start == first.start) {
+                self.bump();
+            }
+            while self.cur.is_some_and(|t| !t.boundary) {
+                self.bump();
+            }
+            let item_start = first.start as usize;
+            let item_end = self.cur.map_or(self.text.len(), |t| t.start as usize);
+            // A lexical error inside this item was already reported better.
+            let lexical = |errors: &[usize]| {
+                let i = errors.partition_point(|&e| e < item_start);
+                errors.get(i).is_some_and(|&e| e <= item_end)
+            };
+            if let Some(diagnostic) = diagnostic {
+                diagnostics.push(diagnostic);
+            } else if let Some(syntax) = syntax {
+                if !lexical(char_errors) && !lexical(&self.string_errors) {
+                    diagnostics.push(syntax);
                 }
             }
-            self.pos = resume;
         }
         items
     }
 
-    /// The byte offset of token `index`, or the end of the text.
-    fn offset(&self, index: usize) -> usize {
-        self.toks
-            .get(index)
-            .map_or(self.text.len(), |t| t.start as usize)
-    }
-
     fn peek(&self) -> Option<Token> {
-        self.toks.get(self.pos).and_then(|t| t.kind)
-    }
-
-    fn peek_at(&self, ahead: usize) -> Option<Tok> {
-        self.toks.get(self.pos + ahead).copied()
+        self.cur.and_then(|t| t.kind)
     }
 
     /// Where the next token starts (the end of the text at its end).
     fn next_start(&self) -> u32 {
-        self.toks
-            .get(self.pos)
+        self.cur
             .map_or(crate::span::clamp_u32(self.text.len()), |t| t.start)
     }
 
@@ -490,20 +500,18 @@ impl Parser<'_> {
     /// comment between): paths, variants and annotation names are written
     /// without spaces.
     fn next_is_adjacent(&self) -> bool {
-        self.toks
-            .get(self.pos)
-            .is_some_and(|t| t.start == self.prev_end)
+        self.cur.is_some_and(|t| t.start == self.prev_end)
     }
 
     /// Takes the next token.
     fn bump(&mut self) -> Tok {
-        let tok = self.toks.get(self.pos).copied().unwrap_or(Tok {
+        let tok = self.cur.unwrap_or(Tok {
             kind: None,
             start: self.prev_end,
             end: self.prev_end,
             boundary: false,
         });
-        self.pos += 1;
+        self.advance();
         self.prev_end = tok.end;
         self.expected = Expected::NONE;
         tok
@@ -544,8 +552,7 @@ impl Parser<'_> {
     }
 
     fn next_text(&self) -> &str {
-        self.toks
-            .get(self.pos)
+        self.cur
             .and_then(|t| self.text.get(t.start as usize..t.end as usize))
             .unwrap_or("")
     }
@@ -574,7 +581,7 @@ impl Parser<'_> {
     }
 
     fn at_item_start(&self) -> bool {
-        match self.peek_at(0) {
+        match self.cur {
             None => true,
             Some(tok) => match tok.kind {
                 Some(Token::At) => true,
@@ -588,7 +595,7 @@ impl Parser<'_> {
     fn deeper(&mut self) -> Parse<()> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            let tok = self.peek_at(0).unwrap_or(Tok {
+            let tok = self.cur.unwrap_or(Tok {
                 kind: None,
                 start: self.prev_end,
                 end: self.prev_end,
@@ -710,7 +717,7 @@ impl Parser<'_> {
         let mut segments = vec![first];
         while self.peek() == Some(Token::Dot) && self.next_is_adjacent() {
             self.bump();
-            let word = self.peek_at(0);
+            let word = self.cur;
             match word {
                 Some(tok) if tok.kind.is_some_and(Token::is_word) && self.next_is_adjacent() => {
                     self.bump();
@@ -785,7 +792,7 @@ impl Parser<'_> {
     /// any word.
     fn annotation(&mut self) -> Parse<Annotation> {
         let start = self.bump().start;
-        let name = match self.peek_at(0) {
+        let name = match self.cur {
             Some(tok) if tok.kind.is_some_and(Token::is_word) && self.next_is_adjacent() => {
                 self.bump();
                 Spanned::new(self.tok_text(tok).to_string(), self.tok_span(tok))
@@ -872,25 +879,19 @@ impl Parser<'_> {
     }
 
     /// `not not x`: each `not` a node, spanning from itself to the end of
-    /// the comparison, and a level of nesting.
+    /// the comparison, and a level of nesting (so this recursion is bounded).
     fn not_expr(&mut self) -> Parse<Expr> {
-        let first = self.pos;
-        let depth = self.depth;
-        while self.peek() == Some(Token::Keyword(Keyword::Not)) {
-            self.deeper()?;
-            self.bump();
+        if self.peek() != Some(Token::Keyword(Keyword::Not)) {
+            return self.comparison();
         }
-        let nots = self.pos - first;
-        let mut expr = self.comparison()?;
-        for k in (first..first + nots).rev() {
-            let start = self.toks.get(k).map_or(expr.span.start, |t| t.start);
-            expr = Expr {
-                kind: ExprKind::Not(Box::new(expr)),
-                span: self.span_from(start),
-            };
-        }
-        self.depth = depth;
-        Ok(expr)
+        self.deeper()?;
+        let start = self.bump().start;
+        let inner = self.not_expr()?;
+        self.depth -= 1;
+        Ok(Expr {
+            kind: ExprKind::Not(Box::new(inner)),
+            span: self.span_from(start),
+        })
     }
 
     fn comparison(&mut self) -> Parse<Expr> {
@@ -970,7 +971,7 @@ impl Parser<'_> {
     /// A literal or a reference, or `None` (nothing taken) if the next
     /// token starts neither.
     fn literal_or_reference(&mut self) -> Parse<Option<Expr>> {
-        let Some(tok) = self.peek_at(0) else {
+        let Some(tok) = self.cur else {
             return Ok(None);
         };
         let span = self.tok_span(tok);
@@ -1036,7 +1037,7 @@ impl Parser<'_> {
     }
 
     fn duration(&mut self) -> Parse<Spanned<u64>> {
-        let tok = match self.peek_at(0) {
+        let tok = match self.cur {
             Some(tok)
                 if tok.kind == Some(Token::Number) && literal::is_duration(self.tok_text(tok)) =>
             {
@@ -1069,7 +1070,7 @@ impl Parser<'_> {
     }
 
     fn integer(&mut self) -> Parse<Spanned<i64>> {
-        let tok = match self.peek_at(0) {
+        let tok = match self.cur {
             Some(tok)
                 if tok.kind == Some(Token::Number) && literal::is_integer(self.tok_text(tok)) =>
             {
@@ -1131,12 +1132,12 @@ impl Parser<'_> {
 
     // ------------------------------------------------------------ errors
 
-    /// The diagnostic for a syntax error at token `index`: what was
+    /// The diagnostic for a syntax error at the next token: what was
     /// expected there, what was found, and a hint for common slips.
-    fn syntax_error(&self, index: usize) -> Diagnostic {
+    fn syntax_error(&self) -> Diagnostic {
         let text = self.text;
-        let tok = self.toks.get(index).copied();
-        let at = self.offset(index);
+        let tok = self.cur;
+        let at = tok.map_or(text.len(), |t| t.start as usize);
         let end = tok.map_or(at, |t| t.end as usize);
         let snippet = text.get(at..end).unwrap_or("");
         let found_token = tok.and_then(|t| t.kind);
