@@ -4,21 +4,123 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
 
-use grant_syntax::{Code, SourceMap};
+use grant_syntax::ast::{Expr, ExprKind, Item, TypeExpr};
+use grant_syntax::lexer::{self, Token};
+use grant_syntax::parser::parse_file;
+use grant_syntax::{FileId, SourceMap, Span};
 use grant_tests::{grant, root};
 use proptest::prelude::*;
 
-/// Checks `text`, and renders what it found for people and for machines:
-/// the renderer, too, must take any span over any text.
+/// Checks `text`, renders what it found for people and for machines (the
+/// renderer, too, must take any span over any text), and asserts what the
+/// fuzz targets (fuzz/) assert: every span of every diagnostic and of every
+/// AST node is a slice of the text, and the parser is never silent about
+/// text it did not turn into an item.
 fn check_text(text: &str) -> grant_check::Checked {
     let mut sources = SourceMap::new();
     sources.add("policy.grant", text);
     let checked = grant_check::check(&sources);
-    let _ = grant_syntax::render::human(&sources, &checked.diagnostics, true);
+    let human = grant_syntax::render::human(&sources, &checked.diagnostics, true);
+    assert!(checked.diagnostics.is_empty() || !human.is_empty());
     for diagnostic in &checked.diagnostics {
-        let _ = grant_syntax::render::JsonDiagnostic::of(&sources, diagnostic);
+        assert_slice(text, diagnostic.primary.span);
+        for label in &diagnostic.secondary {
+            assert_slice(text, label.span);
+        }
+        let json = grant_syntax::render::JsonDiagnostic::of(&sources, diagnostic);
+        assert!(json.location.line >= 1 && json.location.column >= 1);
     }
+    parser_invariants(text);
     checked
+}
+
+fn assert_slice(text: &str, span: Span) {
+    assert_eq!(span.file, FileId(0), "{span:?}");
+    assert!(
+        span.start <= span.end && text.get(span.range()).is_some(),
+        "span {span:?} is not a slice of the {}-byte text {text:?}",
+        text.len()
+    );
+}
+
+/// Every AST span is a slice of the text; a parse without errors covers
+/// every code token with an item (nothing dropped in silence).
+fn parser_invariants(text: &str) {
+    let parsed = parse_file(FileId(0), text);
+    let mut covered: Vec<Span> = Vec::new();
+    for item in &parsed.file.items {
+        let mut spans = Vec::new();
+        match item {
+            Item::Type(t) => {
+                spans.extend([t.span, t.name.span]);
+                spans.extend(t.variants.iter().map(|v| v.span));
+            }
+            Item::Attr(a) => {
+                spans.extend([a.span, a.path.span]);
+                spans.extend(a.path.segments.iter().map(|s| s.span));
+                type_spans(&a.ty, &mut spans);
+            }
+            Item::DefaultTtl(t) | Item::MaxTtl(t) => spans.extend([t.span, t.ttl.span]),
+            Item::Rule(r) => {
+                spans.extend([r.span, r.effect.span, r.pattern.span()]);
+                for a in &r.annotations {
+                    spans.extend([a.span, a.name.span, a.value.span]);
+                    covered.push(a.span);
+                }
+                if let Some(condition) = &r.condition {
+                    expr_spans(condition, &mut spans);
+                }
+                spans.extend(r.ttl.iter().map(|t| t.span));
+                spans.extend(r.uses.iter().map(|t| t.span));
+                spans.extend(r.approval.iter().map(|t| t.span));
+            }
+        }
+        for &span in &spans {
+            assert_slice(text, span);
+        }
+        covered.push(spans[0]);
+    }
+    if parsed.diagnostics.iter().any(|d| d.is_error()) {
+        return;
+    }
+    for (token, range) in lexer::tokens(text) {
+        if token.is_some_and(Token::is_trivia) {
+            continue;
+        }
+        let inside = covered
+            .iter()
+            .any(|s| s.range().start <= range.start && range.end <= s.range().end);
+        assert!(
+            inside,
+            "no error, yet {range:?} ({:?}) is in no item: {text:?}",
+            &text[range.clone()]
+        );
+    }
+}
+
+fn type_spans(ty: &TypeExpr, spans: &mut Vec<Span>) {
+    spans.push(ty.span());
+    if let TypeExpr::Set(element, _) = ty {
+        type_spans(element, spans);
+    }
+}
+
+fn expr_spans(expr: &Expr, spans: &mut Vec<Span>) {
+    spans.push(expr.span);
+    match &expr.kind {
+        ExprKind::List(items) | ExprKind::And(items) | ExprKind::Or(items) => {
+            items.iter().for_each(|e| expr_spans(e, spans))
+        }
+        ExprKind::Not(inner) => expr_spans(inner, spans),
+        ExprKind::Compare { op, lhs, rhs } => {
+            spans.push(op.span);
+            expr_spans(lhs, spans);
+            expr_spans(rhs, spans);
+        }
+        ExprKind::Path(path) => spans.extend(path.segments.iter().map(|s| s.span)),
+        ExprKind::Variant { ty, variant } => spans.extend([ty.span, variant.span]),
+        ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Duration(_) => {}
+    }
 }
 
 fn codes(checked: &grant_check::Checked) -> Vec<&'static str> {
@@ -101,13 +203,59 @@ fn unterminated_string_at_end_of_file() {
     assert_eq!(codes(&checked), vec!["G0102"]);
 }
 
+/// Each ASCII character alone is an error, but for trivia (whitespace, a
+/// line feed, an empty comment).
 #[test]
 fn every_byte_alone() {
     for byte in 0u8..=127 {
         let text = String::from(byte as char);
-        let _ = check_text(&text);
-        let _ = check_text(&format!("allow tool \"x\" when a {text} b ttl 5m"));
+        let errors = check_text(&text).has_errors();
+        assert_eq!(
+            errors,
+            !matches!(byte, b' ' | b'\t' | b'\n' | b'#'),
+            "{text:?}"
+        );
+        let rule = format!("attr a: int\nattr b: int\ndeny tool \"x\" when a {text} b");
+        let errors = check_text(&rule).has_errors();
+        // Only a comparison operator (or `=`, a syntax error) fits there.
+        assert!(errors || matches!(byte, b'<' | b'>'), "{rule:?}");
     }
+}
+
+/// The deepest accepted nesting parses and checks on a 1 MiB stack, in a
+/// debug build too: the parser counts levels instead of recursing past
+/// the limit.
+#[test]
+fn nesting_at_the_limit_fits_a_small_stack() {
+    let depth = grant_syntax::limits::MAX_NESTING;
+    let texts = [
+        format!(
+            "attr a: bool\ndeny tool * when {}a{}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        ),
+        format!("attr a: bool\ndeny tool * when {}a", "not ".repeat(depth)),
+        format!("attr a: {}int{}", "set<".repeat(depth), ">".repeat(depth)),
+        format!(
+            "deny tool * when {}true{}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        ),
+    ];
+    let run = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            texts
+                .iter()
+                .map(|t| check_text(t).diagnostics.len())
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    let counts = run.join().unwrap();
+    // The set of sets is refused by the checker (G0212), not the parser.
+    assert_eq!(counts[0], 0);
+    assert_eq!(counts[1], 0);
+    assert_eq!(counts[3], 1);
 }
 
 #[test]
@@ -210,18 +358,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_token_soup_never_panics(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..60)) {
-        let _ = check_text(&pieces.join(" "));
-        let _ = check_text(&pieces.concat());
+    fn random_token_soup_keeps_the_invariants(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..60)) {
+        check_text(&pieces.join(" "));
+        check_text(&pieces.concat());
     }
 
     #[test]
-    fn random_text_never_panics(text in "\\PC{0,200}") {
-        let _ = check_text(&text);
+    fn random_text_keeps_the_invariants(text in "\\PC{0,200}") {
+        check_text(&text);
     }
 
     #[test]
-    fn mutated_examples_never_panic(
+    fn mutated_examples_keep_the_invariants(
         which in 0usize..64,
         cut in any::<prop::sample::Index>(),
         len in 0usize..40,
@@ -234,18 +382,11 @@ proptest! {
         let mut end = (start + len).min(text.len());
         while !text.is_char_boundary(end) { end -= 1; }
         let mutated = format!("{}{insert}{}", &text[..start], &text[end..]);
-        let _ = check_text(&mutated);
+        check_text(&mutated);
     }
 }
 
-#[test]
-fn file_too_large_code_is_stable() {
-    assert_eq!(Code::FileTooLarge.as_str(), "G0107");
-}
-
-/// Many syntax errors in one file: each is reported, and the work per error
-/// stays bounded by its item (pest's error reporting is linear in its input,
-/// so the parser never hands it the rest of the file).
+/// Many syntax errors in one file: each is reported, each costs its item.
 #[test]
 fn thousands_of_syntax_errors() {
     let text = "allow tool \"x\" when a == == b ttl 5m\n".repeat(5_000);

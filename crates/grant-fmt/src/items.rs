@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use grant_syntax::lexer::Token;
+use grant_syntax::lexer::{Keyword, Token};
 
 use crate::trivia::{Tok, is_keyword, starts_item};
 
@@ -37,9 +37,21 @@ pub(crate) struct RuleParts {
 /// and an attribute is never followed by a literal.
 fn starts_limits(toks: &[Tok<'_>], i: usize) -> bool {
     let next = toks.get(i + 1).map(|t| t.kind);
-    is_keyword(toks, i, "ttl")
-        || (is_keyword(toks, i, "uses") && next == Some(Token::Number))
-        || (is_keyword(toks, i, "approval") && next == Some(Token::String))
+    is_keyword(toks, i, Keyword::Ttl)
+        || (is_word(toks, i, "uses") && next == Some(Token::Number))
+        || (is_word(toks, i, "approval") && next == Some(Token::String))
+}
+
+/// Whether the token at `i` is the word `word` standing alone (not a
+/// segment after a dot): a contextual keyword's place.
+fn is_word(toks: &[Tok<'_>], i: usize, word: &str) -> bool {
+    let after_joiner = i
+        .checked_sub(1)
+        .and_then(|p| toks.get(p))
+        .is_some_and(|prev| matches!(prev.kind, Token::Dot | Token::ColonColon | Token::At));
+    toks.get(i)
+        .is_some_and(|t| t.kind == Token::Word && t.text == word)
+        && !after_joiner
 }
 
 /// Splits the tokens into items; `None` if they are not shaped like items,
@@ -50,8 +62,8 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
     let mut i = 0;
     while i < toks.len() {
         let is_rule = kind(i) == Some(Token::At)
-            || is_keyword(toks, i, "allow")
-            || is_keyword(toks, i, "deny");
+            || is_keyword(toks, i, Keyword::Allow)
+            || is_keyword(toks, i, Keyword::Deny);
         if !is_rule {
             let start = i;
             i += 1;
@@ -63,22 +75,20 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
         }
         let mut annotations = Vec::new();
         while kind(i) == Some(Token::At) {
-            let shape = [
-                Token::At,
-                Token::Word,
-                Token::LParen,
-                Token::String,
-                Token::RParen,
-            ];
-            if !(0..shape.len()).all(|k| kind(i + k) == shape.get(k).copied()) {
+            // `@`, a name (any word, keywords included), `(`, a string, `)`.
+            let shape = kind(i + 1).is_some_and(Token::is_word)
+                && kind(i + 2) == Some(Token::LParen)
+                && kind(i + 3) == Some(Token::String)
+                && kind(i + 4) == Some(Token::RParen);
+            if !shape {
                 return None;
             }
-            annotations.push(i..i + shape.len());
-            i += shape.len();
+            annotations.push(i..i + 5);
+            i += 5;
         }
         let effect = i;
-        if !(is_keyword(toks, i, "allow") || is_keyword(toks, i, "deny"))
-            || !is_keyword(toks, i + 1, "tool")
+        if !(is_keyword(toks, i, Keyword::Allow) || is_keyword(toks, i, Keyword::Deny))
+            || !is_keyword(toks, i + 1, Keyword::Tool)
         {
             return None;
         }
@@ -95,7 +105,7 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
             _ => return None,
         };
         i = pattern_end;
-        let when = if is_keyword(toks, i, "when") {
+        let when = if is_keyword(toks, i, Keyword::When) {
             let start = i;
             i += 1;
             while i < toks.len() && !starts_limits(toks, i) && !starts_item(toks, i) {
@@ -109,8 +119,12 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
             None
         };
         let limits_start = i;
-        for clause in ["ttl", "uses", "approval"] {
-            if is_keyword(toks, i, clause) {
+        if is_keyword(toks, i, Keyword::Ttl) {
+            kind(i + 1)?;
+            i += 2;
+        }
+        for clause in ["uses", "approval"] {
+            if is_word(toks, i, clause) {
                 kind(i + 1)?;
                 i += 2;
             }

@@ -24,7 +24,7 @@
 
 use std::ops::Range;
 
-use grant_syntax::lexer::Token;
+use grant_syntax::lexer::{Keyword, Token};
 
 use crate::items::{Item, RuleParts};
 use crate::trivia::{Comment, Tok, Tokens, is_keyword};
@@ -84,7 +84,7 @@ fn spaced(prev2: Option<&Tok<'_>>, prev: &Tok<'_>, next: &Tok<'_>, context: Cont
         return false;
     }
     // `@name(`: an annotation's parenthesis.
-    let annotation_name = prev.kind == Word && prev2.is_some_and(|t| t.kind == At);
+    let annotation_name = prev.kind.is_word() && prev2.is_some_and(|t| t.kind == At);
     !(next.kind == LParen && annotation_name)
 }
 
@@ -111,9 +111,9 @@ fn pieces<'a>(
             kind: tok.kind,
             text: tok.text,
             space: prev.is_some_and(|p| spaced(prev2, p, tok, context)),
-            keyword: ["and", "or", "when", "ttl"]
-                .iter()
-                .any(|w| is_keyword(toks, i, w)),
+            keyword: [Keyword::And, Keyword::Or, Keyword::When, Keyword::Ttl]
+                .into_iter()
+                .any(|k| is_keyword(toks, i, k)),
             leading: tok.leading.clone(),
             trailing: tok.trailing,
             blank_before: tok.blank_before,
@@ -165,9 +165,9 @@ fn chain<'p, 'a>(pieces: &'p [Piece<'a>]) -> Vec<&'p [Piece<'a>]> {
             _ => {}
         }
         if depth == 0 && piece.keyword && k > 0 {
-            match piece.text {
-                "or" => ors.push(k),
-                "and" => ands.push(k),
+            match piece.kind {
+                Token::Keyword(Keyword::Or) => ors.push(k),
+                Token::Keyword(Keyword::And) => ands.push(k),
                 _ => {}
             }
         }
@@ -304,7 +304,7 @@ impl<'a> Printer<'a> {
     }
 
     fn declaration(&mut self, toks: &[Tok<'a>], range: Range<usize>) {
-        let context = if is_keyword(toks, range.start, "attr") {
+        let context = if is_keyword(toks, range.start, Keyword::Attr) {
             Context::Attr
         } else {
             Context::Other

@@ -2,7 +2,7 @@
 //! the own-line comments before it and the comment after it on its line, and
 //! whether a blank line separated it from what came before.
 
-use grant_syntax::lexer::{self, Token};
+use grant_syntax::lexer::{self, Keyword, Token};
 
 /// A `#` comment on a line of its own.
 #[derive(Clone, Debug)]
@@ -88,9 +88,9 @@ pub(crate) fn attach(text: &str) -> Option<Tokens<'_>> {
     })
 }
 
-/// Whether the token at `i` is the keyword `word` (and not a path segment
-/// after `.`, a variant after `::` or an annotation name after `@`).
-pub(crate) fn is_keyword(toks: &[Tok<'_>], i: usize, word: &str) -> bool {
+/// Whether the token at `i` is the keyword `keyword` (and not a path
+/// segment after `.`, a variant after `::` or an annotation name after `@`).
+pub(crate) fn is_keyword(toks: &[Tok<'_>], i: usize, keyword: Keyword) -> bool {
     let Some(tok) = toks.get(i) else {
         return false;
     };
@@ -98,14 +98,15 @@ pub(crate) fn is_keyword(toks: &[Tok<'_>], i: usize, word: &str) -> bool {
         .checked_sub(1)
         .and_then(|p| toks.get(p))
         .is_some_and(|prev| matches!(prev.kind, Token::Dot | Token::ColonColon | Token::At));
-    tok.kind == Token::Word && tok.text == word && !after_joiner
+    tok.kind == Token::Keyword(keyword) && !after_joiner
 }
 
-/// Whether the token at `i` starts an item: `@`, or one of the keywords
-/// `allow deny type attr default max`.
+/// Whether the token at `i` starts an item: `@`, or a keyword that starts
+/// one ([`Keyword::starts_item`]).
 pub(crate) fn starts_item(toks: &[Tok<'_>], i: usize) -> bool {
-    toks.get(i).is_some_and(|t| t.kind == Token::At)
-        || ["allow", "deny", "type", "attr", "default", "max"]
-            .iter()
-            .any(|w| is_keyword(toks, i, w))
+    match toks.get(i).map(|t| t.kind) {
+        Some(Token::At) => true,
+        Some(Token::Keyword(keyword)) => keyword.starts_item() && is_keyword(toks, i, keyword),
+        _ => false,
+    }
 }

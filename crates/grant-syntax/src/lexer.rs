@@ -1,7 +1,5 @@
-//! A trivia-keeping lexer (logos), beside the pest parser. The parser does
-//! not use it; it serves the checks that must run before pest sees a file
-//! (nesting depth, unterminated strings, characters that can hide code) and
-//! tools that need comments and layout, such as a formatter.
+//! The logos lexer: the parser's tokens, trivia included, so that the
+//! formatter can use the same stream and keep comments.
 //!
 //! Lines end at LF or CRLF and nowhere else ([`crate::chars`]): a comment
 //! runs to the next LF whatever it holds, and [`check_characters`] reports
@@ -11,66 +9,156 @@ use logos::Logos;
 
 use crate::chars;
 
-#[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Token {
-    #[regex(r"[ \t]+")]
-    Whitespace,
-    /// LF or CRLF.
-    #[regex(r"\r?\n")]
-    Newline,
-    /// A byte-order mark: trivia as a file's first character, an error
-    /// anywhere else.
-    #[token("\u{FEFF}")]
-    Bom,
-    /// To the next LF, whatever comes before it (a CR of a CRLF included).
-    #[regex(r"#[^\n]*", allow_greedy = true)]
-    Comment,
-    #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
-    String,
-    /// A string that reaches the end of its line (or file) without `"`.
-    #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#, priority = 1)]
-    UnterminatedString,
-    #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
-    Word,
-    /// Integers and durations; the parser tells them apart.
-    #[regex(r"-?[0-9][0-9_]*[smhdA-Za-z0-9_]*")]
-    Number,
-    #[token("(")]
-    LParen,
-    #[token(")")]
-    RParen,
-    #[token("[")]
-    LBracket,
-    #[token("]")]
-    RBracket,
-    #[token("<")]
-    Lt,
-    #[token(">")]
-    Gt,
-    #[token("<=")]
-    Le,
-    #[token(">=")]
-    Ge,
-    #[token("==")]
-    EqEq,
-    #[token("!=")]
-    Ne,
-    #[token("=")]
-    Eq,
-    #[token("|")]
-    Pipe,
-    #[token(",")]
-    Comma,
-    #[token(":")]
-    Colon,
-    #[token("::")]
-    ColonColon,
-    #[token(".")]
-    Dot,
-    #[token("*")]
-    Star,
-    #[token("@")]
-    At,
+/// Declares [`Keyword`] and [`Token`] from one table, so that the lexer,
+/// the parser, the formatter and the messages share one list of reserved
+/// words (`grammar/grant.pest` states the same list; a test compares them).
+macro_rules! tokens_and_keywords {
+    ($($keyword:ident = $text:tt,)*) => {
+        /// A reserved word: never an identifier, though it may be a path
+        /// segment after the first (`task.type`) or an annotation name.
+        /// `uses` and `approval` are contextual, so not here: they stay
+        /// names, and the parser knows them by their text.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Keyword {
+            $($keyword,)*
+        }
+
+        impl Keyword {
+            /// Every keyword, in the grammar's order.
+            pub const ALL: &'static [Keyword] = &[$(Keyword::$keyword,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Keyword::$keyword => $text,)*
+                }
+            }
+
+            /// The keyword spelled `word`, if it is one.
+            pub fn from_word(word: &str) -> Option<Keyword> {
+                match word {
+                    $($text => Some(Keyword::$keyword),)*
+                    _ => None,
+                }
+            }
+        }
+
+        #[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Token {
+            #[regex(r"[ \t]+")]
+            Whitespace,
+            /// LF or CRLF.
+            #[regex(r"\r?\n")]
+            Newline,
+            /// A byte-order mark: trivia as a file's first character, an error
+            /// anywhere else.
+            #[token("\u{FEFF}")]
+            Bom,
+            /// To the next LF, whatever comes before it (a CR of a CRLF included).
+            #[regex(r"#[^\n]*", allow_greedy = true)]
+            Comment,
+            #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
+            String,
+            /// A string that reaches the end of its line (or file) without `"`.
+            #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#, priority = 1)]
+            UnterminatedString,
+            /// A reserved word ([`Keyword`]); the longest match wins, so
+            /// `index` is a [`Token::Word`], not `in` and `dex`.
+            $(#[token($text, |_| Keyword::$keyword)])*
+            Keyword(Keyword),
+            /// Any other identifier-shaped word, `uses` and `approval` included.
+            #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
+            Word,
+            /// Integers and durations; the parser tells them apart.
+            #[regex(r"-?[0-9][0-9_]*[smhdA-Za-z0-9_]*")]
+            Number,
+            #[token("(")]
+            LParen,
+            #[token(")")]
+            RParen,
+            #[token("[")]
+            LBracket,
+            #[token("]")]
+            RBracket,
+            #[token("<")]
+            Lt,
+            #[token(">")]
+            Gt,
+            #[token("<=")]
+            Le,
+            #[token(">=")]
+            Ge,
+            #[token("==")]
+            EqEq,
+            #[token("!=")]
+            Ne,
+            #[token("=")]
+            Eq,
+            #[token("|")]
+            Pipe,
+            #[token(",")]
+            Comma,
+            #[token(":")]
+            Colon,
+            #[token("::")]
+            ColonColon,
+            #[token(".")]
+            Dot,
+            #[token("*")]
+            Star,
+            #[token("@")]
+            At,
+        }
+    };
+}
+
+tokens_and_keywords! {
+    Allow = "allow",
+    Deny = "deny",
+    Tool = "tool",
+    When = "when",
+    Ttl = "ttl",
+    And = "and",
+    Or = "or",
+    Not = "not",
+    In = "in",
+    Matches = "matches",
+    True = "true",
+    False = "false",
+    Type = "type",
+    Attr = "attr",
+    Default = "default",
+    Max = "max",
+}
+
+impl Keyword {
+    /// Whether an item (declaration or rule) starts with this keyword.
+    pub fn starts_item(self) -> bool {
+        matches!(
+            self,
+            Keyword::Allow
+                | Keyword::Deny
+                | Keyword::Type
+                | Keyword::Attr
+                | Keyword::Default
+                | Keyword::Max
+        )
+    }
+}
+
+impl Token {
+    /// Whitespace, line endings, comments and the byte-order mark.
+    pub fn is_trivia(self) -> bool {
+        matches!(
+            self,
+            Token::Whitespace | Token::Newline | Token::Comment | Token::Bom
+        )
+    }
+
+    /// Any identifier-shaped word, keywords included: what a path segment
+    /// after the first or an annotation name may be.
+    pub fn is_word(self) -> bool {
+        matches!(self, Token::Word | Token::Keyword(_))
+    }
 }
 
 /// A token and its byte range; `None` for a character no token starts with.
@@ -80,57 +168,6 @@ pub fn tokens(text: &str) -> impl Iterator<Item = (Option<Token>, std::ops::Rang
         let token = lexer.next()?;
         Some((token.ok(), lexer.span()))
     })
-}
-
-/// The problems found before parsing: the parser would fail on them with a
-/// worse message, or (nesting) exhaust the stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LexProblem {
-    UnterminatedString(std::ops::Range<usize>),
-    /// The opening token that went past [`crate::limits::MAX_NESTING`].
-    TooDeep(std::ops::Range<usize>),
-}
-
-/// Scans for unterminated strings and excessive nesting of parentheses,
-/// `set<..>` and `not`. Stops at the first nesting problem: the rest of such
-/// a file is not parsed.
-pub fn prescan(text: &str, max_nesting: usize) -> Vec<LexProblem> {
-    let mut problems = Vec::new();
-    let mut parens = 0usize;
-    let mut sets = 0usize;
-    // `not` runs are flat in the grammar, but each adds a level to the AST.
-    let mut nots = 0usize;
-    let mut after_set = false;
-    for (token, range) in tokens(text) {
-        let word = text.get(range.clone()).unwrap_or("");
-        let is_trivia = matches!(
-            token,
-            Some(Token::Whitespace | Token::Newline | Token::Comment | Token::Bom)
-        );
-        match token {
-            Some(Token::UnterminatedString) => {
-                problems.push(LexProblem::UnterminatedString(range.clone()))
-            }
-            Some(Token::LParen) => parens += 1,
-            Some(Token::RParen) => parens = parens.saturating_sub(1),
-            Some(Token::Lt) if after_set => sets += 1,
-            Some(Token::Gt) if sets > 0 => sets -= 1,
-            _ => {}
-        }
-        if token == Some(Token::Word) && word == "not" {
-            nots += 1;
-        } else if !is_trivia {
-            nots = 0;
-        }
-        if !is_trivia {
-            after_set = token == Some(Token::Word) && word == "set";
-        }
-        if parens + sets + nots > max_nesting {
-            problems.push(LexProblem::TooDeep(range));
-            break;
-        }
-    }
-    problems
 }
 
 /// Where a character stands: it decides what the character may be.
@@ -263,7 +300,7 @@ mod tests {
             vec![
                 Some(Token::Comment),
                 Some(Token::Newline),
-                Some(Token::Word)
+                Some(Token::Keyword(Keyword::Allow))
             ]
         );
         assert_eq!(
@@ -318,18 +355,17 @@ mod tests {
     }
 
     #[test]
-    fn prescan_finds_deep_nesting_and_stops() {
-        let text = "(".repeat(100);
-        assert_eq!(prescan(&text, 64), vec![LexProblem::TooDeep(64..65)]);
-        assert!(prescan(&"(".repeat(64), 64).is_empty());
-    }
-
-    #[test]
-    fn prescan_counts_not_runs_and_sets() {
-        assert_eq!(prescan(&"not ".repeat(70), 64).len(), 1);
-        assert!(prescan(&"not a and ".repeat(70), 64).is_empty());
-        assert_eq!(prescan(&"set<".repeat(70), 64).len(), 1);
-        // `<` as a comparison does not nest.
-        assert!(prescan(&"a < b and ".repeat(70), 64).is_empty());
+    fn keywords_are_tokens_and_longer_words_are_not() {
+        for &keyword in Keyword::ALL {
+            let lexed: Vec<_> = tokens(keyword.as_str()).map(|(t, _)| t).collect();
+            assert_eq!(lexed, vec![Some(Token::Keyword(keyword))]);
+            assert_eq!(Keyword::from_word(keyword.as_str()), Some(keyword));
+            let longer = format!("{}_x", keyword.as_str());
+            let lexed: Vec<_> = tokens(&longer).map(|(t, _)| t).collect();
+            assert_eq!(lexed, vec![Some(Token::Word)], "{longer}");
+        }
+        for word in ["uses", "approval", "index", "set"] {
+            assert_eq!(tokens(word).next().map(|(t, _)| t), Some(Some(Token::Word)));
+        }
     }
 }

@@ -1,14 +1,11 @@
-//! The parser: pest generates it from `grammar/grant.pest`, and this module
-//! lowers its pairs to the AST at once. pest types never leave this module.
+//! The parser: hand-written recursive descent over the logos tokens of
+//! [`crate::lexer`], building the AST at once. `grammar/grant.pest` is the
+//! normative grammar; a conformance test (`tests/conformance.rs`) parses
+//! with both and compares the trees.
 //!
 //! A file is parsed item by item (a declaration or a rule at a time): after a
 //! syntax error the parser resumes at the next line that starts an item, so
 //! one mistake does not hide the rest of the file.
-
-use std::sync::Once;
-
-use pest::Parser as _;
-use pest::iterators::{Pair, Pairs};
 
 use crate::ast::{
     Annotation, AttrDecl, CompareOp, Effect, Expr, ExprKind, File, Ident, Item, Path,
@@ -16,13 +13,14 @@ use crate::ast::{
 };
 use crate::chars;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::lexer::{self, CharKind, CharProblem, LexProblem, Place, Token};
+use logos::Logos as _;
+
+use crate::lexer::{self, CharKind, CharProblem, Keyword, Place, Token};
 use crate::limits::{MAX_FILE_BYTES, MAX_NESTING};
+use crate::literal::{self, EscapeError};
 use crate::span::{FileId, Span, Spanned};
 
-#[derive(pest_derive::Parser)]
-#[grammar = "../../../grammar/grant.pest"]
-struct GrantParser;
+pub use crate::literal::{format_duration, parse_duration};
 
 /// The AST of one file and the problems found while reading it.
 #[derive(Debug, Clone)]
@@ -52,43 +50,11 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
         };
     }
 
+    // Characters that can hide code are reported here, each where it
+    // stands; the parser reads a copy with spaces in their place (offsets
+    // unchanged), so that they cost no item and comments keep running to
+    // their line feed, as the lexer reads them.
     let mut lexical_errors = Vec::new();
-    let mut parse_end = text.len();
-    for problem in lexer::prescan(text, MAX_NESTING) {
-        match problem {
-            LexProblem::UnterminatedString(range) => {
-                lexical_errors.push(range.start);
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::UnterminatedString,
-                        Span::new(file, range.start, range.end),
-                        "unterminated string",
-                    )
-                    .label("this string has no closing `\"`")
-                    .help("close the string on the same line; write a line break as `\\n`"),
-                );
-            }
-            LexProblem::TooDeep(range) => {
-                lexical_errors.push(range.start);
-                parse_end = range.start;
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::NestingTooDeep,
-                        Span::new(file, range.start, range.end),
-                        format!("expression nested more than {MAX_NESTING} levels deep"),
-                    )
-                    .label("too deep here")
-                    .help("simplify the expression; the rest of this file is not checked"),
-                );
-            }
-        }
-    }
-
-    // The grammar refuses these characters, which would cost the item
-    // around each one and report its names as undeclared. Each is reported
-    // here; the parser reads a copy with spaces in their place (offsets
-    // unchanged), which keeps comments running to their line feed, as the
-    // lexer reads them.
     let mut sanitized: Option<String> = None;
     for problem in lexer::check_characters(text) {
         if problem.is_error() {
@@ -101,74 +67,46 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
         }
         diagnostics.push(character_diagnostic(file, &problem));
     }
-    skip_directive_lints(file, text, &mut diagnostics);
 
-    let text = sanitized.as_deref().unwrap_or(text);
-    let text = text.get(..parse_end).unwrap_or(text);
-    let item_starts = item_starts(text);
-    let mut lower = Lower {
+    let code = sanitized.as_deref().unwrap_or(text);
+    let mut parser = Parser {
         file,
-        offset: 0,
-        diagnostics: Vec::new(),
+        text: code,
+        original: text,
+        lexer: Token::lexer(code),
+        cur: None,
+        at_line_start: true,
+        after_annotation_line: false,
+        before_first_item: true,
+        lexer_diagnostics: Vec::new(),
+        string_errors: Vec::new(),
+        prev_end: 0,
+        expected: Expected::NONE,
+        depth: 0,
+        literal_errors: Vec::new(),
+        poisoned: false,
     };
-    let mut items = Vec::new();
-    let mut pos = skip_trivia(text, 0);
-    while pos < text.len() {
-        // Each parse sees only the text up to the next item boundary: pest
-        // does work proportional to its whole input when it reports an
-        // error, which would make a file of many errors quadratic.
-        let mut chunk_end = next_boundary(&item_starts, pos, text.len());
-        let parsed = loop {
-            let chunk = text.get(pos..chunk_end).unwrap_or("");
-            match GrantParser::parse(Rule::next_item, chunk) {
-                Ok(pairs) => break Ok(pairs),
-                Err(error) => {
-                    // An error at the very end of the chunk may only mean
-                    // the item goes on past the boundary (`@id("x")` then
-                    // a rule on the next line starting with `allow`):
-                    // widen the chunk to the next boundary and try again.
-                    let at = error_position(&error);
-                    if chunk_end < text.len() && skip_trivia(chunk, at) >= chunk.len() {
-                        chunk_end = next_boundary(&item_starts, chunk_end, text.len());
-                        continue;
-                    }
-                    break Err(with_detail(chunk, error));
-                }
-            }
-        };
-        match parsed {
-            Ok(mut pairs) => {
-                let Some(pair) = pairs.next() else { break };
-                let consumed = pair.as_span().end();
-                lower.offset = pos;
-                if let Ok(item) = lower.item(pair) {
-                    items.push(item);
-                }
-                pos = skip_trivia(text, pos + consumed.max(1));
-            }
-            Err(error) => {
-                let error_at = pos + error_position(&error);
-                let resume = item_starts
-                    .iter()
-                    .copied()
-                    .find(|&s| s > pos && s >= error_at);
-                let item_end = resume.unwrap_or(text.len());
-                // A lexical error inside this item was already reported better.
-                if !lexical_errors.iter().any(|&e| e >= pos && e <= item_end) {
-                    diagnostics.push(syntax_error(file, text, error_at, &error));
-                }
-                match resume {
-                    Some(next) => pos = next,
-                    None => break,
-                }
-            }
-        }
-    }
-    diagnostics.append(&mut lower.diagnostics);
+    parser.advance();
+    let mut syntax_errors = Vec::new();
+    let items = parser.items(&lexical_errors, &mut syntax_errors);
+    diagnostics.append(&mut parser.lexer_diagnostics);
+    diagnostics.append(&mut syntax_errors);
+    diagnostics.append(&mut parser.literal_errors);
     Parsed {
         file: File { items },
         diagnostics,
     }
+}
+
+/// A code token: trivia dropped, offsets kept.
+#[derive(Clone, Copy, Debug)]
+struct Tok {
+    /// `None` for a character no token starts with.
+    kind: Option<Token>,
+    start: u32,
+    end: u32,
+    /// An item boundary: where parsing resumes after a syntax error.
+    boundary: bool,
 }
 
 /// The diagnostic for a character that can hide code ([`crate::chars`]).
@@ -235,105 +173,57 @@ fn character_diagnostic(file: FileId, problem: &CharProblem) -> Diagnostic {
     }
 }
 
-/// Comments that look like [`SKIP_DIRECTIVE`] but are not it, or stand
+/// A comment that looks like [`SKIP_DIRECTIVE`] but is not it, or stands
 /// where the formatter does not look (after the first item): the file
 /// would be formatted after all.
-fn skip_directive_lints(file: FileId, text: &str, diagnostics: &mut Vec<Diagnostic>) {
-    let mut before_first_item = true;
-    for (token, range) in lexer::tokens(text) {
-        match token {
-            Some(Token::Comment) => {
-                let comment = text.get(range.clone()).unwrap_or("").trim_end();
-                let squeezed: String = comment
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .flat_map(char::to_lowercase)
-                    .collect();
-                if !squeezed.starts_with("#grant-fmt") || !squeezed.contains("skip") {
-                    continue;
-                }
-                let span = Span::new(file, range.start, range.start + comment.len());
-                if comment != SKIP_DIRECTIVE {
-                    diagnostics.push(
-                        Diagnostic::new(
-                            Code::MalformedSkipDirective,
-                            span,
-                            format!("`{comment}` is not the directive `{SKIP_DIRECTIVE}`"),
-                        )
-                        .label("the formatter ignores this comment")
-                        .help(format!("write it exactly `{SKIP_DIRECTIVE}`, on a line of its own before the first item")),
-                    );
-                } else if !before_first_item {
-                    diagnostics.push(
-                        Diagnostic::new(
-                            Code::MalformedSkipDirective,
-                            span,
-                            format!("`{SKIP_DIRECTIVE}` after the first item has no effect"),
-                        )
-                        .label("the formatter ignores this comment")
-                        .help("move it before the first declaration or rule of the file"),
-                    );
-                }
-            }
-            Some(Token::Whitespace | Token::Newline | Token::Bom) => {}
-            _ => before_first_item = false,
-        }
+fn skip_directive_lint(
+    file: FileId,
+    at: usize,
+    comment: &str,
+    before_first_item: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    // Most comments do not mention `skip`: no allocation for them.
+    let mentions_skip = comment
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"skip"));
+    if !mentions_skip {
+        return;
     }
-}
-
-/// The same error, with the expected literal tokens (`=`, `)`) that let a
-/// message say what was missing. pest collects them only when told to, at
-/// twice the cost of a parse, and the switch is process-wide: it is turned on
-/// at the first syntax error and left on, and the failed item is parsed again
-/// so that every reported error has the detail.
-fn with_detail(rest: &str, error: pest::error::Error<Rule>) -> pest::error::Error<Rule> {
-    static ERROR_DETAIL: Once = Once::new();
-    ERROR_DETAIL.call_once(|| pest::set_error_detail(true));
-    match GrantParser::parse(Rule::next_item, rest) {
-        Err(detailed) => detailed,
-        Ok(_) => error,
+    let comment = comment.trim_end();
+    let squeezed: String = comment
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if !squeezed.starts_with("#grant-fmt") || !squeezed.contains("skip") {
+        return;
     }
-}
-
-/// The first item boundary after `pos`, or the end of the text.
-fn next_boundary(item_starts: &[usize], pos: usize, len: usize) -> usize {
-    let i = item_starts.partition_point(|&s| s <= pos);
-    item_starts.get(i).copied().unwrap_or(len)
-}
-
-/// Item boundaries: offsets of the first token of each line that starts an
-/// item (`allow`, `deny`, `type`, `attr`, `default`, `max`, `@`), except
-/// where lines of annotations go on into their rule. No valid item contains
-/// another boundary, since these words cannot continue an item and paths
-/// have no spaces; parsing is split at them, and resumes at the next one
-/// after a syntax error.
-fn item_starts(text: &str) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let mut at_line_start = true;
-    let mut after_annotation_line = false;
-    for (token, range) in lexer::tokens(text) {
-        match token {
-            Some(Token::Newline) => at_line_start = true,
-            Some(Token::Whitespace | Token::Comment | Token::Bom) => {}
-            Some(token) => {
-                let word = text.get(range.clone()).unwrap_or("");
-                let starts_item = token == Token::At
-                    || (token == Token::Word
-                        && matches!(word, "allow" | "deny" | "type" | "attr" | "default" | "max"));
-                if at_line_start && starts_item {
-                    let continues_annotations = after_annotation_line
-                        && (token == Token::At || matches!(word, "allow" | "deny"));
-                    if !continues_annotations {
-                        starts.push(range.start);
-                    }
-                    after_annotation_line = token == Token::At;
-                }
-                at_line_start = false;
-            }
-            None => at_line_start = false,
-        }
+    let span = Span::new(file, at, at + comment.len());
+    if comment != SKIP_DIRECTIVE {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::MalformedSkipDirective,
+                span,
+                format!("`{comment}` is not the directive `{SKIP_DIRECTIVE}`"),
+            )
+            .label("the formatter ignores this comment")
+            .help(format!(
+                "write it exactly `{SKIP_DIRECTIVE}`, on a line of its own before the first item"
+            )),
+        );
+    } else if !before_first_item {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::MalformedSkipDirective,
+                span,
+                format!("`{SKIP_DIRECTIVE}` after the first item has no effect"),
+            )
+            .label("the formatter ignores this comment")
+            .help("move it before the first declaration or rule of the file"),
+        );
     }
-    starts
 }
 
 /// The comment that exempts a file from `grant fmt`, on a line of its own
@@ -341,459 +231,549 @@ fn item_starts(text: &str) -> Vec<usize> {
 /// near misses; `grant_fmt` acts on it.
 pub const SKIP_DIRECTIVE: &str = "# grant-fmt: skip";
 
-/// The first offset from `pos` that is not whitespace, a line ending, a
-/// comment, or the byte-order mark opening the file.
-fn skip_trivia(text: &str, mut pos: usize) -> usize {
-    let bytes = text.as_bytes();
-    if pos == 0 && text.starts_with(chars::BYTE_ORDER_MARK) {
-        pos = chars::BYTE_ORDER_MARK.len_utf8();
-    }
-    while let Some(&b) = bytes.get(pos) {
-        match b {
-            b' ' | b'\t' | b'\n' => pos += 1,
-            b'\r' if bytes.get(pos + 1) == Some(&b'\n') => pos += 2,
-            b'#' => {
-                while bytes.get(pos).is_some_and(|&b| b != b'\n') {
-                    pos += 1;
-                }
-            }
-            _ => break,
+/// What the parser looked for at the next token and did not find: every
+/// alternative tried since the last token it took, as a set, so that a
+/// syntax error can list them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Expected(u32);
+
+macro_rules! expectations {
+    ($($name:ident = $bit:literal, $text:literal;)*) => {
+        impl Expected {
+            const NONE: Expected = Expected(0);
+            $(const $name: Expected = Expected(1 << $bit);)*
+            /// How each alternative reads in "expected ...".
+            const TEXTS: &'static [(Expected, &'static str)] = &[$((Expected::$name, $text),)*];
         }
-    }
-    pos
-}
-
-fn error_position(error: &pest::error::Error<Rule>) -> usize {
-    match error.location {
-        pest::error::InputLocation::Pos(pos) => pos,
-        pest::error::InputLocation::Span((start, _)) => start,
-    }
-}
-
-fn syntax_error(
-    file: FileId,
-    text: &str,
-    at: usize,
-    error: &pest::error::Error<Rule>,
-) -> Diagnostic {
-    let mut expected: Vec<String> = Vec::new();
-    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &error.variant {
-        expected.extend(
-            positives
-                .iter()
-                .filter_map(|r| describe_rule(*r))
-                .map(str::to_string),
-        );
-    }
-    if let Some(attempts) = error.parse_attempts() {
-        // Literal tokens are only nameable through their Display text.
-        for token in attempts.expected_tokens() {
-            let token = token.to_string();
-            let is_punctuation = matches!(
-                token.as_str(),
-                "@" | "="
-                    | ":"
-                    | "("
-                    | ")"
-                    | "["
-                    | "]"
-                    | ","
-                    | "<"
-                    | ">"
-                    | "|"
-                    | "::"
-                    | "."
-                    | "*"
-                    | "=="
-                    | "!="
-                    | "<="
-                    | ">="
-            );
-            if is_punctuation || is_keyword(&token) {
-                expected.push(format!("`{token}`"));
-            }
-        }
-    }
-    let expected = summarize_expected(expected);
-    let found = describe_found(text, at);
-    let (end, found_token) = found_extent(text, at);
-    let message = if expected.is_empty() {
-        format!("unexpected {found}")
-    } else {
-        format!("expected {}, found {found}", join_alternatives(&expected))
     };
-    let mut diagnostic =
-        Diagnostic::new(Code::Syntax, Span::new(file, at, end), message).label("not expected here");
-    let rest = text.get(at..).unwrap_or("");
-    if rest.starts_with('=') && !rest.starts_with("==") {
-        diagnostic = diagnostic.help("compare with `==`");
-    } else if ["<", ">", "==", "!="].iter().any(|op| rest.starts_with(op))
-        && !expected.iter().any(|e| e == "a comparison operator")
-    {
-        diagnostic = diagnostic.help("comparisons do not chain: write `a < b and b < c`");
-    }
-    let expects = |token: &str| expected.iter().any(|e| e == token);
-    if (rest.starts_with('|') && expects("`<`")) || (rest.starts_with('<') && expects("`|`")) {
-        diagnostic = diagnostic
-            .help("an enum is ordered (`low < high`) or unordered (`dev | prod`), not both");
-    }
-    let after_digit = at > 0 && text.as_bytes().get(at - 1).is_some_and(u8::is_ascii_digit);
-    let before_digit = text.as_bytes().get(at + 1).is_some_and(u8::is_ascii_digit);
-    if rest.starts_with("&&") {
-        diagnostic = diagnostic.help("write `and`: Grant's logical operators are words");
-    } else if rest.starts_with("||") {
-        diagnostic = diagnostic.help("write `or`: Grant's logical operators are words");
-    } else if rest.starts_with('!') && !rest.starts_with("!=") {
-        diagnostic = diagnostic.help("write `not`: Grant's logical operators are words");
-    } else if rest.starts_with('.') && after_digit && before_digit {
-        diagnostic = diagnostic.help(
-            "that number is a fraction, and Grant has none: write a whole number (or a duration such as `90s`)",
-        );
-    }
-    if found_token == Some(Token::Number) {
-        diagnostic = diagnostic.help(
-            "integers are digits with `_` only between two digits (`10_000`); durations are digits and units, largest first, without `_` (`1h30m`)",
-        );
-    }
-    diagnostic
 }
 
-/// Folds the raw expected set into what a person wants to read: the tokens
-/// that start an item become "a new rule", six comparison operators become
-/// "a comparison operator".
-fn summarize_expected(mut expected: Vec<String>) -> Vec<String> {
-    const ITEM_STARTS: [&str; 9] = [
-        "`@`",
-        "`allow`",
-        "`deny`",
-        "`type`",
-        "`attr`",
-        "`default`",
-        "`max`",
-        "a declaration or rule",
-        "end of file",
-    ];
-    const COMPARISONS: [&str; 9] = [
-        "`==`",
-        "`!=`",
-        "`<`",
-        "`<=`",
-        "`>`",
-        "`>=`",
-        "`in`",
-        "`matches`",
-        "a comparison operator",
-    ];
-    expected.sort();
-    expected.dedup();
-    let mut summary: Vec<String> = Vec::new();
-    let starts_item = expected.iter().any(|e| ITEM_STARTS.contains(&e.as_str()));
-    let compares = expected
-        .iter()
-        .filter(|e| COMPARISONS.contains(&e.as_str()))
-        .count()
-        >= 2;
-    let folded = |e: &String| {
-        ITEM_STARTS.contains(&e.as_str()) || (compares && COMPARISONS.contains(&e.as_str()))
-    };
-    expected.retain(|e| !folded(e));
-    summary.append(&mut expected);
-    if compares {
-        summary.push("a comparison operator".to_string());
+expectations! {
+    ITEM = 0, "a rule or declaration";
+    NEW_RULE = 1, "a new rule";
+    AT = 2, "`@`";
+    ALLOW = 3, "`allow`";
+    DENY = 4, "`deny`";
+    TOOL = 5, "`tool`";
+    WHEN = 6, "`when`";
+    TTL = 7, "`ttl`";
+    USES = 8, "`uses`";
+    APPROVAL = 9, "`approval`";
+    AND = 10, "`and`";
+    OR = 11, "`or`";
+    COMPARISON = 12, "a comparison operator";
+    EXPRESSION = 13, "an expression";
+    NAME = 14, "a name";
+    TYPE = 15, "a type";
+    DURATION = 16, "a duration";
+    INTEGER = 17, "an integer";
+    STRING = 18, "a string";
+    TOOL_PATTERN = 19, "a tool pattern";
+    LITERAL = 20, "a literal";
+    EQ = 21, "`=`";
+    LT = 22, "`<`";
+    GT = 23, "`>`";
+    PIPE = 24, "`|`";
+    COLON = 25, "`:`";
+    LPAREN = 26, "`(`";
+    RPAREN = 27, "`)`";
+    RBRACKET = 28, "`]`";
+    COMMA = 29, "`,`";
+}
+
+impl Expected {
+    fn has(self, other: Expected) -> bool {
+        self.0 & other.0 != 0
     }
-    if starts_item {
-        summary.push(
-            if summary.is_empty() {
+
+    /// The alternatives as a person reads them, sorted, "a new rule" last
+    /// ("a rule or declaration" when nothing else could come).
+    fn describe(self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Expected::TEXTS
+            .iter()
+            .filter(|(e, _)| self.has(*e) && !e.has(Expected::NEW_RULE))
+            .map(|&(_, text)| text)
+            .collect();
+        out.sort_unstable();
+        if self.has(Expected::NEW_RULE) {
+            out.push(if out.is_empty() {
                 "a rule or declaration"
             } else {
                 "a new rule"
-            }
-            .to_string(),
-        );
-    }
-    summary
-}
-
-fn join_alternatives(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
-}
-
-/// The token at `at`, for "found X"; its end offset.
-fn found_extent(text: &str, at: usize) -> (usize, Option<Token>) {
-    match lexer::tokens(text.get(at..).unwrap_or("")).next() {
-        Some((token, range)) => (at + range.end, token),
-        None => (at, None),
-    }
-}
-
-fn describe_found(text: &str, at: usize) -> String {
-    let (end, token) = found_extent(text, at);
-    let snippet = text.get(at..end).unwrap_or("");
-    match token {
-        _ if at >= text.len() => "end of file".to_string(),
-        Some(Token::Newline) => "end of line".to_string(),
-        Some(Token::String) => "a string".to_string(),
-        Some(Token::Word) if is_keyword(snippet) => format!("keyword `{snippet}`"),
-        Some(_) => format!("`{}`", snippet.chars().take(40).collect::<String>()),
-        None => match snippet.chars().next() {
-            Some(c) if c.is_control() || c.is_whitespace() => {
-                format!("character U+{:04X}", c as u32)
-            }
-            Some(c) => format!("character `{c}`"),
-            None => "end of file".to_string(),
-        },
-    }
-}
-
-fn is_keyword(word: &str) -> bool {
-    matches!(
-        word,
-        "allow"
-            | "deny"
-            | "tool"
-            | "when"
-            | "ttl"
-            | "and"
-            | "or"
-            | "not"
-            | "in"
-            | "matches"
-            | "true"
-            | "false"
-            | "type"
-            | "attr"
-            | "default"
-            | "max"
-    )
-}
-
-/// How a grammar rule reads in "expected ..."; `None` for rules whose
-/// literal tokens already say it.
-fn describe_rule(grammar_rule: Rule) -> Option<&'static str> {
-    Some(match grammar_rule {
-        Rule::kw_allow => "`allow`",
-        Rule::kw_deny => "`deny`",
-        Rule::kw_tool => "`tool`",
-        Rule::kw_when => "`when`",
-        Rule::kw_ttl => "`ttl`",
-        Rule::kw_and => "`and`",
-        Rule::kw_or => "`or`",
-        Rule::kw_not => "`not`",
-        Rule::kw_in => "`in`",
-        Rule::kw_matches => "`matches`",
-        Rule::kw_true => "`true`",
-        Rule::kw_false => "`false`",
-        Rule::kw_type => "`type`",
-        Rule::kw_attr => "`attr`",
-        Rule::kw_default => "`default`",
-        Rule::kw_max => "`max`",
-        Rule::kw_uses => "`uses`",
-        Rule::kw_approval => "`approval`",
-        Rule::duration => "a duration",
-        Rule::integer => "an integer",
-        Rule::string => "a string",
-        Rule::ident | Rule::word => "a name",
-        Rule::path | Rule::reference => "a name",
-        Rule::variant_suffix => "`::`",
-        Rule::type_expr | Rule::set_type => "a type",
-        Rule::annotation | Rule::annotation_name => "an annotation",
-        Rule::effect => "`allow` or `deny`",
-        Rule::tool_pattern | Rule::any_tool | Rule::pattern_list => "a tool pattern",
-        Rule::expr | Rule::and_expr | Rule::not_expr | Rule::comparison | Rule::primary => {
-            "an expression"
+            });
         }
-        Rule::literal => "a literal",
-        Rule::list | Rule::list_item => "a list",
-        Rule::cmp_op => "a comparison operator",
-        Rule::item
-        | Rule::rule
-        | Rule::type_decl
-        | Rule::attr_decl
-        | Rule::default_ttl
-        | Rule::max_ttl => "a declaration or rule",
-        Rule::EOI => "end of file",
-        _ => return None,
-    })
+        out
+    }
 }
 
-/// The shape of the pest tree was not what the grammar promises: reported as
-/// an internal error rather than a panic.
+impl std::ops::BitOrAssign for Expected {
+    fn bitor_assign(&mut self, other: Expected) {
+        self.0 |= other.0;
+    }
+}
+
+/// Why an item could not be parsed; the diagnostic is made where the item
+/// is given up, from the parser's position and [`Expected`].
 #[derive(Debug)]
-struct Malformed;
-
-struct Lower {
-    file: FileId,
-    /// Where the item being lowered starts in the file.
-    offset: usize,
-    diagnostics: Vec<Diagnostic>,
+enum Failure {
+    Syntax,
+    /// The token that went past [`MAX_NESTING`].
+    TooDeep(Tok),
 }
 
-type Lowered<T> = Result<T, Malformed>;
+type Parse<T> = Result<T, Failure>;
 
-impl Lower {
-    /// The pair's span, without trailing whitespace and comments: pest
-    /// includes those when a rule ends in a repetition or option that
-    /// matched nothing (`a ~ (op ~ a)*`).
-    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
-        let span = pair.as_span();
-        let mut end = span.end();
-        if let Some(last) = pair.clone().into_inner().next_back() {
-            let last_end = last.as_span().end();
-            let gap = span.as_str().get(last_end - span.start()..).unwrap_or("");
-            if skip_trivia(gap, 0) >= gap.len() {
-                end = last_end;
+struct Parser<'t> {
+    file: FileId,
+    /// The text as parsed: hidden characters blanked.
+    text: &'t str,
+    /// The text as written, for the skip-directive lint.
+    original: &'t str,
+    /// Tokens are read as the parser goes, one ahead: no token buffer.
+    lexer: logos::Lexer<'t, Token>,
+    /// The next code token; `None` at the end of the text.
+    cur: Option<Tok>,
+    at_line_start: bool,
+    after_annotation_line: bool,
+    before_first_item: bool,
+    /// Unterminated strings and skip-directive lints, found while lexing.
+    lexer_diagnostics: Vec<Diagnostic>,
+    /// Where unterminated strings start, in text order.
+    string_errors: Vec<usize>,
+    /// End of the last token taken.
+    prev_end: u32,
+    expected: Expected,
+    /// Parentheses, `not` and `set<` open around the next token.
+    depth: usize,
+    /// Bad literals of the items so far; those of an item with a syntax
+    /// error are dropped with it.
+    literal_errors: Vec<Diagnostic>,
+    /// The current item had a bad literal: it is left out of the AST, so
+    /// that no placeholder value leads to follow-on errors.
+    poisoned: bool,
+}
+
+impl Parser<'_> {
+    /// Reads the next code token into `cur`. On the way it reports
+    /// unterminated strings and near misses of the skip directive, and marks
+    /// item boundaries: the first tokens of lines that start an item (`@`,
+    /// `allow`, `deny`, `type`, `attr`, `default`, `max`), except where lines
+    /// of annotations go on into their rule. No valid item contains a
+    /// boundary (these words cannot continue an item, and paths have no
+    /// spaces), so after a syntax error parsing resumes at the next one.
+    fn advance(&mut self) {
+        self.cur = None;
+        while let Some(token) = self.lexer.next() {
+            let token = token.ok();
+            let range = self.lexer.span();
+            match token {
+                Some(Token::Newline) => {
+                    self.at_line_start = true;
+                    continue;
+                }
+                Some(Token::Whitespace | Token::Bom) => continue,
+                Some(Token::Comment) => {
+                    let comment = self.original.get(range.clone()).unwrap_or("");
+                    skip_directive_lint(
+                        self.file,
+                        range.start,
+                        comment,
+                        self.before_first_item,
+                        &mut self.lexer_diagnostics,
+                    );
+                    continue;
+                }
+                Some(Token::UnterminatedString) => {
+                    self.string_errors.push(range.start);
+                    self.lexer_diagnostics.push(
+                        Diagnostic::new(
+                            Code::UnterminatedString,
+                            Span::new(self.file, range.start, range.end),
+                            "unterminated string",
+                        )
+                        .label("this string has no closing `\"`")
+                        .help("close the string on the same line; write a line break as `\\n`"),
+                    );
+                }
+                _ => {}
+            }
+            self.before_first_item = false;
+            let starts_item = match token {
+                Some(Token::At) => true,
+                Some(Token::Keyword(keyword)) => keyword.starts_item(),
+                _ => false,
+            };
+            let mut boundary = false;
+            if self.at_line_start && starts_item {
+                let continues_annotations = self.after_annotation_line
+                    && matches!(
+                        token,
+                        Some(Token::At | Token::Keyword(Keyword::Allow | Keyword::Deny))
+                    );
+                boundary = !continues_annotations;
+                self.after_annotation_line = token == Some(Token::At);
+            }
+            self.at_line_start = false;
+            self.cur = Some(Tok {
+                kind: token,
+                start: crate::span::clamp_u32(range.start),
+                end: crate::span::clamp_u32(range.end),
+                boundary,
+            });
+            return;
+        }
+    }
+
+    fn items(&mut self, char_errors: &[usize], diagnostics: &mut Vec<Diagnostic>) -> Vec<Item> {
+        // Policies average a hundred bytes per item.
+        let mut items = Vec::with_capacity(self.text.len() / 100 + 1);
+        while let Some(first) = self.cur {
+            let literal_errors = self.literal_errors.len();
+            self.poisoned = false;
+            self.depth = 0;
+            self.expected = Expected::NONE;
+            let failure = match self.item() {
+                // After an item only another item or the end may come.
+                Ok(item) if self.at_item_start() => {
+                    if !self.poisoned {
+                        items.push(item);
+                    }
+                    continue;
+                }
+                Ok(_) => {
+                    self.expected |= Expected::NEW_RULE;
+                    Failure::Syntax
+                }
+                Err(failure) => failure,
+            };
+            self.literal_errors.truncate(literal_errors);
+            let diagnostic = match failure {
+                Failure::TooDeep(tok) => Some(
+                    Diagnostic::new(
+                        Code::NestingTooDeep,
+                        Span::new(self.file, tok.start as usize, tok.end as usize),
+                        format!("expression nested more than {MAX_NESTING} levels deep"),
+                    )
+                    .label("too deep here")
+                    .help("simplify the expression; the rest of this item is not checked"),
+                ),
+                Failure::Syntax => None,
+            };
+            let syntax = diagnostic.is_none().then(|| self.syntax_error());
+            // Resume at the next boundary after the item's first token, at
+            // or after the error.
+            if self.cur.is_some_and(|t| t.start == first.start) {
+                self.bump();
+            }
+            while self.cur.is_some_and(|t| !t.boundary) {
+                self.bump();
+            }
+            let item_start = first.start as usize;
+            let item_end = self.cur.map_or(self.text.len(), |t| t.start as usize);
+            // A lexical error inside this item was already reported better.
+            let lexical = |errors: &[usize]| {
+                let i = errors.partition_point(|&e| e < item_start);
+                errors.get(i).is_some_and(|&e| e <= item_end)
+            };
+            if let Some(diagnostic) = diagnostic {
+                diagnostics.push(diagnostic);
+            } else if let Some(syntax) = syntax {
+                if !lexical(char_errors) && !lexical(&self.string_errors) {
+                    diagnostics.push(syntax);
+                }
             }
         }
-        Span::new(self.file, self.offset + span.start(), self.offset + end)
+        items
     }
 
-    fn next<'i>(&mut self, pairs: &mut Pairs<'i, Rule>, parent: Span) -> Lowered<Pair<'i, Rule>> {
-        match pairs.next() {
-            Some(pair) => Ok(pair),
-            None => Err(self.malformed(parent)),
+    fn peek(&self) -> Option<Token> {
+        self.cur.and_then(|t| t.kind)
+    }
+
+    /// Where the next token starts (the end of the text at its end).
+    fn next_start(&self) -> u32 {
+        self.cur
+            .map_or(crate::span::clamp_u32(self.text.len()), |t| t.start)
+    }
+
+    /// Whether the next token touches the last one taken (no space or
+    /// comment between): paths, variants and annotation names are written
+    /// without spaces.
+    fn next_is_adjacent(&self) -> bool {
+        self.cur.is_some_and(|t| t.start == self.prev_end)
+    }
+
+    /// Takes the next token.
+    fn bump(&mut self) -> Tok {
+        let tok = self.cur.unwrap_or(Tok {
+            kind: None,
+            start: self.prev_end,
+            end: self.prev_end,
+            boundary: false,
+        });
+        self.advance();
+        self.prev_end = tok.end;
+        self.expected = Expected::NONE;
+        tok
+    }
+
+    /// Takes the next token if it is `token`; notes `expected` if not.
+    fn eat(&mut self, token: Token, expected: Expected) -> Option<Tok> {
+        if self.peek() == Some(token) {
+            Some(self.bump())
+        } else {
+            self.expected |= expected;
+            None
         }
     }
 
-    fn malformed(&mut self, span: Span) -> Malformed {
-        self.diagnostics.push(Diagnostic::new(
-            Code::Internal,
-            span,
-            "internal error: the parser produced an unexpected tree here (please report it)",
-        ));
-        Malformed
+    fn eat_keyword(&mut self, keyword: Keyword, expected: Expected) -> Option<Tok> {
+        self.eat(Token::Keyword(keyword), expected)
     }
 
-    fn item(&mut self, pair: Pair<'_, Rule>) -> Lowered<Item> {
-        let span = self.span(&pair);
-        let mut inner = pair.into_inner();
-        let pair = self.next(&mut inner, span)?;
-        let span = self.span(&pair);
-        match pair.as_rule() {
-            Rule::type_decl => self.type_decl(pair).map(Item::Type),
-            Rule::attr_decl => self.attr_decl(pair).map(Item::Attr),
-            Rule::default_ttl => self.ttl_setting(pair).map(Item::DefaultTtl),
-            Rule::max_ttl => self.ttl_setting(pair).map(Item::MaxTtl),
-            Rule::rule => self.rule(pair).map(Item::Rule),
-            _ => Err(self.malformed(span)),
+    /// Takes the next token if it is the contextual keyword `word` (`uses`,
+    /// `approval`: names anywhere else).
+    fn eat_contextual(&mut self, word: &str, expected: Expected) -> Option<Tok> {
+        if self.peek() == Some(Token::Word) && self.next_text() == word {
+            Some(self.bump())
+        } else {
+            self.expected |= expected;
+            None
         }
     }
 
-    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
-        Spanned::new(pair.as_str().to_string(), self.span(pair))
+    fn expect(&mut self, token: Token, expected: Expected) -> Parse<Tok> {
+        self.eat(token, expected).ok_or(Failure::Syntax)
     }
 
-    fn type_decl(&mut self, pair: Pair<'_, Rule>) -> Lowered<TypeDecl> {
-        let span = self.span(&pair);
-        let mut inner = pair.into_inner();
-        let _kw = self.next(&mut inner, span)?;
-        let name = self.next(&mut inner, span)?;
-        let name = self.ident(&name);
-        let variants_pair = self.next(&mut inner, span)?;
-        let ordered = variants_pair.as_rule() == Rule::ordered_variants;
-        let variants = variants_pair.into_inner().map(|p| self.ident(&p)).collect();
+    fn fail<T>(&mut self, expected: Expected) -> Parse<T> {
+        self.expected |= expected;
+        Err(Failure::Syntax)
+    }
+
+    fn next_text(&self) -> &str {
+        self.cur
+            .and_then(|t| self.text.get(t.start as usize..t.end as usize))
+            .unwrap_or("")
+    }
+
+    fn tok_text(&self, tok: Tok) -> &str {
+        self.text
+            .get(tok.start as usize..tok.end as usize)
+            .unwrap_or("")
+    }
+
+    fn span(&self, start: u32, end: u32) -> Span {
+        Span {
+            file: self.file,
+            start,
+            end,
+        }
+    }
+
+    fn tok_span(&self, tok: Tok) -> Span {
+        self.span(tok.start, tok.end)
+    }
+
+    /// From `start` to the end of the last token taken.
+    fn span_from(&self, start: u32) -> Span {
+        self.span(start, self.prev_end)
+    }
+
+    fn at_item_start(&self) -> bool {
+        match self.cur {
+            None => true,
+            Some(tok) => match tok.kind {
+                Some(Token::At) => true,
+                Some(Token::Keyword(keyword)) => keyword.starts_item(),
+                _ => false,
+            },
+        }
+    }
+
+    /// Opens a level of nesting at the token about to be taken.
+    fn deeper(&mut self) -> Parse<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            let tok = self.cur.unwrap_or(Tok {
+                kind: None,
+                start: self.prev_end,
+                end: self.prev_end,
+                boundary: false,
+            });
+            return Err(Failure::TooDeep(tok));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ items
+
+    fn item(&mut self) -> Parse<Item> {
+        match self.peek() {
+            Some(Token::Keyword(Keyword::Type)) => self.type_decl().map(Item::Type),
+            Some(Token::Keyword(Keyword::Attr)) => self.attr_decl().map(Item::Attr),
+            Some(Token::Keyword(Keyword::Default)) => self.ttl_setting().map(Item::DefaultTtl),
+            Some(Token::Keyword(Keyword::Max)) => self.ttl_setting().map(Item::MaxTtl),
+            Some(Token::At | Token::Keyword(Keyword::Allow | Keyword::Deny)) => {
+                self.rule().map(Item::Rule)
+            }
+            _ => self.fail(Expected::ITEM),
+        }
+    }
+
+    /// A name that is not a keyword.
+    fn ident(&mut self) -> Parse<Ident> {
+        let tok = self.expect(Token::Word, Expected::NAME)?;
+        Ok(Spanned::new(
+            self.tok_text(tok).to_string(),
+            self.tok_span(tok),
+        ))
+    }
+
+    fn type_decl(&mut self) -> Parse<TypeDecl> {
+        let start = self.bump().start;
+        let name = self.ident()?;
+        self.expect(Token::Eq, Expected::EQ)?;
+        let mut variants = vec![self.ident()?];
+        let separator = match self.peek() {
+            Some(Token::Lt) => Token::Lt,
+            Some(Token::Pipe) => Token::Pipe,
+            _ => {
+                self.expected |= Expected::LT;
+                self.expected |= Expected::PIPE;
+                Token::Pipe
+            }
+        };
+        let expected = if separator == Token::Lt {
+            Expected::LT
+        } else {
+            Expected::PIPE
+        };
+        while self.eat(separator, expected).is_some() {
+            variants.push(self.ident()?);
+        }
         Ok(TypeDecl {
             name,
-            ordered,
+            ordered: separator == Token::Lt,
             variants,
-            span,
+            span: self.span_from(start),
         })
     }
 
-    fn attr_decl(&mut self, pair: Pair<'_, Rule>) -> Lowered<AttrDecl> {
-        let span = self.span(&pair);
-        let mut inner = pair.into_inner();
-        let _kw = self.next(&mut inner, span)?;
-        let path = self.next(&mut inner, span)?;
-        let path = self.path(path);
-        let ty = self.next(&mut inner, span)?;
-        let ty = self.type_expr(ty)?;
-        Ok(AttrDecl { path, ty, span })
+    fn attr_decl(&mut self) -> Parse<AttrDecl> {
+        let start = self.bump().start;
+        let path = self.path(None)?;
+        self.expect(Token::Colon, Expected::COLON)?;
+        let ty = self.type_expr()?;
+        Ok(AttrDecl {
+            path,
+            ty,
+            span: self.span_from(start),
+        })
     }
 
-    fn type_expr(&mut self, pair: Pair<'_, Rule>) -> Lowered<TypeExpr> {
-        let span = self.span(&pair);
-        let inner = self.next(&mut pair.into_inner(), span)?;
-        match inner.as_rule() {
-            Rule::set_type => {
-                let element = self.next(&mut inner.into_inner(), span)?;
-                Ok(TypeExpr::Set(Box::new(self.type_expr(element)?), span))
-            }
-            _ => Ok(TypeExpr::Named(self.ident(&inner))),
+    fn type_expr(&mut self) -> Parse<TypeExpr> {
+        if self.peek() != Some(Token::Word) {
+            return self.fail(Expected::TYPE);
         }
+        let name = self.ident()?;
+        if name.value != "set" {
+            return Ok(TypeExpr::Named(name));
+        }
+        if self.peek() != Some(Token::Lt) {
+            // `set` alone is a name (an undeclared type, for the checker).
+            self.expected |= Expected::LT;
+            return Ok(TypeExpr::Named(name));
+        }
+        self.deeper()?;
+        self.bump();
+        let element = self.type_expr()?;
+        self.expect(Token::Gt, Expected::GT)?;
+        self.depth -= 1;
+        Ok(TypeExpr::Set(
+            Box::new(element),
+            self.span_from(name.span.start),
+        ))
     }
 
-    fn ttl_setting(&mut self, pair: Pair<'_, Rule>) -> Lowered<TtlSetting> {
-        let span = self.span(&pair);
-        let duration = pair.into_inner().find(|p| p.as_rule() == Rule::duration);
-        let Some(duration) = duration else {
-            return Err(self.malformed(span));
-        };
+    fn ttl_setting(&mut self) -> Parse<TtlSetting> {
+        let start = self.bump().start;
+        self.expect(Token::Keyword(Keyword::Ttl), Expected::TTL)?;
+        let ttl = self.duration()?;
         Ok(TtlSetting {
-            ttl: self.duration(&duration)?,
-            span,
+            ttl,
+            span: self.span_from(start),
         })
     }
 
-    fn path(&self, pair: Pair<'_, Rule>) -> Path {
-        let span = self.span(&pair);
-        let segments: Vec<Ident> = pair.into_inner().map(|p| self.ident(&p)).collect();
-        let name = segments
-            .iter()
-            .map(|s| s.value.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
-        Path {
+    /// `a.b.c`: a name, then `.` and any word (keywords included), with no
+    /// space between. `first` is the first segment when already taken.
+    fn path(&mut self, first: Option<Ident>) -> Parse<Path> {
+        let first = match first {
+            Some(first) => first,
+            None => self.ident()?,
+        };
+        let start = first.span.start;
+        let mut segments = vec![first];
+        while self.peek() == Some(Token::Dot) && self.next_is_adjacent() {
+            self.bump();
+            let word = self.cur;
+            match word {
+                Some(tok) if tok.kind.is_some_and(Token::is_word) && self.next_is_adjacent() => {
+                    self.bump();
+                    segments.push(Spanned::new(
+                        self.tok_text(tok).to_string(),
+                        self.tok_span(tok),
+                    ));
+                }
+                _ => return self.fail(Expected::NAME),
+            }
+        }
+        let span = self.span_from(start);
+        let name = match segments.as_slice() {
+            [one] => one.value.clone(),
+            _ => self.text.get(span.range()).unwrap_or_default().to_string(),
+        };
+        Ok(Path {
             segments,
             name,
             span,
-        }
+        })
     }
 
-    fn rule(&mut self, pair: Pair<'_, Rule>) -> Lowered<AstRule> {
-        let span = self.span(&pair);
+    fn rule(&mut self) -> Parse<AstRule> {
         let mut annotations = Vec::new();
-        let mut effect = None;
-        let mut pattern = None;
-        let mut condition = None;
-        let mut ttl = None;
-        let mut uses = None;
-        let mut approval = None;
-        for part in pair.into_inner() {
-            let part_span = self.span(&part);
-            match part.as_rule() {
-                Rule::annotation => annotations.push(self.annotation(part)?),
-                Rule::effect => {
-                    let value = if part.as_str() == "allow" {
-                        Effect::Allow
-                    } else {
-                        Effect::Deny
-                    };
-                    effect = Some(Spanned::new(value, part_span));
-                }
-                Rule::tool_pattern => pattern = Some(self.tool_pattern(part)?),
-                Rule::expr => condition = Some(self.expr(part)?),
-                Rule::duration => ttl = Some(self.duration(&part)?),
-                Rule::integer => uses = Some(Spanned::new(self.integer(&part)?, part_span)),
-                Rule::string => approval = Some(self.string(part)?),
-                Rule::kw_tool
-                | Rule::kw_when
-                | Rule::kw_ttl
-                | Rule::kw_uses
-                | Rule::kw_approval => {}
-                _ => return Err(self.malformed(part_span)),
-            }
+        while self.peek() == Some(Token::At) {
+            annotations.push(self.annotation()?);
         }
-        let (Some(effect), Some(pattern)) = (effect, pattern) else {
-            return Err(self.malformed(span));
+        let effect = match self.peek() {
+            Some(Token::Keyword(Keyword::Allow)) => Effect::Allow,
+            Some(Token::Keyword(Keyword::Deny)) => Effect::Deny,
+            _ => {
+                self.expected |= Expected::AT;
+                self.expected |= Expected::DENY;
+                return self.fail(Expected::ALLOW);
+            }
         };
-        // The rule's span starts at `allow`/`deny`: annotations are attached to it.
-        let span = Span {
-            start: effect.span.start,
-            ..span
+        let effect_tok = self.bump();
+        let effect = Spanned::new(effect, self.tok_span(effect_tok));
+        self.expect(Token::Keyword(Keyword::Tool), Expected::TOOL)?;
+        let pattern = self.tool_pattern()?;
+        let condition = match self.eat_keyword(Keyword::When, Expected::WHEN) {
+            Some(_) => Some(self.expr()?),
+            None => None,
+        };
+        let ttl = match self.eat_keyword(Keyword::Ttl, Expected::TTL) {
+            Some(_) => Some(self.duration()?),
+            None => None,
+        };
+        let uses = match self.eat_contextual("uses", Expected::USES) {
+            Some(_) => Some(self.integer()?),
+            None => None,
+        };
+        let approval = match self.eat_contextual("approval", Expected::APPROVAL) {
+            Some(_) => Some(self.string()?),
+            None => None,
         };
         Ok(AstRule {
             annotations,
@@ -803,423 +783,428 @@ impl Lower {
             ttl,
             uses,
             approval,
-            span,
+            // Annotations are attached to the rule; its span starts at its effect.
+            span: self.span_from(effect_tok.start),
         })
     }
 
-    fn annotation(&mut self, pair: Pair<'_, Rule>) -> Lowered<Annotation> {
-        let span = self.span(&pair);
-        let mut inner = pair.into_inner();
-        let name = self.next(&mut inner, span)?;
-        let name_span = self.span(&name);
-        // `annotation_name` is `@word`: the name is its inner word.
-        let name = match name.into_inner().next() {
-            Some(word) => self.ident(&word),
-            None => Spanned::new(String::new(), name_span),
+    /// `@name("text")`: no space between `@` and the name, which may be
+    /// any word.
+    fn annotation(&mut self) -> Parse<Annotation> {
+        let start = self.bump().start;
+        let name = match self.cur {
+            Some(tok) if tok.kind.is_some_and(Token::is_word) && self.next_is_adjacent() => {
+                self.bump();
+                Spanned::new(self.tok_text(tok).to_string(), self.tok_span(tok))
+            }
+            _ => return self.fail(Expected::NAME),
         };
-        let value = self.next(&mut inner, span)?;
-        let value = self.string(value)?;
-        Ok(Annotation { name, value, span })
+        self.expect(Token::LParen, Expected::LPAREN)?;
+        let value = self.string()?;
+        self.expect(Token::RParen, Expected::RPAREN)?;
+        Ok(Annotation {
+            name,
+            value,
+            span: self.span_from(start),
+        })
     }
 
-    fn tool_pattern(&mut self, pair: Pair<'_, Rule>) -> Lowered<ToolPattern> {
-        let span = self.span(&pair);
-        let inner = self.next(&mut pair.into_inner(), span)?;
-        match inner.as_rule() {
-            Rule::any_tool => Ok(ToolPattern::Any(span)),
-            Rule::string => Ok(ToolPattern::One(self.string(inner)?)),
-            Rule::pattern_list => {
-                let patterns = inner
-                    .into_inner()
-                    .map(|p| self.string(p))
-                    .collect::<Lowered<Vec<_>>>()?;
-                Ok(ToolPattern::List(patterns, span))
+    fn tool_pattern(&mut self) -> Parse<ToolPattern> {
+        match self.peek() {
+            Some(Token::Star) => {
+                let tok = self.bump();
+                Ok(ToolPattern::Any(self.tok_span(tok)))
             }
-            _ => Err(self.malformed(span)),
+            Some(Token::String) => Ok(ToolPattern::One(self.string()?)),
+            Some(Token::LBracket) => {
+                let start = self.bump().start;
+                let mut patterns = Vec::new();
+                while self.eat(Token::RBracket, Expected::RBRACKET).is_none() {
+                    patterns.push(self.string()?);
+                    if self.eat(Token::Comma, Expected::COMMA).is_none() {
+                        self.expect(Token::RBracket, Expected::RBRACKET)?;
+                        break;
+                    }
+                }
+                Ok(ToolPattern::List(patterns, self.span_from(start)))
+            }
+            _ => self.fail(Expected::TOOL_PATTERN),
         }
     }
 
-    fn expr(&mut self, pair: Pair<'_, Rule>) -> Lowered<Expr> {
-        let span = self.span(&pair);
-        match pair.as_rule() {
-            Rule::expr | Rule::and_expr => {
-                let is_or = pair.as_rule() == Rule::expr;
-                let mut operands = Vec::new();
-                for part in pair.into_inner() {
-                    if !matches!(part.as_rule(), Rule::kw_or | Rule::kw_and) {
-                        operands.push(self.expr(part)?);
+    // ------------------------------------------------------------ expressions
+    //
+    // Precedence, loosest first: `or`, `and`, `not`, comparison, primary.
+    // Each level parses operands of the next tighter one; `and` and `or`
+    // chains stay flat, and a comparison takes one operator at most.
+
+    fn expr(&mut self) -> Parse<Expr> {
+        self.logical(Keyword::Or)
+    }
+
+    /// A chain of `or` (of `and` chains), or of `and` (of `not` operands).
+    fn logical(&mut self, op: Keyword) -> Parse<Expr> {
+        let (expected, tighter) = match op {
+            Keyword::Or => (Expected::OR, Keyword::And),
+            _ => (Expected::AND, Keyword::Not),
+        };
+        let start = self.next_start();
+        let operand = |parser: &mut Self| {
+            if tighter == Keyword::And {
+                parser.logical(Keyword::And)
+            } else {
+                parser.not_expr()
+            }
+        };
+        let first = operand(self)?;
+        if self.eat_keyword(op, expected).is_none() {
+            return Ok(first);
+        }
+        let mut operands = vec![first];
+        loop {
+            operands.push(operand(self)?);
+            if self.eat_keyword(op, expected).is_none() {
+                break;
+            }
+        }
+        let kind = if op == Keyword::Or {
+            ExprKind::Or(operands)
+        } else {
+            ExprKind::And(operands)
+        };
+        Ok(Expr {
+            kind,
+            span: self.span_from(start),
+        })
+    }
+
+    /// `not not x`: each `not` a node, spanning from itself to the end of
+    /// the comparison, and a level of nesting (so this recursion is bounded).
+    fn not_expr(&mut self) -> Parse<Expr> {
+        if self.peek() != Some(Token::Keyword(Keyword::Not)) {
+            return self.comparison();
+        }
+        self.deeper()?;
+        let start = self.bump().start;
+        let inner = self.not_expr()?;
+        self.depth -= 1;
+        Ok(Expr {
+            kind: ExprKind::Not(Box::new(inner)),
+            span: self.span_from(start),
+        })
+    }
+
+    fn comparison(&mut self) -> Parse<Expr> {
+        let start = self.next_start();
+        let lhs = self.primary()?;
+        let op = match self.peek() {
+            Some(Token::EqEq) => CompareOp::Eq,
+            Some(Token::Ne) => CompareOp::Ne,
+            Some(Token::Lt) => CompareOp::Lt,
+            Some(Token::Le) => CompareOp::Le,
+            Some(Token::Gt) => CompareOp::Gt,
+            Some(Token::Ge) => CompareOp::Ge,
+            Some(Token::Keyword(Keyword::In)) => CompareOp::In,
+            Some(Token::Keyword(Keyword::Matches)) => CompareOp::Matches,
+            _ => {
+                self.expected |= Expected::COMPARISON;
+                return Ok(lhs);
+            }
+        };
+        let op_tok = self.bump();
+        let op = Spanned::new(op, self.tok_span(op_tok));
+        let rhs = self.primary()?;
+        Ok(Expr {
+            kind: ExprKind::Compare {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            span: self.span_from(start),
+        })
+    }
+
+    /// A parenthesized expression (its node keeps the span inside the
+    /// parentheses), a list, a literal or a reference.
+    fn primary(&mut self) -> Parse<Expr> {
+        match self.peek() {
+            Some(Token::LParen) => {
+                self.deeper()?;
+                self.bump();
+                let inner = self.expr()?;
+                self.expect(Token::RParen, Expected::RPAREN)?;
+                self.depth -= 1;
+                Ok(inner)
+            }
+            Some(Token::LBracket) => {
+                let start = self.bump().start;
+                let mut items = Vec::new();
+                while self.eat(Token::RBracket, Expected::RBRACKET).is_none() {
+                    items.push(self.list_item()?);
+                    if self.eat(Token::Comma, Expected::COMMA).is_none() {
+                        self.expect(Token::RBracket, Expected::RBRACKET)?;
+                        break;
                     }
                 }
-                if operands.len() == 1 {
-                    return operands.pop().ok_or(Malformed);
-                }
-                let kind = if is_or {
-                    ExprKind::Or(operands)
-                } else {
-                    ExprKind::And(operands)
-                };
-                Ok(Expr { kind, span })
-            }
-            Rule::not_expr => {
-                let mut nots = Vec::new();
-                let mut operand = None;
-                for part in pair.into_inner() {
-                    if part.as_rule() == Rule::kw_not {
-                        nots.push(self.span(&part).start);
-                    } else {
-                        operand = Some(self.expr(part)?);
-                    }
-                }
-                let Some(mut expr) = operand else {
-                    return Err(self.malformed(span));
-                };
-                for start in nots.into_iter().rev() {
-                    let span = Span {
-                        start,
-                        ..expr.span.to(span)
-                    };
-                    expr = Expr {
-                        kind: ExprKind::Not(Box::new(expr)),
-                        span,
-                    };
-                }
-                Ok(expr)
-            }
-            Rule::comparison => {
-                let mut inner = pair.into_inner();
-                let lhs = self.next(&mut inner, span)?;
-                let lhs = self.expr(lhs)?;
-                let Some(op) = inner.next() else {
-                    return Ok(lhs);
-                };
-                let op = self.compare_op(&op)?;
-                let rhs = self.next(&mut inner, span)?;
-                let rhs = self.expr(rhs)?;
-                Ok(Expr {
-                    kind: ExprKind::Compare {
-                        op,
-                        lhs: Box::new(lhs),
-                        rhs: Box::new(rhs),
-                    },
-                    span,
-                })
-            }
-            Rule::primary | Rule::literal | Rule::list_item => {
-                let inner = self.next(&mut pair.into_inner(), span)?;
-                self.expr(inner)
-            }
-            Rule::list => {
-                let items = pair
-                    .into_inner()
-                    .map(|p| self.expr(p))
-                    .collect::<Lowered<Vec<_>>>()?;
                 Ok(Expr {
                     kind: ExprKind::List(items),
-                    span,
+                    span: self.span_from(start),
                 })
             }
-            Rule::kw_true => Ok(Expr {
-                kind: ExprKind::Bool(true),
-                span,
-            }),
-            Rule::kw_false => Ok(Expr {
-                kind: ExprKind::Bool(false),
-                span,
-            }),
-            Rule::integer => Ok(Expr {
-                kind: ExprKind::Int(self.integer(&pair)?),
-                span,
-            }),
-            Rule::duration => Ok(Expr {
-                kind: ExprKind::Duration(self.duration(&pair)?.value),
-                span,
-            }),
-            Rule::string => Ok(Expr {
-                kind: ExprKind::Str(self.string(pair)?.value),
-                span,
-            }),
-            Rule::reference => {
-                let mut names = Vec::new();
-                let mut variant = None;
-                for part in pair.into_inner() {
-                    if part.as_rule() == Rule::variant_suffix {
-                        let name = self.next(&mut part.into_inner(), span)?;
-                        variant = Some(self.ident(&name));
-                    } else {
-                        names.push(self.ident(&part));
-                    }
-                }
-                if let Some(variant) = variant {
-                    let Some(ty) = names.pop() else {
-                        return Err(self.malformed(span));
-                    };
-                    return Ok(Expr {
-                        kind: ExprKind::Variant { ty, variant },
-                        span,
-                    });
-                }
-                let name = names
-                    .iter()
-                    .map(|s| s.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(".");
-                Ok(Expr {
-                    kind: ExprKind::Path(Path {
-                        segments: names,
-                        name,
-                        span,
-                    }),
-                    span,
-                })
-            }
-            _ => Err(self.malformed(span)),
+            _ => match self.literal_or_reference()? {
+                Some(expr) => Ok(expr),
+                None => self.fail(Expected::EXPRESSION),
+            },
         }
     }
 
-    fn compare_op(&mut self, pair: &Pair<'_, Rule>) -> Lowered<Spanned<CompareOp>> {
-        let span = self.span(pair);
-        let op = match pair.as_str() {
-            "==" => CompareOp::Eq,
-            "!=" => CompareOp::Ne,
-            "<" => CompareOp::Lt,
-            "<=" => CompareOp::Le,
-            ">" => CompareOp::Gt,
-            ">=" => CompareOp::Ge,
-            "in" => CompareOp::In,
-            "matches" => CompareOp::Matches,
-            _ => return Err(self.malformed(span)),
+    fn list_item(&mut self) -> Parse<Expr> {
+        match self.literal_or_reference()? {
+            Some(expr) => Ok(expr),
+            None => {
+                self.expected |= Expected::LITERAL;
+                self.fail(Expected::NAME)
+            }
+        }
+    }
+
+    /// A literal or a reference, or `None` (nothing taken) if the next
+    /// token starts neither.
+    fn literal_or_reference(&mut self) -> Parse<Option<Expr>> {
+        let Some(tok) = self.cur else {
+            return Ok(None);
         };
-        Ok(Spanned::new(op, span))
+        let span = self.tok_span(tok);
+        let kind = match tok.kind {
+            Some(Token::Keyword(Keyword::True)) => ExprKind::Bool(true),
+            Some(Token::Keyword(Keyword::False)) => ExprKind::Bool(false),
+            Some(Token::String) => return Ok(Some(self.string_expr()?)),
+            Some(Token::Number) => {
+                let text = self.tok_text(tok);
+                let kind = if literal::is_duration(text) {
+                    ExprKind::Duration(self.duration()?.value)
+                } else if literal::is_integer(text) {
+                    ExprKind::Int(self.integer()?.value)
+                } else {
+                    return Ok(None);
+                };
+                return Ok(Some(Expr { kind, span }));
+            }
+            Some(Token::Word) => return self.reference().map(Some),
+            _ => return Ok(None),
+        };
+        self.bump();
+        Ok(Some(Expr { kind, span }))
     }
 
-    /// Reports a bad literal; the item it is in is dropped, so that no
-    /// placeholder value leads to follow-on errors.
-    fn literal_error(&mut self, diagnostic: Diagnostic) -> Malformed {
-        self.diagnostics.push(diagnostic);
-        Malformed
+    fn string_expr(&mut self) -> Parse<Expr> {
+        let string = self.string()?;
+        Ok(Expr {
+            kind: ExprKind::Str(string.value),
+            span: string.span,
+        })
     }
 
-    fn integer(&mut self, pair: &Pair<'_, Rule>) -> Lowered<i64> {
-        let digits: String = pair.as_str().chars().filter(|&c| c != '_').collect();
-        match digits.parse::<i64>() {
-            Ok(value) => Ok(value),
-            Err(_) => Err(self.literal_error(
-                Diagnostic::new(
-                    Code::IntegerOutOfRange,
-                    self.span(pair),
-                    format!("integer `{}` does not fit in 64 bits", pair.as_str()),
-                )
-                .label("out of range")
-                .help(format!("integers range from {} to {}", i64::MIN, i64::MAX)),
-            )),
+    /// `a.b.c`, a bare name, or `ty::variant`.
+    fn reference(&mut self) -> Parse<Expr> {
+        let first = self.ident()?;
+        if self.peek() == Some(Token::ColonColon) && self.next_is_adjacent() {
+            self.bump();
+            if !self.next_is_adjacent() {
+                return self.fail(Expected::NAME);
+            }
+            let variant = self.ident()?;
+            let span = self.span_from(first.span.start);
+            return Ok(Expr {
+                kind: ExprKind::Variant { ty: first, variant },
+                span,
+            });
         }
+        let path = self.path(Some(first))?;
+        Ok(Expr {
+            span: path.span,
+            kind: ExprKind::Path(path),
+        })
     }
 
-    fn duration(&mut self, pair: &Pair<'_, Rule>) -> Lowered<Spanned<u64>> {
-        let span = self.span(pair);
-        match parse_duration(pair.as_str()) {
-            Ok(seconds) => Ok(Spanned::new(seconds, span)),
-            Err(problem) => Err(self.literal_error(
-                Diagnostic::new(
+    // ------------------------------------------------------------ literals
+
+    /// Reports a bad literal and marks the item to be left out; parsing
+    /// goes on, so that a syntax error after it is still found.
+    fn literal_error(&mut self, diagnostic: Diagnostic) {
+        self.literal_errors.push(diagnostic);
+        self.poisoned = true;
+    }
+
+    fn duration(&mut self) -> Parse<Spanned<u64>> {
+        let tok = match self.cur {
+            Some(tok)
+                if tok.kind == Some(Token::Number) && literal::is_duration(self.tok_text(tok)) =>
+            {
+                tok
+            }
+            _ => return self.fail(Expected::DURATION),
+        };
+        self.bump();
+        let span = self.tok_span(tok);
+        let text = self.tok_text(tok);
+        let seconds = match literal::parse_duration(text) {
+            Ok(seconds) => seconds,
+            Err(problem) => {
+                let diagnostic = Diagnostic::new(
                     Code::InvalidDuration,
                     span,
-                    format!("invalid duration `{}`: {problem}", pair.as_str()),
+                    format!("invalid duration `{text}`: {problem}"),
                 )
-                .help(if problem.contains("large") {
+                .help(if problem.is_overflow() {
                     "a duration is at most 2^63 - 1 seconds"
                 } else {
                     "write units from largest to smallest, each once: `1d12h`, `1h30m`, `90s`"
                 })
-                .label(problem),
-            )),
-        }
+                .label(problem.to_string());
+                self.literal_error(diagnostic);
+                0
+            }
+        };
+        Ok(Spanned::new(seconds, span))
     }
 
-    fn string(&mut self, pair: Pair<'_, Rule>) -> Lowered<Spanned<String>> {
-        let span = self.span(&pair);
-        let raw = pair.as_str();
+    fn integer(&mut self) -> Parse<Spanned<i64>> {
+        let tok = match self.cur {
+            Some(tok)
+                if tok.kind == Some(Token::Number) && literal::is_integer(self.tok_text(tok)) =>
+            {
+                tok
+            }
+            _ => return self.fail(Expected::INTEGER),
+        };
+        self.bump();
+        let span = self.tok_span(tok);
+        let text = self.tok_text(tok);
+        let value = match literal::parse_integer(text) {
+            Some(value) => value,
+            None => {
+                let diagnostic = Diagnostic::new(
+                    Code::IntegerOutOfRange,
+                    span,
+                    format!("integer `{text}` does not fit in 64 bits"),
+                )
+                .label("out of range")
+                .help(format!("integers range from {} to {}", i64::MIN, i64::MAX));
+                self.literal_error(diagnostic);
+                0
+            }
+        };
+        Ok(Spanned::new(value, span))
+    }
+
+    /// A string literal, decoded; its span covers the quotes.
+    fn string(&mut self) -> Parse<Spanned<String>> {
+        let tok = self.expect(Token::String, Expected::STRING)?;
+        let span = self.tok_span(tok);
+        let raw = self.tok_text(tok);
         let body = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
-        let body_start = span.start as usize + 1;
-        match decode_string(body) {
+        match literal::decode_string(body) {
             Ok(value) => Ok(Spanned::new(value, span)),
-            Err(EscapeError { range, message }) => {
-                let escape_span =
-                    Span::new(self.file, body_start + range.start, body_start + range.end);
-                let help = if message.contains("\\u") {
-                    "`\\u{HEX}` takes 1 to 6 hex digits naming a Unicode scalar value: not a surrogate (D800 to DFFF), at most 10FFFF"
-                } else {
-                    r#"valid escapes are `\"`, `\\`, `\n`, `\t` and `\u{HEX}`"#
-                };
-                Err(self.literal_error(
-                    Diagnostic::new(Code::InvalidEscape, escape_span, message)
-                        .label("invalid escape")
-                        .help(help),
-                ))
+            Err(error) => {
+                let diagnostic = self.escape_diagnostic(tok.start as usize + 1, &error);
+                self.literal_error(diagnostic);
+                Ok(Spanned::new(String::new(), span))
             }
         }
     }
-}
 
-/// A number of seconds as a duration literal: `5400` → `1h30m`, `0` → `0s`.
-/// The inverse of [`parse_duration`].
-pub fn format_duration(seconds: u64) -> String {
-    if seconds == 0 {
-        return "0s".to_string();
-    }
-    let mut rest = seconds;
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
-}
-
-/// Seconds of a duration literal such as `1h30m`.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let mut total: u64 = 0;
-    let mut last_unit_rank = u8::MAX;
-    let mut digits_start = 0;
-    for (i, c) in text.char_indices() {
-        if c.is_ascii_digit() {
-            continue;
-        }
-        let (rank, seconds_per_unit) = match c {
-            'd' => (3, 86_400),
-            'h' => (2, 3_600),
-            'm' => (1, 60),
-            's' => (0, 1),
-            _ => return Err(format!("unknown unit `{c}`")),
-        };
-        if rank >= last_unit_rank {
-            return Err(if rank == last_unit_rank {
-                format!("unit `{c}` appears twice")
-            } else {
-                format!("unit `{c}` comes after a smaller unit")
-            });
-        }
-        last_unit_rank = rank;
-        let digits = text.get(digits_start..i).unwrap_or("");
-        let amount: u64 = digits.parse().map_err(|_| "amount too large".to_string())?;
-        total = amount
-            .checked_mul(seconds_per_unit)
-            .and_then(|s| total.checked_add(s))
-            .filter(|&s| s <= i64::MAX as u64)
-            .ok_or_else(|| "too large".to_string())?;
-        digits_start = i + c.len_utf8();
-    }
-    if digits_start != text.len() || text.is_empty() {
-        return Err("missing unit".to_string());
-    }
-    Ok(total)
-}
-
-struct EscapeError {
-    range: std::ops::Range<usize>,
-    message: String,
-}
-
-/// Decodes the escapes of a string literal's body (without its quotes).
-fn decode_string(body: &str) -> Result<String, EscapeError> {
-    if !body.contains('\\') {
-        return Ok(body.to_string());
-    }
-    let mut out = String::with_capacity(body.len());
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let Some((_, escaped)) = chars.next() else {
-            return Err(EscapeError {
-                range: i..i + 1,
-                message: "`\\` at the end of a string".to_string(),
-            });
-        };
-        match escaped {
-            '"' => out.push('"'),
-            '\\' => out.push('\\'),
-            'n' => out.push('\n'),
-            't' => out.push('\t'),
-            'u' => {
-                let rest = body.get(i + 2..).unwrap_or("");
-                let hex_end = rest.find('}');
-                let (Some(hex_end), true) = (hex_end, rest.starts_with('{')) else {
-                    return Err(EscapeError {
-                        range: i..i + 2,
-                        message: "`\\u` needs a hex value in braces, like `\\u{e9}`".to_string(),
-                    });
-                };
-                let hex = rest.get(1..hex_end).unwrap_or("");
-                let range = i..i + 2 + hex_end + 1;
-                let value = if hex.is_empty() || hex.len() > 6 {
-                    None
-                } else {
-                    u32::from_str_radix(hex, 16).ok()
-                };
-                let Some(value) = value else {
-                    return Err(EscapeError {
-                        range,
-                        message: format!("`\\u{{{hex}}}` is not 1 to 6 hex digits"),
-                    });
-                };
-                let Some(decoded) = char::from_u32(value) else {
-                    return Err(EscapeError {
-                        range,
-                        message: format!(
-                            "`\\u{{{hex}}}` is not a Unicode scalar value (surrogate or above 10FFFF)"
-                        ),
-                    });
-                };
-                out.push(decoded);
-                // Skip the consumed `{hex}`.
-                while chars.next_if(|&(j, _)| j < range.end).is_some() {}
-            }
-            other => {
-                return Err(EscapeError {
-                    range: i..i + 1 + other.len_utf8(),
-                    message: format!("unknown escape `\\{other}`"),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_round_trip() {
-        for seconds in [0, 1, 59, 60, 90, 3_600, 5_400, 86_400, 90_061, 1_000_000] {
-            assert_eq!(parse_duration(&format_duration(seconds)), Ok(seconds));
-        }
-        assert_eq!(format_duration(5_400), "1h30m");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(30));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("2d"), Ok(172_800));
-        assert!(parse_duration("30m1h").is_err());
-        assert!(parse_duration("1m1m").is_err());
-        assert!(parse_duration("99999999999999999999d").is_err());
-    }
-
-    #[test]
-    fn string_escapes() {
-        assert_eq!(
-            decode_string(r#"a\"b\\c\n\t\u{e9}\u{1F600}"#).ok(),
-            Some("a\"b\\c\n\t\u{e9}\u{1F600}".to_string())
+    fn escape_diagnostic(&self, body_start: usize, error: &EscapeError) -> Diagnostic {
+        let span = Span::new(
+            self.file,
+            body_start + error.range.start,
+            body_start + error.range.end,
         );
-        assert!(decode_string(r"\u{D800}").is_err());
-        assert!(decode_string(r"\u{110000}").is_err());
-        assert!(decode_string(r"\q").is_err());
-        assert!(decode_string(r"\u{}").is_err());
+        let help = if error.is_unicode() {
+            "`\\u{HEX}` takes 1 to 6 hex digits naming a Unicode scalar value: not a surrogate (D800 to DFFF), at most 10FFFF"
+        } else {
+            r#"valid escapes are `\"`, `\\`, `\n`, `\t` and `\u{HEX}`"#
+        };
+        Diagnostic::new(Code::InvalidEscape, span, error.to_string())
+            .label("invalid escape")
+            .help(help)
+    }
+
+    // ------------------------------------------------------------ errors
+
+    /// The diagnostic for a syntax error at the next token: what was
+    /// expected there, what was found, and a hint for common slips.
+    fn syntax_error(&self) -> Diagnostic {
+        let text = self.text;
+        let tok = self.cur;
+        let at = tok.map_or(text.len(), |t| t.start as usize);
+        let end = tok.map_or(at, |t| t.end as usize);
+        let snippet = text.get(at..end).unwrap_or("");
+        let found_token = tok.and_then(|t| t.kind);
+        let found = match (tok, found_token) {
+            (None, _) => "end of file".to_string(),
+            (Some(_), Some(Token::String)) => "a string".to_string(),
+            (Some(_), Some(Token::Keyword(keyword))) => format!("keyword `{}`", keyword.as_str()),
+            (Some(_), Some(_)) => format!("`{}`", snippet.chars().take(40).collect::<String>()),
+            (Some(_), None) => match snippet.chars().next() {
+                Some(c) if c.is_control() || c.is_whitespace() => {
+                    format!("character U+{:04X}", c as u32)
+                }
+                Some(c) => format!("character `{c}`"),
+                None => "end of file".to_string(),
+            },
+        };
+        let expected = self.expected.describe();
+        let message = if expected.is_empty() {
+            format!("unexpected {found}")
+        } else {
+            format!("expected {}, found {found}", join_alternatives(&expected))
+        };
+        let mut diagnostic = Diagnostic::new(Code::Syntax, Span::new(self.file, at, end), message)
+            .label("not expected here");
+        let rest = text.get(at..).unwrap_or("");
+        if rest.starts_with('=') && !rest.starts_with("==") {
+            diagnostic = diagnostic.help("compare with `==`");
+        } else if ["<", ">", "==", "!="].iter().any(|op| rest.starts_with(op))
+            && self.expected.has(Expected::AND)
+            && !self.expected.has(Expected::COMPARISON)
+        {
+            // Right after a comparison: an operand could have gone on with
+            // `and`, but not with another operator.
+            diagnostic = diagnostic.help("comparisons do not chain: write `a < b and b < c`");
+        }
+        if (rest.starts_with('|') && self.expected.has(Expected::LT))
+            || (rest.starts_with('<') && self.expected.has(Expected::PIPE))
+        {
+            diagnostic = diagnostic
+                .help("an enum is ordered (`low < high`) or unordered (`dev | prod`), not both");
+        }
+        let after_digit = at > 0 && text.as_bytes().get(at - 1).is_some_and(u8::is_ascii_digit);
+        let before_digit = text.as_bytes().get(at + 1).is_some_and(u8::is_ascii_digit);
+        if rest.starts_with("&&") {
+            diagnostic = diagnostic.help("write `and`: Grant's logical operators are words");
+        } else if rest.starts_with("||") {
+            diagnostic = diagnostic.help("write `or`: Grant's logical operators are words");
+        } else if rest.starts_with('!') && !rest.starts_with("!=") {
+            diagnostic = diagnostic.help("write `not`: Grant's logical operators are words");
+        } else if rest.starts_with('.') && after_digit && before_digit {
+            diagnostic = diagnostic.help(
+                "that number is a fraction, and Grant has none: write a whole number (or a duration such as `90s`)",
+            );
+        }
+        if found_token == Some(Token::Number) {
+            diagnostic = diagnostic.help(
+                "integers are digits with `_` only between two digits (`10_000`); durations are digits and units, largest first, without `_` (`1h30m`)",
+            );
+        }
+        diagnostic
+    }
+}
+
+fn join_alternatives(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
