@@ -1192,6 +1192,17 @@ impl Parser<'_> {
                 "that number is a fraction, and Grant has none: write a whole number (or a duration such as `90s`)",
             );
         }
+        // A rule part after one it must precede: `approval "g" uses 1`.
+        let rule_part = matches!(
+            found_token,
+            Some(Token::Keyword(Keyword::When | Keyword::Ttl))
+        ) || (found_token == Some(Token::Word)
+            && matches!(snippet, "uses" | "approval"));
+        if rule_part && self.expected.has(Expected::NEW_RULE) {
+            diagnostic = diagnostic.help(
+                "a rule's parts come in this order: `when ...`, `ttl ...`, `uses ...`, `approval ...`, each at most once",
+            );
+        }
         if found_token == Some(Token::Number) {
             diagnostic = diagnostic.help(
                 "integers are digits with `_` only between two digits (`10_000`); durations are digits and units, largest first, without `_` (`1h30m`)",
