@@ -216,6 +216,10 @@ pub struct Rule {
     /// The span of the rule's own `ttl` value; `None` for an allow rule that
     /// takes `default ttl`, and for deny rules.
     pub ttl_span: Option<Span>,
+    /// `uses N` (language 0.2): the most uses a grant may have.
+    pub uses: Option<u64>,
+    /// `approval "GROUP"` (language 0.2): the group that must approve.
+    pub approval: Option<String>,
     /// The span of the `allow`/`deny` keyword through the rule's end.
     pub span: Span,
     pub pattern_span: Span,

@@ -81,6 +81,10 @@ impl Checker<'_> {
                 Effect::Allow => rule.ttl.as_ref().map(|t| t.span),
                 Effect::Deny => None,
             },
+            // Taken as written; the checks of `uses` and `approval` (allow
+            // rules only, `uses` at least 1) are the checker's, to come.
+            uses: rule.uses.as_ref().and_then(|u| u64::try_from(u.value).ok()),
+            approval: rule.approval.as_ref().map(|a| a.value.clone()),
             span: rule.span,
             pattern_span: rule.pattern.span(),
         })

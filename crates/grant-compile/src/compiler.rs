@@ -86,6 +86,8 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
             id: rule.id.as_str().into(),
             effect: rule.effect,
             ttl: rule.ttl,
+            uses: rule.uses,
+            approval: rule.approval.clone(),
             annotations: rule
                 .annotations
                 .iter()
