@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use grant_benches::{Patterns, simple_policy, tool_of_rule};
-use grant_engine::{Engine, Outcome, Value};
+use grant_engine::{Engine, Value};
 use grant_syntax::SourceMap;
 
 fn main() {
@@ -29,16 +29,14 @@ fn main() {
     let depth = engine.attr("agent.delegation_depth").unwrap();
     let mut request = engine.request();
     request
-        .tool(&tool_of_rule(Patterns::Exact, rules / 2))
-        .set(sensitivity, "sensitivity", Value::Str("internal"))
-        .set(depth, "agent.delegation_depth", Value::Int(1));
-    let mut outcome = Outcome::default();
+        .set_tool(&tool_of_rule(Patterns::Exact, rules / 2))
+        .set(sensitivity, Value::Str("internal"))
+        .set(depth, Value::Int(1));
+    let mut verdict = engine.verdict();
     let mut allowed = 0usize;
     for _ in 0..decisions {
-        engine
-            .decide_into(std::hint::black_box(&request), &mut outcome)
-            .unwrap();
-        allowed += usize::from(outcome.is_allow());
+        engine.decide_into(std::hint::black_box(&request), &mut verdict);
+        allowed += usize::from(verdict.is_allow());
     }
     assert_eq!(allowed, decisions, "the request is allowed");
 }

@@ -1,12 +1,11 @@
-//! Deciding a typed request allocates nothing once the request and outcome
+//! Deciding a typed request allocates nothing once the request and verdict
 //! buffers have warmed up. dhat counts every allocation of this test binary,
 //! which runs without libtest (`harness = false` in Cargo.toml), so that no
 //! other thread allocates meanwhile: a failed check exits non-zero.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use grant_engine::Outcome;
-use grant_engine::{Engine, Value};
+use grant_engine::{Engine, Value, Verdict};
 use grant_syntax::SourceMap;
 
 #[global_allocator]
@@ -50,38 +49,34 @@ fn typed_decisions_do_not_allocate_after_warm_up() {
     .map(|path| engine.attr(path).unwrap());
     let labels = [Value::Str("pci"), Value::Str("sox")];
     let mut request = engine.request();
-    let mut outcome = Outcome::default();
+    let mut verdict = engine.verdict();
 
     let decide =
-        |tool: &str, with_env: bool, request: &mut grant_engine::Request, outcome: &mut Outcome| {
-            request.clear().tool(tool);
-            request.set(handles[0], "sensitivity", Value::Str("internal"));
+        |tool: &str, with_env: bool, request: &mut grant_engine::Request, verdict: &mut Verdict| {
+            request.clear().set_tool(tool);
+            request.set(handles[0], Value::Str("internal"));
             if with_env {
-                request.set(handles[1], "env", Value::Str("prod"));
+                request.set(handles[1], Value::Str("prod"));
             }
-            request.set(handles[2], "task.approved", Value::Bool(true));
-            request.set(handles[3], "task.labels", Value::Set(&labels));
-            request.set(
-                handles[4],
-                "agent.workload",
-                Value::Str("spiffe://prod/billing"),
-            );
-            request.set(handles[5], "agent.delegation_depth", Value::Int(0));
-            engine.decide_into(request, outcome).unwrap();
-            outcome.is_allow()
+            request.set(handles[2], Value::Bool(true));
+            request.set(handles[3], Value::Set(&labels));
+            request.set(handles[4], Value::Str("spiffe://prod/billing"));
+            request.set(handles[5], Value::Int(0));
+            engine.decide_into(request, verdict);
+            verdict.is_allow()
         };
 
     // Warm up every path: allow, deny, and unknown (env missing).
     for tool in ["db.read", "db.write", "github.push", "db.read"] {
-        decide(tool, true, &mut request, &mut outcome);
-        decide(tool, false, &mut request, &mut outcome);
+        decide(tool, true, &mut request, &mut verdict);
+        decide(tool, false, &mut request, &mut verdict);
     }
     let before = dhat::HeapStats::get();
     let mut allowed = 0;
     for _ in 0..100 {
         for tool in ["db.read", "db.write", "github.push"] {
-            allowed += usize::from(decide(tool, true, &mut request, &mut outcome));
-            allowed += usize::from(decide(tool, false, &mut request, &mut outcome));
+            allowed += usize::from(decide(tool, true, &mut request, &mut verdict));
+            allowed += usize::from(decide(tool, false, &mut request, &mut verdict));
         }
     }
     let after = dhat::HeapStats::get();
