@@ -68,6 +68,7 @@ use grant_compile::program::SlotId;
 
 pub use decision::{DecidingRule, Decision, DecisionEffect, Obligations, Verdict};
 pub use explain::{ConditionResult, ExplainedRule, Explanation, GivenValue, RuleInfo, RuleStatus};
+pub use grant_syntax::diagnostic::Label;
 pub use grant_syntax::render;
 pub use grant_syntax::{
     Code, Diagnostic, FileId, LoadError, Severity, SourceFile, SourceMap, Span,
@@ -76,6 +77,11 @@ pub use limits::RequestLimits;
 pub use request::{Attr, Given, GivenSet, Request, RequestError, RequestErrorKind, Value};
 
 use request::WRONG_ENGINE;
+
+// docs/embedding.md, the embedding guide, is compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/embedding.md")]
+struct EmbeddingGuide;
 
 /// A policy could not be loaded: unreadable, or with errors.
 ///
