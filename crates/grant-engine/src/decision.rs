@@ -89,6 +89,13 @@ pub struct Obligations {
 
 impl Obligations {
     /// Whether the allow binds its caller to nothing.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let decision = engine.decide_json(r#"{"tool": "t", "attrs": {"env": "dev"}}"#);
+    /// assert!(!decision.obligations.expect("an allow").is_empty());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.uses.is_none() && self.approvals.is_empty()
     }
@@ -133,6 +140,12 @@ pub struct Decision {
 
 impl Decision {
     /// Whether the effect is allow.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// assert!(engine.decide_json(r#"{"tool": "t", "attrs": {"env": "dev"}}"#).is_allow());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn is_allow(&self) -> bool {
         self.effect == DecisionEffect::Allow
     }
@@ -375,6 +388,16 @@ impl Verdict {
     }
 
     /// Allow or deny.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// # let env = engine.attr("env").expect("declared");
+    /// # let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// # request.set_tool("t").set(env, grant_engine::Value::Str("dev"));
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert_eq!(verdict.effect(), grant_engine::DecisionEffect::Allow);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn effect(&self) -> DecisionEffect {
         if self.is_allow() {
             DecisionEffect::Allow
@@ -384,22 +407,60 @@ impl Verdict {
     }
 
     /// Whether the effect is allow.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// # let env = engine.attr("env").expect("declared");
+    /// # let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// # request.set_tool("t").set(env, grant_engine::Value::Str("dev"));
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert!(verdict.is_allow());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn is_allow(&self) -> bool {
         self.errors.is_empty() && self.outcome.is_allow()
     }
 
     /// Seconds the credential may live; `None` on deny.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// # let env = engine.attr("env").expect("declared");
+    /// # let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// # request.set_tool("t").set(env, grant_engine::Value::Str("dev"));
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert_eq!(verdict.ttl_seconds(), Some(60));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn ttl_seconds(&self) -> Option<u64> {
         self.outcome.ttl.filter(|_| self.is_allow())
     }
 
     /// What made the request invalid; empty when it was evaluated.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let (request, mut verdict) = (engine.request(), engine.verdict());
+    /// engine.decide_into(&request, &mut verdict); // no tool
+    /// assert_eq!(verdict.errors()[0].message(), "request has no `tool`");
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn errors(&self) -> &[RequestError] {
         &self.errors
     }
 
     /// The ids of the rules that decided, in policy order: the applying
     /// allow rules on allow, the applying deny rules on deny.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// # let env = engine.attr("env").expect("declared");
+    /// # let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// # request.set_tool("t").set(env, grant_engine::Value::Str("dev"));
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert_eq!(verdict.rules().collect::<Vec<_>>(), ["p.grant:2"]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn rules(&self) -> impl Iterator<Item = &str> {
         self.outcome
             .deciding
@@ -409,6 +470,15 @@ impl Verdict {
     }
 
     /// The attributes whose absence made a condition unknown, by path.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// request.set_tool("t");
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert_eq!(verdict.missing().collect::<Vec<_>>(), ["env"]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn missing(&self) -> impl Iterator<Item = &str> {
         self.outcome
             .missing
@@ -417,12 +487,32 @@ impl Verdict {
     }
 
     /// On allow, the least `uses` of the applying allow rules that state one.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// # let env = engine.attr("env").expect("declared");
+    /// # let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// # request.set_tool("t").set(env, grant_engine::Value::Str("dev"));
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert_eq!(verdict.uses(), Some(2));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn uses(&self) -> Option<u64> {
         self.uses.filter(|_| self.is_allow())
     }
 
     /// On allow, the approval groups of the applying allow rules, sorted,
     /// each once: every one must approve.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// # let env = engine.attr("env").expect("declared");
+    /// # let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// # request.set_tool("t").set(env, grant_engine::Value::Str("dev"));
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert_eq!(verdict.approvals().collect::<Vec<_>>(), ["ops"]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn approvals(&self) -> impl Iterator<Item = &str> {
         let allow = self.is_allow();
         self.approvals
@@ -432,6 +522,17 @@ impl Verdict {
     }
 
     /// The full decision, in the JSON shape of the spec.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// # let env = engine.attr("env").expect("declared");
+    /// # let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// # request.set_tool("t").set(env, grant_engine::Value::Str("dev"));
+    /// engine.decide_into(&request, &mut verdict);
+    /// let decision = verdict.to_decision();
+    /// assert_eq!(decision, engine.decide(&request));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn to_decision(&self) -> Decision {
         let hash = &self.inner.policy_hash;
         if !self.errors.is_empty() {

@@ -113,6 +113,11 @@ pub enum PolicyError {
 impl PolicyError {
     /// The error for people: the diagnostics rendered with their source
     /// lines (ANSI colour when `color`), or the load error's message.
+    ///
+    /// ```
+    /// let error = grant_engine::Engine::from_path("no/such/policy").unwrap_err();
+    /// assert!(error.report(false).starts_with("error: "));
+    /// ```
     pub fn report(&self, color: bool) -> String {
         match self {
             PolicyError::Load(error) => format!("error: {error}\n"),

@@ -36,6 +36,13 @@ pub struct Attr {
 
 impl Attr {
     /// The attribute's path, if `engine` made this handle.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let env = engine.attr("env").expect("declared");
+    /// assert_eq!(env.path(&engine), Some("env"));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn path<'e>(&self, engine: &'e crate::Engine) -> Option<&'e str> {
         if self.engine != engine.inner.id {
             return None;
@@ -137,6 +144,12 @@ pub struct RequestError {
 impl RequestError {
     /// An error of `kind`. The message follows Grant's style: lowercase,
     /// no final period, request text in backticks and cut short.
+    ///
+    /// ```
+    /// use grant_engine::{RequestError, RequestErrorKind};
+    /// let error = RequestError::new(RequestErrorKind::Refused, "`ledger.depth` is set by the ledger");
+    /// assert_eq!(error.kind(), RequestErrorKind::Refused);
+    /// ```
     pub fn new(kind: RequestErrorKind, message: impl Into<Cow<'static, str>>) -> RequestError {
         RequestError {
             kind,
@@ -152,11 +165,27 @@ impl RequestError {
     }
 
     /// What kind of problem this is.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// request.set_ttl(0);
+    /// assert_eq!(request.errors()[0].kind(), grant_engine::RequestErrorKind::Ttl);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn kind(&self) -> RequestErrorKind {
         self.kind
     }
 
     /// The message, as a decision's `errors` gives it.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// request.set_ttl(0);
+    /// assert_eq!(request.errors()[0].message(), "`ttl` must be positive");
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -227,6 +256,15 @@ impl Request {
     }
 
     /// Forgets every value, keeping the buffers.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// request.set_tool("t").set_ttl(0);
+    /// assert!(request.clear().is_valid());
+    /// assert_eq!(request.tool(), None);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn clear(&mut self) -> &mut Request {
         self.tool.clear();
         self.tool_given = false;
@@ -241,6 +279,14 @@ impl Request {
 
     /// The tool the agent wants to call: any non-empty string of at most
     /// [`RequestLimits::tool_bytes`].
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// request.set_tool("");
+    /// assert_eq!(request.errors()[0].message(), "`tool` is empty");
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn set_tool(&mut self, tool: &str) -> &mut Request {
         self.tool.clear();
         self.tool_given = true;
@@ -267,6 +313,14 @@ impl Request {
     }
 
     /// The longest ttl the caller wants, in seconds; the grant never exceeds it.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// request.set_ttl(90);
+    /// assert_eq!(request.ttl(), Some(90));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn set_ttl(&mut self, seconds: u64) -> &mut Request {
         if seconds == 0 {
             self.errors.push(RequestError::fixed(
@@ -282,6 +336,16 @@ impl Request {
     /// type, an unknown variant, a value over the [`RequestLimits`], or a
     /// second value for the attribute makes the request invalid: it is
     /// denied with the error. [`Request::try_set`] also returns it.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// use grant_engine::Value;
+    /// let env = engine.attr("env").expect("declared");
+    /// let mut request = engine.request();
+    /// request.set(env, Value::Int(1));
+    /// assert_eq!(request.errors()[0].message(), "attribute `env` expects `string`, found integer `1`");
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn set(&mut self, attr: Attr, value: Value<'_>) -> &mut Request {
         if let Err(error) = self.put(attr, value) {
             self.errors.push(error);
@@ -386,18 +450,46 @@ impl Request {
     }
 
     /// The tool asked for; `None` until one is given.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// assert_eq!(request.tool(), None);
+    /// request.set_tool("t");
+    /// assert_eq!(request.tool(), Some("t"));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn tool(&self) -> Option<&str> {
         self.tool_given.then_some(self.tool.as_str())
     }
 
     /// The ttl asked for, in seconds; `None` when the request asks for no
     /// limit.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// engine.read_json(r#"{"tool": "t", "ttl": "2m"}"#, &mut request);
+    /// assert_eq!(request.ttl(), Some(120));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn ttl(&self) -> Option<u64> {
         self.ttl
     }
 
     /// The value given for `attr`; `None` when it is missing, or when the
     /// handle belongs to another engine.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// use grant_engine::{Given, Value};
+    /// let env = engine.attr("env").expect("declared");
+    /// let mut request = engine.request();
+    /// assert_eq!(request.get(env), None);
+    /// request.set(env, Value::Str("dev"));
+    /// assert_eq!(request.get(env), Some(Given::Str("dev")));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn get(&self, attr: Attr) -> Option<Given<'_>> {
         if attr.engine != self.inner.id {
             return None;
@@ -407,6 +499,15 @@ impl Request {
 
     /// Every attribute given a value, with it, in the order the policy
     /// declares them. Attributes given `null` are missing, and left out.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// engine.read_json(r#"{"tool": "t", "attrs": {"env": "dev"}}"#, &mut request);
+    /// let given: Vec<_> = request.given().map(|(path, value)| format!("{path} = {value}")).collect();
+    /// assert_eq!(given, ["env = \"dev\""]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn given(&self) -> impl Iterator<Item = (&str, Given<'_>)> {
         self.inner
             .program
@@ -458,17 +559,39 @@ impl Request {
     }
 
     /// The limits this request is held to.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// assert_eq!(engine.request().limits(), engine.limits());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn limits(&self) -> &RequestLimits {
         &self.limits
     }
 
     /// Whether the request has no errors so far. (A request with no tool
     /// has none, and is still denied.)
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// engine.read_json(r#"{"tool": "t", "attrs": {"user": "x"}}"#, &mut request);
+    /// assert!(!request.is_valid());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn is_valid(&self) -> bool {
         self.errors.is_empty()
     }
 
     /// The problems found so far, in the order found.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m uses 2 approval \"ops\"")?;
+    /// let mut request = engine.request();
+    /// engine.read_json(r#"{"tool": "t", "attrs": {"user": "x"}}"#, &mut request);
+    /// assert_eq!(request.errors()[0].message(), "attribute `user` is not declared by the policy");
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn errors(&self) -> &[RequestError] {
         &self.errors
     }
@@ -676,16 +799,46 @@ pub struct GivenSet<'r> {
 
 impl<'r> GivenSet<'r> {
     /// How many elements the set has.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr labels: set<string>\nallow tool \"t\" when \"pci\" in labels ttl 1m")?;
+    /// # let labels = engine.attr("labels").expect("declared");
+    /// # let mut request = engine.request();
+    /// # request.set(labels, grant_engine::Value::Set(&[grant_engine::Value::Str("pci")]));
+    /// let Some(grant_engine::Given::Set(set)) = request.get(labels) else { panic!("a set") };
+    /// assert_eq!(set.len(), 1);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Whether the set is empty.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr labels: set<string>\nallow tool \"t\" when \"pci\" in labels ttl 1m")?;
+    /// # let labels = engine.attr("labels").expect("declared");
+    /// # let mut request = engine.request();
+    /// # request.set(labels, grant_engine::Value::Set(&[grant_engine::Value::Str("pci")]));
+    /// let Some(grant_engine::Given::Set(set)) = request.get(labels) else { panic!("a set") };
+    /// assert!(!set.is_empty());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// The elements, in order.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr labels: set<string>\nallow tool \"t\" when \"pci\" in labels ttl 1m")?;
+    /// # let labels = engine.attr("labels").expect("declared");
+    /// # let mut request = engine.request();
+    /// # request.set(labels, grant_engine::Value::Set(&[grant_engine::Value::Str("pci")]));
+    /// let Some(grant_engine::Given::Set(set)) = request.get(labels) else { panic!("a set") };
+    /// assert_eq!(set.iter().next(), Some(grant_engine::Given::Str("pci")));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = Given<'r>> + 'r {
         let (request, element) = (self.request, self.element);
         self.items
