@@ -1,9 +1,15 @@
 //! A reference evaluator: the spec's decision procedure ("Requests and
-//! decisions"), written as directly as possible over the checked policy
-//! ([`grant_check::ir`]), sharing nothing with the compiler, the rule index
-//! or the VM. It is the oracle of the differential tests: short and slow on
-//! purpose.
+//! decisions"), written as directly as possible over the **syntax tree**. It
+//! shares nothing with the checker (it resolves names and reads types
+//! itself), the compiler, the rule index or the VM, so it is an oracle for
+//! all of them: the differential tests compare it with the engine. Short and
+//! slow on purpose. It assumes a policy the checker accepts (the generator
+//! writes only those) and panics on anything else: in a test, a loud
+//! failure.
 //!
+//! - Names: a path is an attribute when the policy declares it; otherwise a
+//!   bare name is a variant of the enum on the other side of its comparison
+//!   (or of the needle of `in`, or of the set it is looked for in).
 //! - A rule applies when one of its patterns matches the tool (a naive glob
 //!   matcher, every pattern of every rule tried) and its condition is true.
 //! - Conditions are three-valued. `and`/`or` evaluate their operands left to
@@ -15,13 +21,15 @@
 //! - Deny rules are evaluated first; if one applies (true, or unknown: fail
 //!   closed) the answer is deny, and allow rules are not evaluated. Else the
 //!   answer is allow if an allow rule is true, with the smallest of their
-//!   ttls and the requested ttl; else deny.
+//!   ttls (a rule without one takes `default ttl`) and the requested ttl, the
+//!   smallest of their `uses` and the union of their approval groups; else
+//!   deny.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use grant_check::Policy;
-use grant_check::ir::{Expr, ExprKind, Ordering, ToolPatterns, Value};
-use grant_syntax::ast::Effect;
+use grant_syntax::FileId;
+use grant_syntax::ast::{CompareOp, Effect, Expr, ExprKind, Item, ToolPattern, TypeExpr};
+use grant_syntax::parser::parse_file;
 
 /// An attribute's value in a request.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,22 +39,9 @@ pub enum RefValue {
     Str(String),
     /// Seconds.
     Duration(u64),
-    /// A variant's ordinal in its enum.
+    /// A variant's ordinal in its enum: its position in the declaration.
     Enum(u32),
     Set(BTreeSet<RefValue>),
-}
-
-impl RefValue {
-    fn of(value: &Value) -> RefValue {
-        match value {
-            Value::Bool(b) => RefValue::Bool(*b),
-            Value::Int(i) => RefValue::Int(*i),
-            Value::String(s) => RefValue::Str(s.clone()),
-            Value::Duration(d) => RefValue::Duration(*d),
-            Value::Enum(e) => RefValue::Enum(*e),
-            Value::Set(items) => RefValue::Set(items.iter().map(RefValue::of).collect()),
-        }
-    }
 }
 
 /// What the reference decides.
@@ -59,6 +54,136 @@ pub struct RefDecision {
     pub rules: Vec<String>,
     /// Attribute paths, sorted.
     pub missing: Vec<String>,
+    /// On allow: the smallest `uses` of the applying allow rules.
+    pub uses: Option<u64>,
+    /// On allow: the applying allow rules' approval groups, sorted, once each.
+    pub approvals: Vec<String>,
+}
+
+/// A declared type, as the reference reads it from the declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RefType {
+    Scalar,
+    /// An enum, by name.
+    Enum(String),
+    /// A set of enums, by name, or of scalars (`None`).
+    Set(Option<String>),
+}
+
+#[derive(Debug)]
+struct RefRule {
+    id: String,
+    effect: Effect,
+    /// `None` for `tool *`.
+    patterns: Option<Vec<String>>,
+    condition: Option<Expr>,
+    ttl: Option<u64>,
+    uses: Option<u64>,
+    approval: Option<String>,
+}
+
+/// A policy as the reference reads it: declarations and rules, straight
+/// from the syntax tree of one file named `policy.grant`.
+#[derive(Debug)]
+pub struct RefPolicy {
+    /// Enum name → variants in declaration order (the ordinal is the index).
+    enums: BTreeMap<String, Vec<String>>,
+    attrs: BTreeMap<String, RefType>,
+    rules: Vec<RefRule>,
+}
+
+impl RefPolicy {
+    /// Reads `text` (the file `policy.grant`). Panics if it does not parse.
+    pub fn read(text: &str) -> RefPolicy {
+        let parsed = parse_file(FileId(0), text);
+        assert!(
+            parsed.diagnostics.iter().all(|d| !d.is_error()),
+            "the reference reads only valid policies"
+        );
+        let mut enums = BTreeMap::new();
+        let mut declared = Vec::new();
+        let mut default_ttl = None;
+        for item in &parsed.file.items {
+            match item {
+                Item::Type(decl) => {
+                    let variants = decl.variants.iter().map(|v| v.value.clone()).collect();
+                    enums.insert(decl.name.value.clone(), variants);
+                }
+                Item::Attr(decl) => declared.push((decl.path.name.clone(), decl.ty.clone())),
+                Item::DefaultTtl(setting) => default_ttl = Some(setting.ttl.value),
+                Item::MaxTtl(_) | Item::Rule(_) => {}
+            }
+        }
+        let type_of = |ty: &TypeExpr| match ty {
+            TypeExpr::Named(name) if enums.contains_key(&name.value) => {
+                RefType::Enum(name.value.clone())
+            }
+            TypeExpr::Named(_) => RefType::Scalar,
+            TypeExpr::Set(element, _) => RefType::Set(match element.as_ref() {
+                TypeExpr::Named(name) if enums.contains_key(&name.value) => {
+                    Some(name.value.clone())
+                }
+                _ => None,
+            }),
+        };
+        let attrs = declared
+            .iter()
+            .map(|(path, ty)| (path.clone(), type_of(ty)))
+            .collect();
+        let rules = parsed
+            .file
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Rule(rule) => Some(rule),
+                _ => None,
+            })
+            .map(|rule| {
+                let line = 1 + text[..rule.effect.span.start as usize]
+                    .matches('\n')
+                    .count();
+                let id = rule
+                    .annotations
+                    .iter()
+                    .find(|a| a.name.value == "id")
+                    .map_or_else(|| format!("policy.grant:{line}"), |a| a.value.value.clone());
+                let allow = rule.effect.value == Effect::Allow;
+                RefRule {
+                    id,
+                    effect: rule.effect.value,
+                    patterns: match &rule.pattern {
+                        ToolPattern::Any(_) => None,
+                        ToolPattern::One(p) => Some(vec![p.value.clone()]),
+                        ToolPattern::List(list, _) => {
+                            Some(list.iter().map(|p| p.value.clone()).collect())
+                        }
+                    },
+                    condition: rule.condition.clone(),
+                    ttl: if allow {
+                        rule.ttl.as_ref().map(|t| t.value).or(default_ttl)
+                    } else {
+                        None
+                    },
+                    uses: rule.uses.as_ref().map(|u| u.value as u64),
+                    approval: rule.approval.as_ref().map(|a| a.value.clone()),
+                }
+            })
+            .collect();
+        RefPolicy {
+            enums,
+            attrs,
+            rules,
+        }
+    }
+
+    /// The ordinal of `variant` in enum `ty`.
+    fn ordinal(&self, ty: &str, variant: &str) -> u32 {
+        let variants = &self.enums[ty];
+        variants
+            .iter()
+            .position(|v| v == variant)
+            .unwrap_or_else(|| panic!("`{variant}` is not a variant of `{ty}`")) as u32
+    }
 }
 
 /// Three-valued truth; `None` is unknown.
@@ -67,7 +192,7 @@ type Tri = Option<bool>;
 /// Decides a request for `tool` with attribute values `attrs` (by path; an
 /// absent path is missing), the caller asking for at most `requested_ttl`.
 pub fn decide(
-    policy: &Policy,
+    policy: &RefPolicy,
     tool: &str,
     attrs: &BTreeMap<String, RefValue>,
     requested_ttl: Option<u64>,
@@ -78,10 +203,10 @@ pub fn decide(
         read_missing: BTreeSet::new(),
     };
     let mut missing = BTreeSet::new();
-    let mut outcome = |effect: Effect, eval: &mut Eval| -> Vec<usize> {
+    let mut outcome = |effect: Effect, eval: &mut Eval| -> Vec<&RefRule> {
         let mut applying = Vec::new();
-        for (i, rule) in policy.rules.iter().enumerate() {
-            if rule.effect != effect || !patterns_match(&rule.patterns, tool) {
+        for rule in &policy.rules {
+            if rule.effect != effect || !patterns_match(rule.patterns.as_deref(), tool) {
                 continue;
             }
             eval.read_missing.clear();
@@ -92,12 +217,8 @@ pub fn decide(
             if result.is_none() {
                 missing.extend(eval.read_missing.iter().cloned());
             }
-            let applies = match result {
-                Some(b) => b,
-                None => effect == Effect::Deny,
-            };
-            if applies {
-                applying.push(i);
+            if result.unwrap_or(effect == Effect::Deny) {
+                applying.push(rule);
             }
         }
         applying
@@ -109,30 +230,38 @@ pub fn decide(
         let allows = outcome(Effect::Allow, &mut eval);
         (!allows.is_empty(), allows)
     };
-    let ttl = if allow {
-        deciding
-            .iter()
-            .filter_map(|&i| policy.rules[i].ttl)
-            .chain(requested_ttl)
-            .min()
+    let (ttl, uses, approvals) = if allow {
+        (
+            deciding
+                .iter()
+                .filter_map(|r| r.ttl)
+                .chain(requested_ttl)
+                .min(),
+            deciding.iter().filter_map(|r| r.uses).min(),
+            deciding
+                .iter()
+                .filter_map(|r| r.approval.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        )
     } else {
-        None
+        (None, None, Vec::new())
     };
     RefDecision {
         allow,
         ttl,
-        rules: deciding
-            .iter()
-            .map(|&i| policy.rules[i].id.clone())
-            .collect(),
+        rules: deciding.iter().map(|r| r.id.clone()).collect(),
         missing: missing.into_iter().collect(),
+        uses,
+        approvals,
     }
 }
 
-fn patterns_match(patterns: &ToolPatterns, tool: &str) -> bool {
+fn patterns_match(patterns: Option<&[String]>, tool: &str) -> bool {
     match patterns {
-        ToolPatterns::Any => true,
-        ToolPatterns::List(list) => list.iter().any(|p| glob_match(p, tool)),
+        None => true,
+        Some(list) => list.iter().any(|p| glob_match(p, tool)),
     }
 }
 
@@ -152,25 +281,57 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 struct Eval<'a> {
-    policy: &'a Policy,
+    policy: &'a RefPolicy,
     attrs: &'a BTreeMap<String, RefValue>,
     /// Paths read while absent, during the current condition.
     read_missing: BTreeSet<String>,
 }
 
 impl Eval<'_> {
-    /// The value of an operand; `None` when unknown.
-    fn value(&mut self, expr: &Expr) -> Option<RefValue> {
+    /// The enum an operand belongs to, if it says so itself: an enum
+    /// attribute, a set of enums, or a qualified variant.
+    fn enum_of(&self, expr: &Expr) -> Option<String> {
         match &expr.kind {
-            ExprKind::Const(value) => Some(RefValue::of(value)),
-            ExprKind::Attr(id) => {
-                let path = &self.policy.attr(*id)?.path;
-                let value = self.attrs.get(path).cloned();
+            ExprKind::Path(path) => match self.policy.attrs.get(&path.name)? {
+                RefType::Enum(ty) => Some(ty.clone()),
+                RefType::Set(ty) => ty.clone(),
+                RefType::Scalar => None,
+            },
+            ExprKind::Variant { ty, .. } => Some(ty.value.clone()),
+            ExprKind::List(items) => items.iter().find_map(|item| self.enum_of(item)),
+            _ => None,
+        }
+    }
+
+    /// The value of an operand; `None` when unknown. `context` is the enum
+    /// a bare variant belongs to here.
+    fn value(&mut self, expr: &Expr, context: Option<&str>) -> Option<RefValue> {
+        match &expr.kind {
+            ExprKind::Bool(b) => Some(RefValue::Bool(*b)),
+            ExprKind::Int(i) => Some(RefValue::Int(*i)),
+            ExprKind::Str(s) => Some(RefValue::Str(s.clone())),
+            ExprKind::Duration(d) => Some(RefValue::Duration(*d)),
+            ExprKind::Variant { ty, variant } => Some(RefValue::Enum(
+                self.policy.ordinal(&ty.value, &variant.value),
+            )),
+            ExprKind::Path(path) if self.policy.attrs.contains_key(&path.name) => {
+                let value = self.attrs.get(&path.name).cloned();
                 if value.is_none() {
-                    self.read_missing.insert(path.clone());
+                    self.read_missing.insert(path.name.clone());
                 }
                 value
             }
+            ExprKind::Path(path) => {
+                let ty = context
+                    .unwrap_or_else(|| panic!("`{}` is neither attribute nor variant", path.name));
+                Some(RefValue::Enum(self.policy.ordinal(ty, &path.name)))
+            }
+            // A set literal, compared with a set attribute (`== []`).
+            ExprKind::List(items) => items
+                .iter()
+                .map(|item| self.value(item, context))
+                .collect::<Option<BTreeSet<_>>>()
+                .map(RefValue::Set),
             // Any other operand is a condition.
             _ => self.truth(expr).map(RefValue::Bool),
         }
@@ -178,10 +339,6 @@ impl Eval<'_> {
 
     fn truth(&mut self, expr: &Expr) -> Tri {
         match &expr.kind {
-            ExprKind::Const(_) | ExprKind::Attr(_) => match self.value(expr)? {
-                RefValue::Bool(b) => Some(b),
-                _ => None,
-            },
             ExprKind::Not(inner) => self.truth(inner).map(|b| !b),
             ExprKind::And(operands) => {
                 let mut result = Some(true);
@@ -205,33 +362,53 @@ impl Eval<'_> {
                 }
                 result
             }
-            ExprKind::Compare { op, lhs, rhs, .. } => {
-                let (a, b) = (self.value(lhs), self.value(rhs));
-                let ordering = a?.cmp(&b?);
-                Some(match op {
-                    Ordering::Eq => ordering.is_eq(),
-                    Ordering::Ne => ordering.is_ne(),
-                    Ordering::Lt => ordering.is_lt(),
-                    Ordering::Le => ordering.is_le(),
-                    Ordering::Gt => ordering.is_gt(),
-                    Ordering::Ge => ordering.is_ge(),
-                })
-            }
-            ExprKind::InList { needle, list } => {
-                let needle = self.value(needle)?;
-                Some(list.iter().any(|v| RefValue::of(v) == needle))
-            }
-            ExprKind::InSet { needle, set } => {
-                let (needle, set) = (self.value(needle), self.value(set));
-                match set? {
-                    RefValue::Set(items) => Some(items.contains(&needle?)),
-                    _ => None,
+            ExprKind::Compare { op, lhs, rhs } => self.compare(op.value, lhs, rhs),
+            _ => match self.value(expr, None)? {
+                RefValue::Bool(b) => Some(b),
+                other => panic!("a condition of value {other:?}"),
+            },
+        }
+    }
+
+    fn compare(&mut self, op: CompareOp, lhs: &Expr, rhs: &Expr) -> Tri {
+        let context = self.enum_of(lhs).or_else(|| self.enum_of(rhs));
+        let context = context.as_deref();
+        match op {
+            CompareOp::Matches => {
+                let ExprKind::Str(glob) = &rhs.kind else {
+                    panic!("`matches` takes a string literal");
+                };
+                match self.value(lhs, context)? {
+                    RefValue::Str(s) => Some(glob_match(glob, &s)),
+                    other => panic!("`matches` on {other:?}"),
                 }
             }
-            ExprKind::Matches { subject, glob } => match self.value(subject)? {
-                RefValue::Str(s) => Some(glob_match(glob, &s)),
-                _ => None,
-            },
+            CompareOp::In => {
+                let needle = self.value(lhs, context);
+                let haystack: Option<BTreeSet<RefValue>> = match &rhs.kind {
+                    ExprKind::List(items) => {
+                        items.iter().map(|item| self.value(item, context)).collect()
+                    }
+                    _ => match self.value(rhs, context)? {
+                        RefValue::Set(items) => Some(items),
+                        other => panic!("`in` a {other:?}"),
+                    },
+                };
+                Some(haystack?.contains(&needle?))
+            }
+            _ => {
+                let (a, b) = (self.value(lhs, context), self.value(rhs, context));
+                let ordering = a?.cmp(&b?);
+                Some(match op {
+                    CompareOp::Eq => ordering.is_eq(),
+                    CompareOp::Ne => ordering.is_ne(),
+                    CompareOp::Lt => ordering.is_lt(),
+                    CompareOp::Le => ordering.is_le(),
+                    CompareOp::Gt => ordering.is_gt(),
+                    CompareOp::Ge => ordering.is_ge(),
+                    CompareOp::In | CompareOp::Matches => return None,
+                })
+            }
         }
     }
 }

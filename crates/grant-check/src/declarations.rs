@@ -169,7 +169,10 @@ impl Checker<'_> {
             );
             return;
         }
-        let ty = self.resolve_type(scope, &decl.ty, false);
+        let mut ty = self.resolve_type(scope, &decl.ty, false);
+        if crate::ledger::is_reserved(path) {
+            ty = ty.filter(|&ty| self.ledger_attr_fits(decl, ty));
+        }
         let id = ty.map(|ty| {
             let id = AttrId(scope.attr_list.len() as u32);
             scope.attr_list.push(Attribute {
@@ -180,6 +183,53 @@ impl Checker<'_> {
             id
         });
         scope.attrs.insert(path.clone(), (decl.path.span, id));
+    }
+
+    /// Whether a declaration under the reserved `ledger` group names a
+    /// ledger attribute with its fixed type; reports it if not.
+    fn ledger_attr_fits(&mut self, decl: &ast::AttrDecl, ty: Type) -> bool {
+        let path = &decl.path.name;
+        let Some(reserved) = crate::ledger::attribute(path) else {
+            let names = crate::ledger::ATTRIBUTES.iter().map(|a| a.path);
+            let mut diagnostic = Diagnostic::new(
+                Code::UnknownLedgerAttribute,
+                decl.path.span,
+                format!("`{path}` is not a ledger attribute"),
+            )
+            .label("reserved for the ledger");
+            diagnostic = match self.suggester.closest(path, names) {
+                Some(close) => diagnostic.help(format!(
+                    "did you mean `{close}`? names under `ledger` are set by the ledger; name your own attribute otherwise"
+                )),
+                None => diagnostic.help(format!(
+                    "the ledger sets {}; name your own attribute otherwise",
+                    crate::ledger::ATTRIBUTES
+                        .iter()
+                        .map(|a| format!("`{}`", a.path))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+            self.report(diagnostic);
+            return false;
+        };
+        if ty == reserved.ty {
+            return true;
+        }
+        let fixed = reserved.ty.name(|_| None);
+        self.report(
+            Diagnostic::new(
+                Code::LedgerAttributeType,
+                decl.ty.span(),
+                format!("`{path}` has the fixed type `{fixed}`"),
+            )
+            .label(format!("not `{fixed}`"))
+            .help(format!(
+                "declare it `attr {path}: {fixed}`: it is {}",
+                reserved.meaning
+            )),
+        );
+        false
     }
 
     fn resolve_type(&mut self, scope: &mut Scope, ty: &TypeExpr, in_set: bool) -> Option<Type> {

@@ -216,9 +216,9 @@ pub struct Rule {
     /// The span of the rule's own `ttl` value; `None` for an allow rule that
     /// takes `default ttl`, and for deny rules.
     pub ttl_span: Option<Span>,
-    /// `uses N` (language 0.2): the most uses a grant may have.
+    /// `uses N` (allow rules): at most this many uses of the grant.
     pub uses: Option<u64>,
-    /// `approval "GROUP"` (language 0.2): the group that must approve.
+    /// `approval "GROUP"` (allow rules): a group that must approve.
     pub approval: Option<String>,
     /// The span of the `allow`/`deny` keyword through the rule's end.
     pub span: Span,

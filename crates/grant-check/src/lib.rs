@@ -21,6 +21,7 @@ mod expr;
 pub mod fnv;
 pub mod glob;
 pub mod ir;
+pub mod ledger;
 mod lints;
 mod rules;
 mod suggest;

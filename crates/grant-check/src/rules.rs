@@ -11,6 +11,10 @@ use crate::declarations::zero_ttl;
 use crate::ir::{Rule, ToolPatterns, Type};
 use grant_syntax::parser::format_duration;
 
+/// The largest `uses`: 2^53 - 1, the largest integer every JSON reader
+/// holds exactly.
+pub const MAX_USES: u64 = (1 << 53) - 1;
+
 impl Checker<'_> {
     pub(crate) fn rules(&mut self, files: &[(FileId, ast::File)]) -> Vec<Rule> {
         let mut rules = Vec::new();
@@ -66,6 +70,7 @@ impl Checker<'_> {
             }
         };
         let ttl = self.rule_ttl(rule);
+        let (uses, approval) = self.obligations(rule);
         let condition = rule.condition.as_ref().and_then(|c| self.condition(c));
         if self.error_count() > errors_before {
             return None;
@@ -81,10 +86,8 @@ impl Checker<'_> {
                 Effect::Allow => rule.ttl.as_ref().map(|t| t.span),
                 Effect::Deny => None,
             },
-            // Taken as written; the checks of `uses` and `approval` (allow
-            // rules only, `uses` at least 1) are the checker's, to come.
-            uses: rule.uses.as_ref().and_then(|u| u64::try_from(u.value).ok()),
-            approval: rule.approval.as_ref().map(|a| a.value.clone()),
+            uses,
+            approval,
             span: rule.span,
             pattern_span: rule.pattern.span(),
         })
@@ -185,6 +188,67 @@ impl Checker<'_> {
             }
         }
         Some(ttl.value)
+    }
+
+    /// `uses N` and `approval "GROUP"`: allow rules only; `uses` from 1 to
+    /// 2^53 - 1 (JSON readers holding numbers as doubles read it exactly).
+    fn obligations(&mut self, rule: &ast::Rule) -> (Option<u64>, Option<String>) {
+        if rule.effect.value == Effect::Deny {
+            let clauses = [
+                rule.uses.as_ref().map(|u| (u.span, "uses")),
+                rule.approval.as_ref().map(|a| (a.span, "approval")),
+            ];
+            for (span, clause) in clauses.into_iter().flatten() {
+                self.report(
+                    Diagnostic::new(
+                        Code::ObligationOnDeny,
+                        span,
+                        format!("a deny rule has no `{clause}`"),
+                    )
+                    .label(format!("`{clause}` on a deny rule"))
+                    .secondary(rule.effect.span, "this rule denies")
+                    .help(format!(
+                        "remove `{clause}`; it limits what an allow grants, and a deny grants nothing"
+                    )),
+                );
+            }
+            return (None, None);
+        }
+        let uses = rule.uses.as_ref().and_then(|uses| {
+            let fits = (1..=MAX_USES as i64).contains(&uses.value);
+            if !fits {
+                self.report(
+                    Diagnostic::new(
+                        Code::UsesOutOfRange,
+                        uses.span,
+                        format!("`uses {}` is out of range", uses.value),
+                    )
+                    .label(if uses.value < 1 {
+                        "a grant is used at least once"
+                    } else {
+                        "above 2^53 - 1"
+                    })
+                    .help(if uses.value < 1 {
+                        "write `uses 1` or more; to grant nothing, write a deny rule"
+                    } else {
+                        "`uses` ranges from 1 to 9007199254740991 (2^53 - 1); leave it out for no limit"
+                    }),
+                );
+            }
+            fits.then_some(uses.value as u64)
+        });
+        let approval = rule.approval.as_ref().and_then(|group| {
+            if group.value.trim().is_empty() {
+                self.report(
+                    Diagnostic::new(Code::EmptyApprovalGroup, group.span, "the approval group is empty")
+                        .label("names no group")
+                        .help("name the group whose member must approve, like `approval \"payments-oncall\"`"),
+                );
+                return None;
+            }
+            Some(group.value.clone())
+        });
+        (uses, approval)
     }
 
     /// A rule's `when`: a typed boolean expression.

@@ -324,11 +324,7 @@ fn is_stdin(path: &Path) -> bool {
 }
 
 fn cannot_read(path: &Path, error: &std::io::Error) -> Failure {
-    let message = match error.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => error.to_string(),
-    };
+    let message = grant_syntax::source::describe_io(error);
     let name = if is_stdin(path) {
         "stdin".to_string()
     } else {

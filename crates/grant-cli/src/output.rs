@@ -53,7 +53,11 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
 /// else is reported. Either way the run failed.
 pub fn write_failed(error: &std::io::Error, stderr: &mut dyn std::io::Write) -> crate::Exit {
     if error.kind() != std::io::ErrorKind::BrokenPipe {
-        let _ = writeln!(stderr, "error: cannot write output: {error}");
+        let _ = writeln!(
+            stderr,
+            "error: cannot write output: {}",
+            grant_syntax::source::describe_io(error)
+        );
     }
     crate::Exit::Usage
 }

@@ -87,7 +87,7 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
             effect: rule.effect,
             ttl: rule.ttl,
             uses: rule.uses,
-            approval: rule.approval.clone(),
+            approval: rule.approval.as_deref().map(Into::into),
             annotations: rule
                 .annotations
                 .iter()

@@ -74,9 +74,15 @@ fn write_rule(
 ) -> std::fmt::Result {
     let patterns = rule.patterns_text();
     let ttl = rule.ttl.map(|t| format!(" ttl {t}s")).unwrap_or_default();
+    let uses = rule.uses.map(|n| format!(" uses {n}")).unwrap_or_default();
+    let approval = rule
+        .approval
+        .as_ref()
+        .map(|g| format!(" approval {g:?}"))
+        .unwrap_or_default();
     writeln!(
         out,
-        "rule r{number} `{}` {}{ttl} tool {patterns}  (cost {}, stack {})",
+        "rule r{number} `{}` {}{ttl}{uses}{approval} tool {patterns}  (cost {}, stack {})",
         rule.id,
         rule.effect.as_str(),
         rule.cost,

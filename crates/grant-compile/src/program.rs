@@ -192,10 +192,10 @@ pub struct CompiledRule {
     pub effect: Effect,
     /// Granted ttl in seconds (allow rules).
     pub ttl: Option<u64>,
-    /// `uses N` (allow rules, language 0.2).
+    /// `uses N` (allow rules).
     pub uses: Option<u64>,
-    /// `approval "GROUP"` (allow rules, language 0.2).
-    pub approval: Option<String>,
+    /// `approval "GROUP"` (allow rules).
+    pub approval: Option<Box<str>>,
     /// Every annotation, in source order, keyed by name without `@`.
     pub annotations: Box<[(Box<str>, Box<str>)]>,
     /// `None` for `tool *`.

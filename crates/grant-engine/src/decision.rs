@@ -121,10 +121,6 @@ pub struct Decision {
     pub effect: DecisionEffect,
     /// Seconds the credential may live; `null` on deny.
     pub ttl_seconds: Option<u64>,
-    /// On allow, what the caller must honour; on deny `None`, and no
-    /// `obligations` key in JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub obligations: Option<Obligations>,
     /// On allow every applying allow rule; on deny every applying deny rule;
     /// none for a default deny or an invalid request. In policy order.
     pub rules: Vec<DecidingRule>,
@@ -134,6 +130,10 @@ pub struct Decision {
     pub missing: Vec<String>,
     /// What made the request invalid (it was then denied unevaluated).
     pub errors: Vec<String>,
+    /// On allow, what the caller must honour; on deny `None`, and no
+    /// `obligations` key in JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obligations: Option<Obligations>,
     /// Which policy text decided: `sha256:<hex>`.
     pub policy_hash: String,
 }

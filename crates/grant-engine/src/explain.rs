@@ -268,7 +268,7 @@ pub(crate) fn rule_info(inner: &Inner, rule: &CompiledRule) -> RuleInfo {
             .map(|span| condition_lines(sources.snippet(span)).join("\n")),
         ttl: rule.ttl,
         uses: rule.uses,
-        approval: rule.approval.clone(),
+        approval: rule.approval.as_deref().map(str::to_string),
     }
 }
 

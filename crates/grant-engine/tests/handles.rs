@@ -148,7 +148,8 @@ fn decisions_carry_no_decision_id_and_are_deterministic() {
     assert_eq!(a, b);
     let text = serde_json::to_string(&a).unwrap();
     assert!(
-        text.starts_with(r#"{"effect":"allow","ttl_seconds":300,"obligations":{},"rules":["#),
+        text.starts_with(r#"{"effect":"allow","ttl_seconds":300,"rules":["#)
+            && text.contains(r#""errors":[],"obligations":{},"policy_hash":"#),
         "{text}"
     );
     assert!(!text.contains("decision_id"), "{text}");

@@ -26,8 +26,20 @@ pub(crate) struct RuleParts {
     pub pattern: Range<usize>,
     /// `when EXPR`.
     pub when: Option<Range<usize>>,
-    /// `ttl DURATION`.
-    pub ttl: Option<Range<usize>>,
+    /// `ttl DURATION`, `uses N`, `approval "GROUP"`: whichever the rule
+    /// has, kept together on one line.
+    pub limits: Option<Range<usize>>,
+}
+
+/// Whether the token at `i` starts a rule's limits: the keyword `ttl`, or
+/// the contextual keywords `uses` (before an integer) and `approval`
+/// (before a string). Elsewhere `uses` and `approval` are attribute names,
+/// and an attribute is never followed by a literal.
+fn starts_limits(toks: &[Tok<'_>], i: usize) -> bool {
+    let next = toks.get(i + 1).map(|t| t.kind);
+    is_keyword(toks, i, "ttl")
+        || (is_keyword(toks, i, "uses") && next == Some(Token::Number))
+        || (is_keyword(toks, i, "approval") && next == Some(Token::String))
 }
 
 /// Splits the tokens into items; `None` if they are not shaped like items,
@@ -86,7 +98,7 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
         let when = if is_keyword(toks, i, "when") {
             let start = i;
             i += 1;
-            while i < toks.len() && !is_keyword(toks, i, "ttl") && !starts_item(toks, i) {
+            while i < toks.len() && !starts_limits(toks, i) && !starts_item(toks, i) {
                 i += 1;
             }
             if i == start + 1 {
@@ -96,19 +108,20 @@ pub(crate) fn split(toks: &[Tok<'_>]) -> Option<Vec<Item>> {
         } else {
             None
         };
-        let ttl = if is_keyword(toks, i, "ttl") {
-            kind(i + 1)?;
-            i += 2;
-            Some(i - 2..i)
-        } else {
-            None
-        };
+        let limits_start = i;
+        for clause in ["ttl", "uses", "approval"] {
+            if is_keyword(toks, i, clause) {
+                kind(i + 1)?;
+                i += 2;
+            }
+        }
+        let limits = (i > limits_start).then_some(limits_start..i);
         items.push(Item::Rule(RuleParts {
             annotations,
             header: effect..pattern_end,
             pattern: pattern_start..pattern_end,
             when,
-            ttl,
+            limits,
         }));
     }
     Some(items)

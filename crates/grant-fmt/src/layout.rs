@@ -3,8 +3,9 @@
 //! [`MAX_WIDTH`] columns with no comment inside a line:
 //!
 //! 1. the whole rule on one line;
-//! 2. `allow tool PATTERN`, then `when ...` and `ttl ...` on lines of their
-//!    own, indented by four spaces; a pattern list that does not fit is
+//! 2. `allow tool PATTERN`, then `when ...` and the limits (`ttl ...
+//!    uses ... approval ...`, together) on lines of their own, indented by
+//!    four spaces; a pattern list that does not fit is
 //!    broken one string per line, and a `when` line that does not fit is
 //!    broken at its top-level `or`s (or, if none, `and`s), operator first,
 //!    indented by eight.
@@ -13,7 +14,7 @@
 //! per line (the layout 2), so that an author can keep a short list in the
 //! shape that diffs well; every broken list ends with a comma, so this is
 //! stable. Other lists on one line lose their trailing comma. After a broken
-//! list, `when ...` and `ttl ...` follow the `]` when they fit there.
+//! list, `when ...` and the limits follow the `]` when they fit there.
 //!
 //! Comments never move across code except in two cases: own-line comments
 //! between `and`, `or`, `when` or `ttl` and the token after it go before the
@@ -322,7 +323,7 @@ impl<'a> Printer<'a> {
         }
         let header = part(&rule.header);
         let when = rule.when.as_ref().map(part);
-        let ttl = rule.ttl.as_ref().map(part);
+        let limits = rule.limits.as_ref().map(part);
 
         let is_list = toks
             .get(rule.pattern.start)
@@ -338,7 +339,7 @@ impl<'a> Printer<'a> {
         let flat: Vec<Piece<'a>> = header
             .iter()
             .chain(when.iter().flatten())
-            .chain(ttl.iter().flatten())
+            .chain(limits.iter().flatten())
             .cloned()
             .collect();
         if !trailing_comma && fits(&flat, 0) {
@@ -355,7 +356,7 @@ impl<'a> Printer<'a> {
                 // `] when ... ttl ...` when that fits; `]` alone otherwise.
                 let rest: Vec<Piece<'a>> = std::iter::once(closing)
                     .chain(when.iter().flatten().cloned())
-                    .chain(ttl.iter().flatten().cloned())
+                    .chain(limits.iter().flatten().cloned())
                     .collect();
                 if fits(&rest, 0) {
                     self.emit(&rest, 0, INDENT, false);
@@ -377,8 +378,8 @@ impl<'a> Printer<'a> {
                 }
             }
         }
-        if let Some(ttl) = ttl {
-            self.emit(&ttl, INDENT, INDENT, false);
+        if let Some(limits) = limits {
+            self.emit(&limits, INDENT, INDENT, false);
         }
     }
 

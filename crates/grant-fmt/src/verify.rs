@@ -82,6 +82,12 @@ fn erased(file: &File) -> File {
                 if let Some(ttl) = &mut r.ttl {
                     ttl.span = NOWHERE;
                 }
+                if let Some(uses) = &mut r.uses {
+                    uses.span = NOWHERE;
+                }
+                if let Some(approval) = &mut r.approval {
+                    approval.span = NOWHERE;
+                }
             }
         }
     }

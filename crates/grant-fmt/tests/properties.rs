@@ -288,6 +288,9 @@ fn path() -> impl Strategy<Value = &'static str> {
         "x",
         "agent.delegation_depth",
         "t.when",
+        "uses",
+        "approval",
+        "task.uses",
     ])
 }
 
@@ -337,22 +340,34 @@ fn rule() -> impl Strategy<Value = Vec<String>> {
         pattern,
         prop::option::of(expr()),
         prop::option::of(duration()),
+        prop::option::of(select(vec!["1", "3", "10_000"])),
+        prop::option::of(string()),
     )
-        .prop_map(|(annotations, effect, pattern, when, ttl)| {
-            let mut tokens: Vec<String> = annotations.into_iter().flatten().collect();
-            tokens.push(effect.to_string());
-            tokens.push("tool".to_string());
-            tokens.extend(pattern);
-            if let Some(when) = when {
-                tokens.push("when".to_string());
-                tokens.extend(when);
-            }
-            if let Some(ttl) = ttl {
-                tokens.push("ttl".to_string());
-                tokens.push(ttl.to_string());
-            }
-            tokens
-        })
+        .prop_map(
+            |(annotations, effect, pattern, when, ttl, uses, approval)| {
+                let mut tokens: Vec<String> = annotations.into_iter().flatten().collect();
+                tokens.push(effect.to_string());
+                tokens.push("tool".to_string());
+                tokens.extend(pattern);
+                if let Some(when) = when {
+                    tokens.push("when".to_string());
+                    tokens.extend(when);
+                }
+                if let Some(ttl) = ttl {
+                    tokens.push("ttl".to_string());
+                    tokens.push(ttl.to_string());
+                }
+                if let Some(uses) = uses {
+                    tokens.push("uses".to_string());
+                    tokens.push(uses.to_string());
+                }
+                if let Some(group) = approval {
+                    tokens.push("approval".to_string());
+                    tokens.push(group.to_string());
+                }
+                tokens
+            },
+        )
 }
 
 /// `[a, b]`, with a trailing comma if `comma` and the list is not empty.

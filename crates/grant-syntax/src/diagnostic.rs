@@ -54,6 +54,8 @@ macro_rules! codes {
 }
 
 codes! {
+    // G00xx: Grant itself.
+    Internal = "G0001", Error, "internal error";
     // G01xx: lexical and syntax.
     Syntax = "G0101", Error, "syntax error";
     UnterminatedString = "G0102", Error, "unterminated string";
@@ -81,6 +83,8 @@ codes! {
     AttributePrefix = "G0213", Error, "attribute path is a prefix of another";
     DuplicateAnnotation = "G0214", Error, "annotation given twice";
     EmptyRuleId = "G0215", Error, "empty rule id";
+    UnknownLedgerAttribute = "G0216", Error, "unknown `ledger` attribute";
+    LedgerAttributeType = "G0217", Error, "`ledger` attribute of another type";
     // G03xx: types.
     TypeMismatch = "G0301", Error, "type mismatch";
     NotOrdered = "G0302", Error, "type has no order";
@@ -94,6 +98,9 @@ codes! {
     TtlOnDeny = "G0404", Error, "ttl on a deny rule";
     EmptyPatternList = "G0405", Error, "empty tool pattern list";
     ZeroTtl = "G0406", Error, "zero ttl";
+    ObligationOnDeny = "G0407", Error, "`uses` or `approval` on a deny rule";
+    UsesOutOfRange = "G0408", Error, "`uses` out of range";
+    EmptyApprovalGroup = "G0409", Error, "empty approval group";
     // G05xx: limits of the compiled form.
     RuleTooCostly = "G0501", Error, "rule over the cost budget";
     // G09xx: lints (warnings).
@@ -222,8 +229,31 @@ mod tests {
         assert_eq!(Code::InvalidMatches.docs_anchor(), "g0304-invalid-matches");
     }
 
+    /// Codes are stable identifiers: each written `G` and four digits, in
+    /// increasing order, none given twice, and none sharing a name or a
+    /// title; warnings are exactly the lints (`G09xx`).
     #[test]
-    fn names_are_the_variant_names() {
-        assert_eq!(Code::UnusedAttribute.name(), "UnusedAttribute");
+    fn codes_are_unique_ordered_and_well_formed() {
+        use std::collections::HashSet;
+        let mut previous = "";
+        let (mut names, mut titles) = (HashSet::new(), HashSet::new());
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(
+                text.len() == 5
+                    && text.starts_with('G')
+                    && text[1..].bytes().all(|b| b.is_ascii_digit()),
+                "{text}"
+            );
+            assert!(text > previous, "{text} after {previous}");
+            previous = text;
+            assert!(names.insert(code.name()), "name {} twice", code.name());
+            assert!(titles.insert(code.title()), "title {} twice", code.title());
+            assert_eq!(
+                code.severity() == super::Severity::Warning,
+                text.starts_with("G09"),
+                "{text}"
+            );
+        }
     }
 }

@@ -660,7 +660,7 @@ impl Lower {
 
     fn malformed(&mut self, span: Span) -> Malformed {
         self.diagnostics.push(Diagnostic::new(
-            Code::Syntax,
+            Code::Internal,
             span,
             "internal error: the parser produced an unexpected tree here (please report it)",
         ));

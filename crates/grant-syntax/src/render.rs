@@ -131,31 +131,64 @@ fn shown_text(text: &str) -> Cow<'_, str> {
     chars::excerpt(text, shown::MESSAGE_CHARS)
 }
 
-/// ANSI colours, or none.
-#[derive(Clone, Copy)]
-struct Paint(bool);
+/// ANSI colours, or none: the one place Grant's outputs colour text
+/// (diagnostics here; `grant test` and `grant eval --explain` too).
+#[derive(Clone, Copy, Debug)]
+pub struct Paint(pub bool);
 
-#[derive(Clone, Copy)]
-enum Style {
+/// What a piece of text is, for its colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// Bold red: an error, a failed test.
     Error,
+    /// Bold yellow: a warning.
     Warning,
+    /// Bold blue: the frame of a snippet.
     Secondary,
     Bold,
+    /// Green: a passed test.
+    Success,
+    /// Bold green: an allow.
+    Allowed,
+    /// Red: a difference.
+    Differs,
+    /// Yellow: unknown, missing.
+    Caution,
+    /// Dim: what matters less.
+    Dim,
 }
 
-impl Paint {
-    fn push(self, out: &mut String, style: Style, text: &str) {
-        if !self.0 {
-            out.push_str(text);
-            return;
-        }
-        let code = match style {
+impl Style {
+    fn ansi(self) -> &'static str {
+        match self {
             Style::Error => "1;31",
             Style::Warning => "1;33",
             Style::Secondary => "1;34",
             Style::Bold => "1",
-        };
-        let _ = write!(out, "\x1b[{code}m{text}\x1b[0m");
+            Style::Success => "32",
+            Style::Allowed => "1;32",
+            Style::Differs => "31",
+            Style::Caution => "33",
+            Style::Dim => "2",
+        }
+    }
+}
+
+impl Paint {
+    /// Appends `text` to `out`, coloured as `style` when colour is on.
+    pub fn push(self, out: &mut String, style: Style, text: &str) {
+        if !self.0 {
+            out.push_str(text);
+            return;
+        }
+        let _ = write!(out, "\x1b[{}m{text}\x1b[0m", style.ansi());
+    }
+
+    /// `text` coloured as `style` when colour is on.
+    pub fn paint(self, style: Style, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 12);
+        self.push(&mut out, style, text);
+        out
     }
 }
 

@@ -300,8 +300,9 @@ impl LoadError {
     }
 }
 
-/// An I/O error in words: lowercase, as the rest of a message.
-pub(crate) fn describe_io(error: &io::Error) -> String {
+/// An I/O error in words: lowercase, as the rest of a message. Every
+/// message of Grant's about a failed read or write says it this way.
+pub fn describe_io(error: &io::Error) -> String {
     let from_os = error.raw_os_error().is_some();
     match error.kind() {
         io::ErrorKind::NotFound if from_os => "no such file or directory".to_string(),

@@ -125,8 +125,8 @@ impl Checker<'_> {
         }
     }
 
-    /// G0904: a rule with the same effect, tools, condition and ttl as an
-    /// earlier one.
+    /// G0904: a rule with the same effect, tools, condition, ttl and
+    /// obligations as an earlier one.
     pub(crate) fn lint_duplicate_rules(&mut self, policy: &Policy) {
         // Rules grouped by a hash of what makes them equal; equal hashes are
         // then compared for real.
@@ -275,6 +275,8 @@ fn pattern_set(rule: &Rule) -> Vec<String> {
 fn same_rule(a: &Rule, b: &Rule) -> bool {
     a.effect == b.effect
         && a.ttl == b.ttl
+        && a.uses == b.uses
+        && a.approval == b.approval
         && pattern_set(a) == pattern_set(b)
         && match (&a.condition, &b.condition) {
             (None, None) => true,
@@ -287,6 +289,8 @@ fn rule_key(rule: &Rule) -> u64 {
     let mut hasher = DefaultHasher::new();
     matches!(rule.effect, Effect::Allow).hash(&mut hasher);
     rule.ttl.hash(&mut hasher);
+    rule.uses.hash(&mut hasher);
+    rule.approval.hash(&mut hasher);
     pattern_set(rule).hash(&mut hasher);
     if let Some(condition) = &rule.condition {
         hash_shape(condition, &mut hasher);

@@ -6,7 +6,7 @@ use crate::report::{Finding, Level, Place, Region, RuleInfo, Tool};
 use std::io::{self, Write};
 
 use grant_syntax::chars::printable;
-use grant_syntax::render::JsonDiagnostic;
+use grant_syntax::render::{JsonDiagnostic, Paint, Style};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -16,20 +16,6 @@ use super::{PolicyResult, Run};
 use crate::output::count;
 
 const INDENT: &str = "        ";
-
-/// ANSI colours, or none.
-#[derive(Clone, Copy)]
-struct Paint(bool);
-
-impl Paint {
-    fn paint(self, code: &str, text: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-}
 
 /// A line per case, the side-by-side table under each failure, coverage,
 /// and last the line `N passed, M failed`. What the test files and the
@@ -85,9 +71,9 @@ fn write_case(
 ) -> io::Result<()> {
     let name = printable(&outcome.case.name);
     if outcome.passed() {
-        return writeln!(out, "  {}    {name}", paint.paint("32", "ok"));
+        return writeln!(out, "  {}    {name}", paint.paint(Style::Success, "ok"));
     }
-    writeln!(out, "  {}  {name}", paint.paint("1;31", "FAIL"))?;
+    writeln!(out, "  {}  {name}", paint.paint(Style::Error, "FAIL"))?;
     writeln!(
         out,
         "{INDENT}at {file}:{}:{}",
@@ -95,7 +81,7 @@ fn write_case(
     )?;
     for line in outcome.table(INDENT, true) {
         match line.strip_suffix("<- differs") {
-            Some(start) => writeln!(out, "{start}{}", paint.paint("31", "<- differs"))?,
+            Some(start) => writeln!(out, "{start}{}", paint.paint(Style::Differs, "<- differs"))?,
             None => writeln!(out, "{line}")?,
         }
     }
@@ -111,7 +97,7 @@ fn write_coverage(
 ) -> io::Result<()> {
     let below = match run.coverage_min {
         Some(min) if run.below_min(coverage) => {
-            paint.paint("31", &format!(", below the minimum of {min}"))
+            paint.paint(Style::Differs, &format!(", below the minimum of {min}"))
         }
         _ => String::new(),
     };
