@@ -18,6 +18,7 @@ use grant_engine::{
     ConditionResult, DecisionEffect, Engine, ExplainedRule, Explanation, RuleStatus,
 };
 use grant_syntax::chars::printable;
+use grant_syntax::render::{Paint, Style};
 
 use crate::output::count;
 
@@ -90,9 +91,9 @@ impl<'e> Explainer<'e> {
                 .ttl_seconds
                 .map(|t| format!(" for {}", format_duration(t)))
                 .unwrap_or_default();
-            format!("{}{ttl}", p.green("ALLOW"))
+            format!("{}{ttl}", p.paint(Style::Allowed, "ALLOW"))
         } else {
-            p.red("DENY")
+            p.paint(Style::Error, "DENY")
         };
         writeln!(out, "decision  {effect}")?;
         if let Some(tool) = &explanation.tool {
@@ -257,19 +258,23 @@ impl<'e> Explainer<'e> {
         let rule = &explained.rule;
         let is_deny = rule.effect == DecisionEffect::Deny;
         let verdict_text = match explained.status {
-            RuleStatus::Applies if is_deny => p.red("APPLIES"),
+            RuleStatus::Applies if is_deny => p.paint(Style::Error, "APPLIES"),
             RuleStatus::Applies => match rule.ttl {
-                Some(ttl) => format!("{}, ttl {}", p.green("APPLIES"), format_duration(ttl)),
-                None => p.green("APPLIES"),
+                Some(ttl) => format!(
+                    "{}, ttl {}",
+                    p.paint(Style::Allowed, "APPLIES"),
+                    format_duration(ttl)
+                ),
+                None => p.paint(Style::Allowed, "APPLIES"),
             },
-            RuleStatus::DoesNotApply => p.dim("does not apply"),
-            RuleStatus::NotEvaluated => p.dim("not evaluated: a deny rule applies"),
+            RuleStatus::DoesNotApply => p.paint(Style::Dim, "does not apply"),
+            RuleStatus::NotEvaluated => p.paint(Style::Dim, "not evaluated: a deny rule applies"),
         };
         let effect = if is_deny { "deny" } else { "allow" };
         writeln!(
             out,
             "{effect:<INDENT$}{}  {verdict_text}",
-            p.bold(&printable(&rule.id))
+            p.paint(Style::Bold, &printable(&rule.id))
         )?;
         // Labels and texts are escaped here; colour is added after.
         let line = |label: &str, text: &str| format!("{:INDENT$}{label:<LABEL$}{text}", "");
@@ -313,7 +318,7 @@ impl<'e> Explainer<'e> {
             let path = printable(&given.path);
             let text = match &given.value {
                 Some(value) => format!("{path} = {}", printable(value)),
-                None => format!("{path} {}", p.yellow("missing")),
+                None => format!("{path} {}", p.paint(Style::Caution, "missing")),
             };
             writeln!(out, "{}", line(if i == 0 { "given" } else { "" }, &text))?;
         }
@@ -336,7 +341,10 @@ impl<'e> Explainer<'e> {
                 } else {
                     "an unknown allow does not apply"
                 };
-                format!("{}{without}: {consequence}", p.yellow("unknown"))
+                format!(
+                    "{}{without}: {consequence}",
+                    p.paint(Style::Caution, "unknown")
+                )
             }
         };
         writeln!(out, "{}", line("result", &result))
@@ -349,38 +357,4 @@ fn applying_allows(explanation: &Explanation) -> impl Iterator<Item = &Explained
         .rules
         .iter()
         .filter(|r| r.rule.effect == DecisionEffect::Allow && r.status == RuleStatus::Applies)
-}
-
-/// ANSI colour, or plain text.
-#[derive(Debug, Clone, Copy)]
-struct Paint(bool);
-
-impl Paint {
-    fn wrap(self, code: &str, text: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-
-    fn red(self, text: &str) -> String {
-        self.wrap("1;31", text)
-    }
-
-    fn green(self, text: &str) -> String {
-        self.wrap("1;32", text)
-    }
-
-    fn yellow(self, text: &str) -> String {
-        self.wrap("33", text)
-    }
-
-    fn bold(self, text: &str) -> String {
-        self.wrap("1", text)
-    }
-
-    fn dim(self, text: &str) -> String {
-        self.wrap("2", text)
-    }
 }
