@@ -1,7 +1,7 @@
 //! Differential tests: random well-typed policies and random requests,
 //! decided by the engine (parser, checker, compiler, rule index, VM,
 //! request builders) and by the reference evaluator in
-//! `grant_tests::reference`, which walks the checked policy directly. Every
+//! `grant_tests::reference`, which reads the syntax tree with its own name resolution. Every
 //! request is also decided twice by the engine, once built with the typed
 //! setters and once from JSON, and the two decisions must be identical.
 
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use grant_engine::{Decision, Engine, Value};
 use grant_syntax::SourceMap;
-use grant_tests::reference::{self, RefDecision, RefValue};
+use grant_tests::reference::{self, RefDecision, RefPolicy, RefValue};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::json;
@@ -809,7 +809,7 @@ impl GenRequest {
 // ---------------------------------------------------------------------------
 // The comparison.
 
-fn engine_of(text: &str) -> (Engine, grant_check::Policy) {
+fn engine_of(text: &str) -> (Engine, RefPolicy) {
     let mut sources = SourceMap::new();
     sources.add("policy.grant", text);
     let checked = grant_check::check(&sources);
@@ -819,7 +819,7 @@ fn engine_of(text: &str) -> (Engine, grant_check::Policy) {
         checked.errors().collect::<Vec<_>>()
     );
     let engine = Engine::from_sources(sources).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    (engine, checked.policy)
+    (engine, RefPolicy::read(text))
 }
 
 /// What the engine decided, in the reference's terms.
@@ -831,6 +831,12 @@ fn as_reference(decision: &Decision) -> RefDecision {
         ttl: decision.ttl_seconds,
         rules: decision.rules.iter().map(|r| r.id.clone()).collect(),
         missing,
+        uses: decision.obligations.as_ref().and_then(|o| o.uses),
+        approvals: decision
+            .obligations
+            .as_ref()
+            .map(|o| o.approvals.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -838,7 +844,7 @@ fn as_reference(decision: &Decision) -> RefDecision {
 fn compare(
     text: &str,
     engine: &Engine,
-    policy: &grant_check::Policy,
+    policy: &RefPolicy,
     request: &GenRequest,
 ) -> Result<(), String> {
     let json = request.json();
