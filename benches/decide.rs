@@ -1,5 +1,5 @@
 //! One decision on a typed request, the zero-allocation path
-//! (`Engine::decide_into` with a reused `Request` and `Outcome`), for
+//! (`Engine::decide_into` with a reused `Request` and `Verdict`), for
 //! policies of 1, 100, 10,000 and 100,000 rules; and JSON request ->
 //! decision. Each group has a baseline measured in the same run: a
 //! `HashMap<String, bool>` lookup of the tool name (for JSON: serde_json
@@ -34,7 +34,6 @@ use grant_benches::{
 };
 use grant_engine::{Engine, Request, Value};
 use grant_syntax::SourceMap;
-use grant_vm::Outcome;
 
 const SIZES: [usize; 4] = [1, 100, 10_000, 100_000];
 
@@ -82,9 +81,9 @@ fn simple_request(engine: &Engine, request: &mut Request, tool: &str) {
     let depth = engine.attr("agent.delegation_depth").unwrap();
     request
         .clear()
-        .tool(tool)
-        .set(sensitivity, "sensitivity", Value::Str("internal"))
-        .set(depth, "agent.delegation_depth", Value::Int(1));
+        .set_tool(tool)
+        .set(sensitivity, Value::Str("internal"))
+        .set(depth, Value::Int(1));
     assert!(request.is_valid());
 }
 
@@ -102,13 +101,18 @@ fn simple(c: &mut Criterion, patterns: Patterns, name: &str) {
             _ => "*".to_string(),
         };
         let mut request = engine.request();
-        let mut outcome = Outcome::default();
+        let mut verdict = engine.verdict();
 
         simple_request(&engine, &mut request, &tool);
-        engine.decide_into(&request, &mut outcome).unwrap();
-        assert!(outcome.is_allow(), "{name} {rules}: the hit is allowed");
+        engine.decide_into(&request, &mut verdict);
+        assert!(verdict.is_allow(), "{name} {rules}: the hit is allowed");
+        let hit = &engine.rules()[rule].id;
         assert!(
-            outcome.considered.iter().any(|c| c.rule.0 as usize == rule),
+            engine
+                .explain(&request)
+                .rules
+                .iter()
+                .any(|r| &r.rule.id == hit && r.result.is_some()),
             "{name} {rules}: the hit rule's condition is evaluated"
         );
         group.bench_with_input(
@@ -118,23 +122,23 @@ fn simple(c: &mut Criterion, patterns: Patterns, name: &str) {
         );
         group.bench_with_input(BenchmarkId::new("hit", rules), &rules, |b, _| {
             b.iter(|| {
-                let _ = engine.decide_into(black_box(&request), &mut outcome);
-                outcome.is_allow()
+                engine.decide_into(black_box(&request), &mut verdict);
+                verdict.is_allow()
             })
         });
 
         simple_request(&engine, &mut request, UNMATCHED_TOOL);
-        engine.decide_into(&request, &mut outcome).unwrap();
+        engine.decide_into(&request, &mut verdict);
         // Only `*` rules (mixed: at most five) match; they allow.
         assert_eq!(
-            outcome.considered.len(),
+            engine.explain(&request).rules.len(),
             mixed_any_rules(rules) * usize::from(patterns == Patterns::Mixed),
             "{name} {rules}: the miss matches no named rule"
         );
         group.bench_with_input(BenchmarkId::new("miss", rules), &rules, |b, _| {
             b.iter(|| {
-                let _ = engine.decide_into(black_box(&request), &mut outcome);
-                outcome.is_allow()
+                engine.decide_into(black_box(&request), &mut verdict);
+                verdict.is_allow()
             })
         });
     }
@@ -156,43 +160,34 @@ fn varied(c: &mut Criterion) {
         let fill = |request: &mut Request, tool: &str| {
             request
                 .clear()
-                .tool(tool)
-                .set(attr("sensitivity"), "sensitivity", Value::Str("internal"))
-                .set(attr("env"), "env", Value::Str("staging"))
-                .set(attr("task.approved"), "task.approved", Value::Bool(true))
+                .set_tool(tool)
+                .set(attr("sensitivity"), Value::Str("internal"))
+                .set(attr("env"), Value::Str("staging"))
+                .set(attr("task.approved"), Value::Bool(true))
                 .set(
                     attr("task.labels"),
-                    "task.labels",
                     Value::Set(&[Value::Str("pci"), Value::Str("eu")]),
                 )
-                .set(attr("task.elapsed"), "task.elapsed", Value::Duration(600))
-                .set(
-                    attr("agent.delegation_depth"),
-                    "agent.delegation_depth",
-                    Value::Int(1),
-                )
-                .set(
-                    attr("agent.workload"),
-                    "agent.workload",
-                    Value::Str("spiffe://prod/agent-7"),
-                );
+                .set(attr("task.elapsed"), Value::Duration(600))
+                .set(attr("agent.delegation_depth"), Value::Int(1))
+                .set(attr("agent.workload"), Value::Str("spiffe://prod/agent-7"));
             assert!(request.is_valid());
         };
-        let mut outcome = Outcome::default();
+        let mut verdict = engine.verdict();
         fill(&mut request, &tool);
-        engine.decide_into(&request, &mut outcome).unwrap();
-        assert!(outcome.is_allow(), "varied {rules}: the hit is allowed");
+        engine.decide_into(&request, &mut verdict);
+        assert!(verdict.is_allow(), "varied {rules}: the hit is allowed");
         group.bench_with_input(BenchmarkId::new("hit", rules), &rules, |b, _| {
             b.iter(|| {
-                let _ = engine.decide_into(black_box(&request), &mut outcome);
-                outcome.is_allow()
+                engine.decide_into(black_box(&request), &mut verdict);
+                verdict.is_allow()
             })
         });
         fill(&mut request, UNMATCHED_TOOL);
         group.bench_with_input(BenchmarkId::new("miss", rules), &rules, |b, _| {
             b.iter(|| {
-                let _ = engine.decide_into(black_box(&request), &mut outcome);
-                outcome.is_allow()
+                engine.decide_into(black_box(&request), &mut verdict);
+                verdict.is_allow()
             })
         });
     }
@@ -224,15 +219,15 @@ fn json(c: &mut Criterion) {
             },
         );
         let mut request = engine.request();
-        let mut outcome = Outcome::default();
+        let mut verdict = engine.verdict();
         group.bench_with_input(
             BenchmarkId::new("read_json_decide_into", rules),
             &text,
             |b, text| {
                 b.iter(|| {
                     engine.read_json(black_box(text), &mut request);
-                    let _ = engine.decide_into(&request, &mut outcome);
-                    outcome.is_allow()
+                    engine.decide_into(&request, &mut verdict);
+                    verdict.is_allow()
                 })
             },
         );
@@ -250,14 +245,14 @@ fn any(c: &mut Criterion) {
     for rules in [1, 6] {
         let engine = engine(any_policy(rules));
         let mut request = engine.request();
-        let mut outcome = Outcome::default();
+        let mut verdict = engine.verdict();
         simple_request(&engine, &mut request, UNMATCHED_TOOL);
-        engine.decide_into(&request, &mut outcome).unwrap();
-        assert!(outcome.is_allow() && outcome.considered.len() == rules);
+        engine.decide_into(&request, &mut verdict);
+        assert!(verdict.is_allow() && verdict.rules().count() == rules);
         group.bench_with_input(BenchmarkId::new("hit", rules), &rules, |b, _| {
             b.iter(|| {
-                let _ = engine.decide_into(black_box(&request), &mut outcome);
-                outcome.is_allow()
+                engine.decide_into(black_box(&request), &mut verdict);
+                verdict.is_allow()
             })
         });
     }

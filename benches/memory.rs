@@ -15,7 +15,6 @@ use grant_benches::{Patterns, UNMATCHED_TOOL, policy, simple_policy, tool_of_rul
 use grant_compile::Built;
 use grant_engine::{Engine, Value};
 use grant_syntax::SourceMap;
-use grant_vm::Outcome;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -88,7 +87,7 @@ fn allocations_per_decision() {
     let depth = engine.attr("agent.delegation_depth").unwrap();
     let tool = tool_of_rule(Patterns::Exact, rules / 2);
     let mut request = engine.request();
-    let mut outcome = Outcome::default();
+    let mut verdict = engine.verdict();
     let json = format!(
         r#"{{"tool": "{tool}", "attrs": {{"sensitivity": "internal", "agent": {{"delegation_depth": 1}}}}}}"#
     );
@@ -110,29 +109,29 @@ fn allocations_per_decision() {
     measure("decide_into, typed request reused (hit)", &mut || {
         request
             .clear()
-            .tool(&tool)
-            .set(sensitivity, "sensitivity", Value::Str("internal"))
-            .set(depth, "agent.delegation_depth", Value::Int(1));
-        engine.decide_into(&request, &mut outcome).unwrap();
-        assert!(outcome.is_allow());
+            .set_tool(&tool)
+            .set(sensitivity, Value::Str("internal"))
+            .set(depth, Value::Int(1));
+        engine.decide_into(&request, &mut verdict);
+        assert!(verdict.is_allow());
     });
     let mut request = engine.request();
-    let mut outcome = Outcome::default();
+    let mut verdict = engine.verdict();
     measure("decide_into, typed request reused (miss)", &mut || {
         request
             .clear()
-            .tool(UNMATCHED_TOOL)
-            .set(sensitivity, "sensitivity", Value::Str("internal"))
-            .set(depth, "agent.delegation_depth", Value::Int(1));
-        engine.decide_into(&request, &mut outcome).unwrap();
-        assert!(!outcome.is_allow());
+            .set_tool(UNMATCHED_TOOL)
+            .set(sensitivity, Value::Str("internal"))
+            .set(depth, Value::Int(1));
+        engine.decide_into(&request, &mut verdict);
+        assert!(!verdict.is_allow());
     });
     let mut request = engine.request();
-    let mut outcome = Outcome::default();
+    let mut verdict = engine.verdict();
     measure("read_json into a reused request + decide_into", &mut || {
         engine.read_json(black_box(&json), &mut request);
-        engine.decide_into(&request, &mut outcome).unwrap();
-        assert!(outcome.is_allow());
+        engine.decide_into(&request, &mut verdict);
+        assert!(verdict.is_allow());
     });
     measure("decide_json (a new Request and a Decision)", &mut || {
         assert!(engine.decide_json(black_box(&json)).is_allow());

@@ -126,40 +126,38 @@ fn invalid_typed_requests_are_denied_too() {
     assert!(engine.attr("user").is_none());
 
     let mut request = engine.request();
-    request.tool("db.read").set(env, "env", Value::Str("Prod"));
+    request.set_tool("db.read").set(env, Value::Str("Prod"));
     assert!(!request.is_valid());
     assert_eq!(engine.decide(&request).effect, DecisionEffect::Deny);
 
     let mut request = engine.request();
-    request
-        .tool("db.read")
-        .set(approved, "task.approved", Value::Int(1));
+    request.set_tool("db.read").set(approved, Value::Int(1));
     assert_eq!(engine.decide(&request).effect, DecisionEffect::Deny);
 
     let mut request = engine.request();
     request
-        .tool("db.read")
-        .set(approved, "task.approved", Value::Bool(true))
-        .set(approved, "task.approved", Value::Bool(true));
+        .set_tool("db.read")
+        .set(approved, Value::Bool(true))
+        .set(approved, Value::Bool(true));
     assert_eq!(engine.decide(&request).effect, DecisionEffect::Deny);
 
     // No tool, or an empty one.
     let request = engine.request();
     assert_eq!(engine.decide(&request).effect, DecisionEffect::Deny);
     let mut request = engine.request();
-    request.tool("");
+    request.set_tool("");
     assert_eq!(engine.decide(&request).effect, DecisionEffect::Deny);
 
     // A request made for another engine is refused.
     let other = engine_from_text("allow tool * ttl 1m\n");
     let mut request = other.request();
-    request.tool("db.read");
+    request.set_tool("db.read");
     let decision = engine.decide(&request);
     assert_eq!(decision.effect, DecisionEffect::Deny);
     assert!(!decision.errors.is_empty());
 
     let mut request = engine.request();
-    request.tool("db.read");
+    request.set_tool("db.read");
     assert!(engine.decide(&request).is_allow());
 }
 

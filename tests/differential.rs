@@ -792,15 +792,15 @@ impl GenRequest {
 
     fn decide_typed(&self, engine: &Engine) -> Decision {
         let mut request = engine.request();
-        request.tool(&self.tool);
+        request.set_tool(&self.tool);
         if let Some(ttl) = self.ttl {
-            request.ttl(ttl);
+            request.set_ttl(ttl);
         }
         for ((path, _), value) in ATTRS.iter().zip(&self.values) {
             let Some(value) = value else { continue };
             let attr = engine.attr(path).unwrap();
             let mut scratch = Vec::new();
-            request.set(attr, path, value.typed(&mut scratch));
+            request.set(attr, value.typed(&mut scratch));
         }
         engine.decide(&request)
     }
@@ -831,8 +831,12 @@ fn as_reference(decision: &Decision) -> RefDecision {
         ttl: decision.ttl_seconds,
         rules: decision.rules.iter().map(|r| r.id.clone()).collect(),
         missing,
-        uses: None,
-        approvals: Vec::new(),
+        uses: decision.obligations.as_ref().and_then(|o| o.uses),
+        approvals: decision
+            .obligations
+            .as_ref()
+            .map(|o| o.approvals.clone())
+            .unwrap_or_default(),
     }
 }
 

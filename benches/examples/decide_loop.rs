@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use grant_benches::{Patterns, UNMATCHED_TOOL, any_policy, simple_policy, tool_of_rule};
-use grant_engine::{Engine, Outcome, Request, Value};
+use grant_engine::{Engine, Request, Value, Verdict};
 use grant_syntax::SourceMap;
 
 fn main() {
@@ -65,28 +65,26 @@ fn main() {
     };
     let mut request = engine.request();
     request
-        .tool(&tool)
-        .set(sensitivity, "sensitivity", Value::Str("internal"))
-        .set(depth, "agent.delegation_depth", Value::Int(1));
-    let mut outcome = Outcome::default();
-    // Warm the outcome's buffers, outside the counted function.
-    engine.decide_into(&request, &mut outcome).unwrap();
-    let allowed = decide_many(&engine, &request, &mut outcome, decisions);
+        .set_tool(&tool)
+        .set(sensitivity, Value::Str("internal"))
+        .set(depth, Value::Int(1));
+    let mut verdict = engine.verdict();
+    // Warm the verdict's buffers, outside the counted function.
+    engine.decide_into(&request, &mut verdict);
+    let allowed = decide_many(&engine, &request, &mut verdict, decisions);
     if hit || any || patterns == Patterns::Mixed {
         assert_eq!(allowed, decisions, "the request is allowed");
     }
-    println!("{} rules considered per decision", outcome.considered.len());
+    println!("{} rules deciding per decision", verdict.rules().count());
 }
 
 /// The decisions alone, for `--toggle-collect`.
 #[inline(never)]
-fn decide_many(engine: &Engine, request: &Request, outcome: &mut Outcome, n: usize) -> usize {
+fn decide_many(engine: &Engine, request: &Request, verdict: &mut Verdict, n: usize) -> usize {
     let mut allowed = 0usize;
     for _ in 0..n {
-        engine
-            .decide_into(std::hint::black_box(request), outcome)
-            .unwrap();
-        allowed += usize::from(outcome.is_allow());
+        engine.decide_into(std::hint::black_box(request), verdict);
+        allowed += usize::from(verdict.is_allow());
     }
     allowed
 }

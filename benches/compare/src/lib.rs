@@ -9,9 +9,8 @@
 use std::str::FromStr;
 
 use grant_benches::{Patterns, SENSITIVITY, cedar_policy, rego_policy, simple_policy};
-use grant_engine::{Attr, Engine, Request, Value};
+use grant_engine::{Attr, Engine, Request, Value, Verdict};
 use grant_syntax::SourceMap;
-use grant_vm::Outcome;
 
 /// The request's values; with them every rule's condition is true.
 pub const SENSITIVITY_ORDINAL: i64 = 1;
@@ -33,12 +32,12 @@ pub fn flat_json(tool: &str, sensitivity: i64, depth: i64) -> String {
     format!(r#"{{"tool": "{tool}", "sensitivity": {sensitivity}, "delegation_depth": {depth}}}"#)
 }
 
-/// Grant with a reused typed request and outcome.
+/// Grant with a reused typed request and verdict.
 #[derive(Debug)]
 pub struct GrantSide {
     pub engine: Engine,
     request: Request,
-    outcome: Outcome,
+    verdict: Verdict,
     sensitivity: Attr,
     depth: Attr,
 }
@@ -50,11 +49,11 @@ impl GrantSide {
         let engine = Engine::from_sources(sources).map_err(|e| e.to_string())?;
         let attr = |path: &str| engine.attr(path).ok_or(format!("`{path}` undeclared"));
         let (sensitivity, depth) = (attr("sensitivity")?, attr("agent.delegation_depth")?);
-        let request = engine.request();
+        let (request, verdict) = (engine.request(), engine.verdict());
         Ok(GrantSide {
             engine,
             request,
-            outcome: Outcome::default(),
+            verdict,
             sensitivity,
             depth,
         })
@@ -68,17 +67,15 @@ impl GrantSide {
             .unwrap_or("public");
         self.request
             .clear()
-            .tool(tool)
-            .set(self.sensitivity, "sensitivity", Value::Str(name))
-            .set(self.depth, "agent.delegation_depth", Value::Int(depth));
+            .set_tool(tool)
+            .set(self.sensitivity, Value::Str(name))
+            .set(self.depth, Value::Int(depth));
     }
 
     /// Decides the request last set, allocating nothing.
     pub fn decide(&mut self) -> bool {
-        self.engine
-            .decide_into(&self.request, &mut self.outcome)
-            .is_ok()
-            && self.outcome.is_allow()
+        self.engine.decide_into(&self.request, &mut self.verdict);
+        self.verdict.is_allow()
     }
 
     /// JSON in, a full `Decision` out.

@@ -4,13 +4,12 @@
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use grant_engine::{Engine, Request};
+use grant_engine::{Engine, Request, Verdict};
 use grant_syntax::chars::printable;
-use grant_vm::Outcome;
 
 use crate::Exit;
 use crate::explain::Explainer;
-use crate::output::{ColorChoice, write_failed};
+use crate::output::{ColorChoice, Format, write_failed};
 use crate::policy;
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +46,11 @@ pub struct EvalArgs {
     /// values those read, and how each came out.
     #[arg(long)]
     explain: bool,
+    /// With `--explain`: `human` (the default) renders explanations for
+    /// people, `json` prints each as JSON (pretty for `--request`, one
+    /// line each for `--requests`, with `"line"`).
+    #[arg(long, value_enum, default_value_t = Format::Human, requires = "explain")]
+    format: Format,
     /// Exit 3 if any request is denied (once every request is decided).
     #[arg(long)]
     fail_on_deny: bool,
@@ -77,10 +81,16 @@ pub fn run(args: &EvalArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
     let mut session = Session {
         engine: &engine,
         request: engine.request(),
-        outcome: Outcome::default(),
-        explainer: args
-            .explain
-            .then(|| Explainer::new(&engine, &args.policy, args.color.enabled())),
+        verdict: engine.verdict(),
+        explain: match (args.explain, args.format) {
+            (false, _) => None,
+            (true, Format::Human) => Some(Explain::Human(Explainer::new(
+                &engine,
+                &args.policy,
+                args.color.enabled(),
+            ))),
+            (true, Format::Json) => Some(Explain::Json),
+        },
         denied: false,
     };
     let result = match (&args.request, &args.requests) {
@@ -102,12 +112,18 @@ pub fn run(args: &EvalArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
     }
 }
 
+/// How `--explain` shows explanations.
+enum Explain<'e> {
+    Human(Explainer<'e>),
+    Json,
+}
+
 /// One policy, and the buffers reused from one request to the next.
 struct Session<'e> {
     engine: &'e Engine,
     request: Request,
-    outcome: Outcome,
-    explainer: Option<Explainer<'e>>,
+    verdict: Verdict,
+    explain: Option<Explain<'e>>,
     /// Whether any request was denied.
     denied: bool,
 }
@@ -172,7 +188,7 @@ impl Session<'_> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            if self.explainer.is_some() {
+            if matches!(self.explain, Some(Explain::Human(_))) {
                 if explained {
                     writeln!(out)?;
                 }
@@ -197,49 +213,45 @@ impl Session<'_> {
         from: Source<'_>,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
-        let too_large = self.engine.limits().json_too_large(length);
-        let (decision, text) = match std::str::from_utf8(text) {
-            _ if too_large.is_some() => {
-                let error = too_large.unwrap_or_default();
-                (self.engine.reject(error), None)
+        // The text is read no further than the limit: the error tells the
+        // whole length.
+        match self.engine.limits().json_too_large(length) {
+            Some(error) => {
+                self.request.clear().refuse(error);
             }
-            Ok(text) => {
-                self.engine.read_json(text, &mut self.request);
-                let decision = self.engine.decide_with(&self.request, &mut self.outcome);
-                (decision, Some(text))
-            }
-            Err(error) => {
-                let message = format!(
-                    "the request is not valid UTF-8 (first invalid byte at offset {})",
-                    error.valid_up_to()
-                );
-                (self.engine.reject(message), None)
-            }
-        };
-        self.denied |= !decision.is_allow();
-        if let Some(explainer) = &mut self.explainer {
-            // The explanation needs the evaluator's view: every rule
-            // considered, and how its condition came out.
-            let evaluated = text.is_some() && self.request.is_valid();
-            let outcome = evaluated.then_some(&self.outcome);
-            let label = match from {
-                Source::File(label) => Some(label),
-                Source::Line(_) => None,
+            None => self.engine.read_json(text, &mut self.request),
+        }
+        if let Some(explain) = &self.explain {
+            let explanation = self.engine.explain(&self.request);
+            self.denied |= !explanation.decision.is_allow();
+            return match (explain, from) {
+                (Explain::Human(explainer), Source::File(label)) => {
+                    explainer.write(out, Some(label), &explanation)
+                }
+                (Explain::Human(explainer), Source::Line(_)) => {
+                    explainer.write(out, None, &explanation)
+                }
+                (Explain::Json, from) => write_json(out, from, &explanation),
             };
-            return explainer.write(out, label, text, &decision, outcome);
         }
-        match from {
-            Source::File(_) => serde_json::to_writer_pretty(&mut *out, &decision)?,
-            Source::Line(line) => serde_json::to_writer(
-                &mut *out,
-                &Numbered {
-                    line,
-                    decision: &decision,
-                },
-            )?,
-        }
-        writeln!(out)
+        self.engine.decide_into(&self.request, &mut self.verdict);
+        self.denied |= !self.verdict.is_allow();
+        write_json(out, from, &self.verdict.to_decision())
     }
+}
+
+/// Writes a decision or an explanation as JSON: pretty for a request file,
+/// compact with its line's number for a line of NDJSON.
+fn write_json(
+    out: &mut dyn Write,
+    from: Source<'_>,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    match from {
+        Source::File(_) => serde_json::to_writer_pretty(&mut *out, value)?,
+        Source::Line(line) => serde_json::to_writer(&mut *out, &Numbered { line, value })?,
+    }
+    writeln!(out)
 }
 
 /// Reads to the end, or with `to_newline` up to the next `\n` (consumed,
@@ -297,14 +309,14 @@ enum Source<'a> {
     Line(usize),
 }
 
-/// A decision with the number of the input line it answers, first, so that
-/// a reader can match each output line with its request even though blank
-/// lines get no output.
+/// A decision (or explanation) with the number of the input line it
+/// answers, first, so that a reader can match each output line with its
+/// request even though blank lines get no output.
 #[derive(serde::Serialize)]
-struct Numbered<'d> {
+struct Numbered<'v, V> {
     line: usize,
     #[serde(flatten)]
-    decision: &'d grant_engine::Decision,
+    value: &'v V,
 }
 
 fn is_stdin(path: &Path) -> bool {

@@ -31,7 +31,14 @@ pub fn run(args: &InspectArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         Ok(engine) => engine,
         Err(exit) => return exit,
     };
-    let program = engine.program();
+    // The engine keeps its program to itself: inspect compiles the policy
+    // once more, which the engine has just proved compiles. A policy is
+    // small next to a listing of it, so the second build costs little.
+    let built = grant_compile::build(engine.sources());
+    let Some(program) = &built.program else {
+        let _ = writeln!(stderr, "error: the policy did not compile a second time");
+        return Exit::PolicyErrors;
+    };
     let listing = grant_compile::disasm::disassemble(program, engine.sources());
     let written = writeln!(
         stdout,

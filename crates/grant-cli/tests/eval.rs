@@ -57,7 +57,7 @@ fn check_named_outcome(path: &Path, policy: &str, decision: &Value) {
         let engine = grant_engine::Engine::from_path(policy).unwrap();
         for rule in decision["rules"].as_array().unwrap() {
             let id = rule["id"].as_str().unwrap();
-            let compiled = engine.program().rules.iter().find(|r| &*r.id == id);
+            let compiled = engine.rules().into_iter().find(|r| r.id == id);
             assert!(compiled.unwrap().ttl.unwrap() > asked, "{name}: {id}");
         }
         return;
@@ -466,4 +466,79 @@ fn requests_over_the_json_limit_are_denied_with_their_size() {
     assert_eq!(decisions[1]["errors"][0], expected.as_str());
     assert_eq!(decisions[2]["effect"], "allow");
     assert_eq!(decisions[2]["line"], 3);
+}
+
+const OBLIGATIONS: &str = "tests/inputs/obligations";
+
+#[test]
+fn explain_shows_obligations() {
+    let request = format!("{OBLIGATIONS}/request.json");
+    insta::assert_snapshot!(explain(OBLIGATIONS, &request));
+}
+
+/// `--explain --format json` prints the engine's `Explanation`, the JSON a
+/// service returns; one compact line per request with `--requests`.
+#[test]
+fn explain_as_json_is_the_engines_explanation() {
+    let request = format!("{OBLIGATIONS}/request.json");
+    let run = grant(&[
+        "eval",
+        "--policy",
+        OBLIGATIONS,
+        "--request",
+        &request,
+        "--explain",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    let printed: grant_engine::Explanation = serde_json::from_str(&run.stdout).unwrap();
+    let engine = grant_engine::Engine::from_path(OBLIGATIONS).unwrap();
+    let mut typed = engine.request();
+    engine.read_json(std::fs::read(&request).unwrap(), &mut typed);
+    assert_eq!(printed, engine.explain(&typed));
+    let obligations = printed.decision.obligations.unwrap();
+    assert_eq!(obligations.uses, Some(1));
+    assert_eq!(obligations.approvals, ["payments-oncall"]);
+
+    let run = grant(&[
+        "eval",
+        "--policy",
+        PAYMENTS,
+        "--requests",
+        MIXED,
+        "--explain",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["line"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 3, 4, 5, 6]
+    );
+    assert!(
+        lines[1]["tool"].is_null(),
+        "an invalid request is not evaluated"
+    );
+    assert!(lines[3]["rules"].as_array().unwrap().len() > 1);
+
+    // `--format` belongs to `--explain`.
+    let run = grant(&[
+        "eval",
+        "--policy",
+        PAYMENTS,
+        "--request",
+        MIXED,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.exit, Exit::Usage);
 }

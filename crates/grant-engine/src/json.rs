@@ -12,17 +12,34 @@ use grant_syntax::chars::BYTE_ORDER_MARK;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::limits::{EXCERPT_CHARS, excerpt, quoted};
-use crate::request::{Request, RequestError, Value, too_many_elements};
+use crate::request::{Request, RequestError, RequestErrorKind, Value, too_many_elements};
 use crate::{Attr, Inner};
 
 /// Fills `request` (cleared first) from JSON text. Problems are recorded in
 /// the request, which is then denied with them.
-pub(crate) fn read(inner: &Inner, text: &str, request: &mut Request) {
+pub(crate) fn read(json: &[u8], request: &mut Request) {
     request.clear();
-    if let Some(error) = request.limits.json_too_large(text.len()) {
-        request.errors.push(RequestError::new(error));
+    if let Some(error) = request.limits.json_too_large(json.len()) {
+        request.errors.push(error);
         return;
     }
+    let text = match std::str::from_utf8(json) {
+        Ok(text) => text,
+        Err(error) => {
+            request.errors.push(RequestError::new(
+                RequestErrorKind::Malformed,
+                format!(
+                    "the request is not valid UTF-8 (first invalid byte at offset {})",
+                    error.valid_up_to()
+                ),
+            ));
+            return;
+        }
+    };
+    // The seeds write into the request while they read the policy: a second
+    // handle on it (a reference count, not a copy) keeps the two apart.
+    let inner = std::sync::Arc::clone(&request.inner);
+    let inner = &*inner;
     // A byte-order mark that an editor put first is not part of the JSON.
     let text = text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text);
     parse(inner, text, request);
@@ -56,9 +73,7 @@ fn parse(inner: &Inner, text: &str, request: &mut Request) {
         return;
     }
     if !request.tool_given {
-        request
-            .errors
-            .push(RequestError::new("request has no `tool`"));
+        request.errors.push(crate::request::NO_TOOL.clone());
     }
 }
 
@@ -73,10 +88,13 @@ fn malformed(error: &serde_json::Error) -> RequestError {
     } else {
         ""
     };
-    RequestError::new(format!(
-        "malformed request JSON: {}{tail}",
-        excerpt(head, 4 * EXCERPT_CHARS)
-    ))
+    RequestError::new(
+        RequestErrorKind::Malformed,
+        format!(
+            "malformed request JSON: {}{tail}",
+            excerpt(head, 4 * EXCERPT_CHARS)
+        ),
+    )
 }
 
 /// `text` with every `-0` number (not `-0.5`, not `-0e1`, not in a string)
@@ -165,23 +183,24 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
             match &*key {
                 "tool" => match map.next_value::<Option<Text<'de>>>()? {
                     Some(Text(tool)) if !self.request.tool_given => {
-                        self.request.tool(&tool);
+                        self.request.set_tool(&tool);
                     }
-                    Some(_) => self
-                        .request
-                        .errors
-                        .push(RequestError::new("`tool` is given twice")),
-                    None => self
-                        .request
-                        .errors
-                        .push(RequestError::new("`tool` is null")),
+                    Some(_) => self.request.errors.push(RequestError::fixed(
+                        RequestErrorKind::GivenTwice,
+                        "`tool` is given twice",
+                    )),
+                    None => self.request.errors.push(RequestError::fixed(
+                        RequestErrorKind::Tool,
+                        "`tool` is null",
+                    )),
                 },
                 "ttl" => {
                     let value = map.next_value::<Scalar<'de>>()?;
                     if self.request.ttl.is_some() {
-                        self.request
-                            .errors
-                            .push(RequestError::new("`ttl` is given twice"));
+                        self.request.errors.push(RequestError::fixed(
+                            RequestErrorKind::GivenTwice,
+                            "`ttl` is given twice",
+                        ));
                         continue;
                     }
                     if matches!(value, Scalar::Null) {
@@ -190,16 +209,20 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
                     }
                     match ttl_seconds(&value) {
                         Ok(seconds) => {
-                            self.request.ttl(seconds);
+                            self.request.set_ttl(seconds);
                         }
-                        Err(message) => self.request.errors.push(RequestError::new(message)),
+                        Err(message) => self
+                            .request
+                            .errors
+                            .push(RequestError::new(RequestErrorKind::Ttl, message)),
                     }
                 }
                 "attrs" => {
                     if seen_attrs {
-                        self.request
-                            .errors
-                            .push(RequestError::new("`attrs` is given twice"));
+                        self.request.errors.push(RequestError::fixed(
+                            RequestErrorKind::GivenTwice,
+                            "`attrs` is given twice",
+                        ));
                         map.next_value::<IgnoredAny>()?;
                         continue;
                     }
@@ -217,10 +240,13 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
                     read?;
                 }
                 other => {
-                    self.request.errors.push(RequestError::new(format!(
-                        "unknown request field `{}` (a request has `tool`, `attrs` and `ttl`)",
-                        excerpt(other, EXCERPT_CHARS)
-                    )));
+                    self.request.errors.push(RequestError::new(
+                        RequestErrorKind::Malformed,
+                        format!(
+                            "unknown request field `{}` (a request has `tool`, `attrs` and `ttl`)",
+                            excerpt(other, EXCERPT_CHARS)
+                        ),
+                    ));
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -376,9 +402,10 @@ impl<'de> Visitor<'de> for Attrs<'_> {
 
 impl Attrs<'_> {
     fn not_an_object(self) {
-        self.request
-            .errors
-            .push(RequestError::new("`attrs` must be an object"));
+        self.request.errors.push(RequestError::fixed(
+            RequestErrorKind::Malformed,
+            "`attrs` must be an object",
+        ));
     }
 }
 
@@ -401,7 +428,7 @@ impl AttrValue<'_> {
     fn assign(self, value: Value<'_>) {
         match self.inner.attrs.get(self.path.as_str()) {
             Some(attr) => {
-                self.request.set(*attr, self.path, value);
+                self.request.set(*attr, value);
             }
             None => self.request.errors.push(undeclared(self.path)),
         }
@@ -409,10 +436,13 @@ impl AttrValue<'_> {
 }
 
 fn undeclared(path: &str) -> RequestError {
-    RequestError::new(format!(
-        "attribute `{}` is not declared by the policy",
-        excerpt(path, EXCERPT_CHARS)
-    ))
+    RequestError::new(
+        RequestErrorKind::Undeclared,
+        format!(
+            "attribute `{}` is not declared by the policy",
+            excerpt(path, EXCERPT_CHARS)
+        ),
+    )
 }
 
 impl<'de> Visitor<'de> for AttrValue<'_> {
@@ -441,6 +471,7 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
                 continue;
             };
             let attr = Attr {
+                engine: self.inner.id,
                 slot,
                 ty: declared.ty,
             };
@@ -466,19 +497,25 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
         match i64::try_from(v) {
             Ok(v) => self.assign(Value::Int(v)),
-            Err(_) => self.request.errors.push(RequestError::new(format!(
-                "attribute `{}`: {v} is {RANGE}",
-                excerpt(self.path, EXCERPT_CHARS),
-            ))),
+            Err(_) => self.request.errors.push(RequestError::new(
+                RequestErrorKind::Value,
+                format!(
+                    "attribute `{}`: {v} is {RANGE}",
+                    excerpt(self.path, EXCERPT_CHARS),
+                ),
+            )),
         }
         Ok(())
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.request.errors.push(RequestError::new(format!(
-            "attribute `{}`: {}",
-            excerpt(self.path, EXCERPT_CHARS),
-            Number::of(v).describe()
-        )));
+        self.request.errors.push(RequestError::new(
+            RequestErrorKind::Value,
+            format!(
+                "attribute `{}`: {}",
+                excerpt(self.path, EXCERPT_CHARS),
+                Number::of(v).describe()
+            ),
+        ));
         Ok(())
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
@@ -507,11 +544,14 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
             match item.as_value() {
                 Some(value) => values.push(value),
                 None => {
-                    self.request.errors.push(RequestError::new(format!(
-                        "attribute `{}`: a set holds strings, integers and booleans, found {}",
-                        excerpt(self.path, EXCERPT_CHARS),
-                        item.describe()
-                    )));
+                    self.request.errors.push(RequestError::new(
+                        RequestErrorKind::Value,
+                        format!(
+                            "attribute `{}`: a set holds strings, integers and booleans, found {}",
+                            excerpt(self.path, EXCERPT_CHARS),
+                            item.describe()
+                        ),
+                    ));
                     return Ok(());
                 }
             }
@@ -524,12 +564,18 @@ impl<'de> Visitor<'de> for AttrValue<'_> {
         if self.inner.attrs.contains_key(path) || !self.inner.is_group(path) {
             // Not a group of attributes: report, then still read the object.
             let shown = excerpt(path, EXCERPT_CHARS);
-            let message = if self.inner.attrs.contains_key(path) {
-                format!("attribute `{shown}` expects a value, found an object")
+            let error = if self.inner.attrs.contains_key(path) {
+                RequestError::new(
+                    RequestErrorKind::Value,
+                    format!("attribute `{shown}` expects a value, found an object"),
+                )
             } else {
-                format!("no declared attribute starts with `{shown}.`")
+                RequestError::new(
+                    RequestErrorKind::Undeclared,
+                    format!("no declared attribute starts with `{shown}.`"),
+                )
             };
-            self.request.errors.push(RequestError::new(message));
+            self.request.errors.push(error);
         }
         Attrs {
             inner: self.inner,

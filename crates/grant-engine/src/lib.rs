@@ -1,46 +1,57 @@
-//! Grant's decision API, for issuers that mint short-lived credentials.
+//! Grant's decision API: the one crate an embedder names.
 //!
 //! Load a policy once into an [`Engine`] (cheap to clone, `Send + Sync`),
-//! then decide requests on any thread. A [`Request`] is filled by typed
-//! setters or from JSON; deciding a typed request allocates nothing once its
-//! buffers have grown ([`Engine::decide_into`]). Requests are bounded in
-//! size ([`RequestLimits`]: tool name 4 KiB, string values 64 KiB, sets of
-//! 10,000 elements, JSON 1 MiB by default; [`Engine::with_limits`] changes
-//! them): a request over a limit is denied unevaluated, with an error
-//! naming the limit.
+//! then decide requests on any thread. There are two ways to decide:
+//!
+//! - **Typed, allocation-free**: look attribute handles up once
+//!   ([`Engine::attr`]), fill a reused [`Request`], and decide into a reused
+//!   [`Verdict`] with [`Engine::decide_into`]. Nothing is allocated once the
+//!   buffers have grown. This is the path for a hot loop.
+//! - **Convenient**: [`Engine::decide_json`] (JSON in the spec's shape) or
+//!   [`Engine::decide`] (a typed request) return a [`Decision`], the
+//!   serde type of the spec's decision JSON.
+//!
+//! [`Engine::read_json`] fills a reused request from JSON, for the typed path
+//! with JSON input, and [`Engine::explain`] tells how a decision came out,
+//! rule by rule ([`Explanation`]). Requests are bounded in size
+//! ([`RequestLimits`]); a request over a limit, or otherwise invalid, is
+//! denied unevaluated with its errors. docs/embedding.md is the guide.
 //!
 //! ```
 //! use grant_engine::{Engine, Value};
-//! use grant_syntax::SourceMap;
 //!
-//! let mut sources = SourceMap::new();
-//! sources.add("policy.grant", r#"
+//! let engine = Engine::from_text("policy.grant", r#"
 //!     type sensitivity = public < internal < confidential
 //!     attr sensitivity: sensitivity
 //!     attr task.approved: bool
 //!     allow tool "db.read" when sensitivity <= internal ttl 5m
 //!     deny tool "db.*" when not task.approved
-//! "#);
-//! let engine = Engine::from_sources(sources).expect("the policy is valid");
+//! "#)?;
 //!
 //! // Typed: look attributes up once, then set values by handle.
 //! let sensitivity = engine.attr("sensitivity").expect("declared");
 //! let approved = engine.attr("task.approved").expect("declared");
-//! let mut request = engine.request();
-//! request.tool("db.read").set(sensitivity, "sensitivity", Value::Str("internal"));
-//! request.set(approved, "task.approved", Value::Bool(true));
-//! let decision = engine.decide(&request);
-//! assert!(decision.is_allow());
-//! assert_eq!(decision.ttl_seconds, Some(300));
+//! let (mut request, mut verdict) = (engine.request(), engine.verdict());
+//! request
+//!     .set_tool("db.read")
+//!     .set(sensitivity, Value::Str("internal"))
+//!     .set(approved, Value::Bool(true));
+//! engine.decide_into(&request, &mut verdict);
+//! assert!(verdict.is_allow());
+//! assert_eq!(verdict.ttl_seconds(), Some(300));
 //!
 //! // JSON, in the spec's shape. A missing `task.approved` makes the deny
 //! // rule's condition unknown, and an unknown deny applies: fail closed.
 //! let decision = engine.decide_json(r#"{"tool": "db.read", "attrs": {"sensitivity": "public"}}"#);
 //! assert!(!decision.is_allow());
 //! assert_eq!(decision.missing, ["task.approved"]);
+//! # Ok::<(), grant_engine::PolicyError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod decision;
+mod explain;
 mod hash;
 mod json;
 mod limits;
@@ -54,24 +65,68 @@ use grant_check::fnv;
 use grant_compile::Program;
 use grant_compile::index::FnvMap;
 use grant_compile::program::SlotId;
-use grant_syntax::{Diagnostic, LoadError, SourceMap};
 
-pub use decision::{DecidingRule, Decision, DecisionEffect};
-pub use grant_vm::{Considered, Outcome};
+pub use decision::{DecidingRule, Decision, DecisionEffect, Obligations, Verdict};
+pub use explain::{ConditionResult, ExplainedRule, Explanation, GivenValue, RuleInfo, RuleStatus};
+pub use grant_syntax::diagnostic::Label;
+pub use grant_syntax::render;
+pub use grant_syntax::{
+    Code, Diagnostic, FileId, LoadError, Severity, SourceFile, SourceMap, Span,
+};
 pub use limits::RequestLimits;
-pub use request::{Attr, Request, RequestError, Value};
+pub use request::{Attr, Given, GivenSet, Request, RequestError, RequestErrorKind, Value};
+
+use request::WRONG_ENGINE;
+
+// docs/embedding.md, the embedding guide, is compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/embedding.md")]
+struct EmbeddingGuide;
 
 /// A policy could not be loaded: unreadable, or with errors.
+///
+/// ```
+/// use grant_engine::{Engine, PolicyError};
+/// let error = Engine::from_text("p.grant", "allow tool \"t\" when nope").unwrap_err();
+/// let PolicyError::Invalid { diagnostics, .. } = &error else { panic!("invalid") };
+/// assert!(diagnostics.iter().any(|d| d.is_error()));
+/// // Rendered as `grant check` shows them, without colour:
+/// assert!(error.report(false).contains("nope"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
+    /// The policy's files could not be read.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The policy has errors: every diagnostic of the run, warnings
+    /// included, with the sources they point into.
     #[error("the policy has {} error(s); first: {}", .diagnostics.iter().filter(|d| d.is_error()).count(), first_error(.diagnostics))]
     Invalid {
+        /// The policy's files.
         sources: Box<SourceMap>,
+        /// Every diagnostic, sorted by position.
         diagnostics: Vec<Diagnostic>,
     },
+}
+
+impl PolicyError {
+    /// The error for people: the diagnostics rendered with their source
+    /// lines (ANSI colour when `color`), or the load error's message.
+    ///
+    /// ```
+    /// let error = grant_engine::Engine::from_path("no/such/policy").unwrap_err();
+    /// assert!(error.report(false).starts_with("error: "));
+    /// ```
+    pub fn report(&self, color: bool) -> String {
+        match self {
+            PolicyError::Load(error) => format!("error: {error}\n"),
+            PolicyError::Invalid {
+                sources,
+                diagnostics,
+            } => render::human(sources, diagnostics, color),
+        }
+    }
 }
 
 fn first_error(diagnostics: &[Diagnostic]) -> String {
@@ -83,6 +138,19 @@ fn first_error(diagnostics: &[Diagnostic]) -> String {
 
 /// A loaded, compiled policy. Clones share it. Requests are bounded by
 /// [`RequestLimits`], the defaults unless set with [`Engine::with_limits`].
+///
+/// To reload a policy, build a new engine and swap it in: requests, verdicts
+/// and attribute handles made by the old one are refused by the new one
+/// (the request is denied with a [`RequestErrorKind::WrongEngine`] error),
+/// never misread. Fetch handles again from the new engine.
+///
+/// ```
+/// use grant_engine::Engine;
+/// let engine = Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+/// let shared = engine.clone(); // the same compiled policy, for another thread
+/// assert_eq!(shared.policy_hash(), engine.policy_hash());
+/// # Ok::<(), grant_engine::PolicyError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -107,7 +175,6 @@ pub(crate) struct Inner {
     /// hashes collide; each is checked). Linear in the paths' length, where
     /// a set of every prefix as text was quadratic in a long path.
     pub(crate) groups: FnvMap<u64, Vec<u32>>,
-    pub(crate) types: Arc<[grant_check::ir::EnumType]>,
     /// Warnings the policy had (it had no errors).
     pub(crate) warnings: Vec<Diagnostic>,
 }
@@ -117,11 +184,41 @@ impl Engine {
     /// holds `.grant` files, with every `.grant` file under it. A directory
     /// that holds several policies below it is refused
     /// ([`LoadError::SeveralPolicies`]): separate policies are never merged.
+    ///
+    /// ```no_run
+    /// let engine = grant_engine::Engine::from_path("policies/payments")?;
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn from_path(path: impl AsRef<Path>) -> Result<Engine, PolicyError> {
         Engine::from_sources(SourceMap::load(path.as_ref())?)
     }
 
-    /// Builds an engine from policy text already in memory.
+    /// Builds an engine from the text of a one-file policy; `name` is the
+    /// file name its diagnostics and generated rule ids use.
+    ///
+    /// ```
+    /// let engine = grant_engine::Engine::from_text("policy.grant", "allow tool \"t\" ttl 1m")?;
+    /// assert_eq!(engine.decide_json(r#"{"tool": "t"}"#).rules[0].id, "policy.grant:1");
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn from_text(name: &str, text: &str) -> Result<Engine, PolicyError> {
+        let mut sources = SourceMap::new();
+        sources.add(name, text);
+        Engine::from_sources(sources)
+    }
+
+    /// Builds an engine from policy files already in memory (several files
+    /// make one policy, as a directory does).
+    ///
+    /// ```
+    /// use grant_engine::{Engine, SourceMap};
+    /// let mut sources = SourceMap::new();
+    /// sources.add("attrs.grant", "attr env: string");
+    /// sources.add("rules.grant", "allow tool \"t\" when env == \"dev\" ttl 1m");
+    /// let engine = Engine::from_sources(sources)?;
+    /// assert!(engine.attr("env").is_some());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn from_sources(sources: SourceMap) -> Result<Engine, PolicyError> {
         let built = grant_compile::build(&sources);
         let Some(program) = built.program else {
@@ -130,6 +227,7 @@ impl Engine {
                 diagnostics: built.diagnostics,
             });
         };
+        let id = NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed);
         let attrs = program
             .attrs
             .iter()
@@ -138,6 +236,7 @@ impl Engine {
                 (
                     a.path.as_str().into(),
                     Attr {
+                        engine: id,
                         slot: SlotId(i as u32),
                         ty: a.ty,
                     },
@@ -172,18 +271,16 @@ impl Engine {
             }
             previous = path;
         }
-        let types = program.types.clone().into();
         let policy_hash = hash::policy_hash(&sources);
         Ok(Engine {
             inner: Arc::new(Inner {
-                id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+                id,
                 program,
                 sources,
                 policy_hash,
                 attrs,
                 by_path,
                 groups,
-                types,
                 warnings: built.diagnostics,
             }),
             limits: RequestLimits::default(),
@@ -193,129 +290,245 @@ impl Engine {
     /// This engine with other request limits. The policy is shared, not
     /// copied; requests made by [`Engine::request`] afterwards, and JSON
     /// read by this engine, are held to `limits`.
+    ///
+    /// ```
+    /// use grant_engine::{Engine, RequestLimits};
+    /// let engine = Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?
+    ///     .with_limits(RequestLimits { tool_bytes: 64, ..RequestLimits::default() });
+    /// assert_eq!(engine.limits().tool_bytes, 64);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn with_limits(mut self, limits: RequestLimits) -> Engine {
         self.limits = limits;
         self
     }
 
     /// The limits requests are held to.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// assert_eq!(engine.limits().json_bytes, 1024 * 1024);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn limits(&self) -> &RequestLimits {
         &self.limits
     }
 
-    /// `sha256:<hex>` over the policy's files in path order (see docs).
+    /// `sha256:<hex>` over the policy's files in path order (see
+    /// docs/language.md): every decision names the policy text it was made
+    /// under.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// assert!(engine.policy_hash().starts_with("sha256:"));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn policy_hash(&self) -> &str {
         &self.inner.policy_hash
     }
 
-    pub fn program(&self) -> &Program {
-        &self.inner.program
-    }
-
+    /// The policy's files, for rendering its [`Engine::warnings`].
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// assert_eq!(engine.sources().len(), 1);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn sources(&self) -> &SourceMap {
         &self.inner.sources
     }
 
-    /// Warnings the policy had when it was loaded.
+    /// Warnings the policy had when it was loaded (it had no errors).
+    ///
+    /// ```
+    /// use grant_engine::{Engine, render};
+    /// let engine = Engine::from_text("p.grant", "attr unused: bool\nallow tool \"t\" ttl 1m")?;
+    /// assert!(!engine.warnings().is_empty());
+    /// let text = render::human(engine.sources(), engine.warnings(), false);
+    /// assert!(text.contains("unused"));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.inner.warnings
     }
 
     /// A handle on a declared attribute, or `None` if the policy does not
-    /// declare `path`.
+    /// declare `path`. Handles work with this engine's requests only.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr task.approved: bool\nallow tool \"t\" when task.approved ttl 1m")?;
+    /// assert!(engine.attr("task.approved").is_some());
+    /// assert!(engine.attr("task").is_none());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn attr(&self, path: &str) -> Option<Attr> {
         self.inner.attrs.get(path).copied()
     }
 
-    /// An empty request for this engine's policy.
-    pub fn request(&self) -> Request {
-        Request::new(&self.inner, self.key(), self.limits)
+    /// Every rule of the policy, in policy order, with where it is.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "@id(\"t\")\nallow tool \"t\" ttl 1m")?;
+    /// let rules = engine.rules();
+    /// assert_eq!((rules[0].id.as_str(), rules[0].line), ("t", 2));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        self.inner
+            .program
+            .rules
+            .iter()
+            .map(|rule| explain::rule_info(&self.inner, rule))
+            .collect()
     }
 
-    /// Fills `request` from JSON in the spec's request shape, held to this
-    /// engine's limits. A leading byte-order mark is ignored. Problems are
-    /// recorded in the request, which is then denied with them.
-    pub fn read_json(&self, json: &str, request: &mut Request) {
-        if request.program_key != self.key() {
+    /// An empty request for this engine's policy.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// let mut request = engine.request();
+    /// request.set_tool("t");
+    /// assert!(engine.decide(&request).is_allow());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn request(&self) -> Request {
+        Request::new(&self.inner, self.limits)
+    }
+
+    /// A reusable verdict for [`Engine::decide_into`]. Until it is used it
+    /// holds the deny of an empty request.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// let verdict = engine.verdict();
+    /// assert!(!verdict.is_allow());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn verdict(&self) -> Verdict {
+        Verdict::new(&self.inner)
+    }
+
+    /// Fills `request` (cleared first) from JSON in the spec's request
+    /// shape, held to this engine's limits; a request of another engine is
+    /// replaced by one of this engine. `json` may be bytes: text that is not
+    /// UTF-8 is an error like any other. A leading byte-order mark is
+    /// ignored. Problems are recorded in the request, which is then denied
+    /// with them.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m")?;
+    /// let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// for line in [r#"{"tool": "t", "attrs": {"env": "dev"}}"#, r#"{"tool": "t", "attrs": {"env": 1}}"#] {
+    ///     engine.read_json(line, &mut request);
+    ///     engine.decide_into(&request, &mut verdict);
+    /// }
+    /// assert_eq!(verdict.errors()[0].message(), "attribute `env` expects `string`, found integer `1`");
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn read_json(&self, json: impl AsRef<[u8]>, request: &mut Request) {
+        if request.inner.id != self.inner.id {
             *request = self.request();
         }
         request.limits = self.limits;
-        json::read(&self.inner, json, request);
+        json::read(json.as_ref(), request);
     }
 
-    /// Decides a JSON request.
-    pub fn decide_json(&self, json: &str) -> Decision {
+    /// Decides a JSON request (text or bytes): the convenient path.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// let decision = engine.decide_json(br#"{"tool": "t", "ttl": "30s"}"#);
+    /// assert_eq!(decision.ttl_seconds, Some(30));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn decide_json(&self, json: impl AsRef<[u8]>) -> Decision {
         let mut request = self.request();
         self.read_json(json, &mut request);
         self.decide(&request)
     }
 
-    /// Decides a request.
+    /// Decides a typed request, returning the full [`Decision`].
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// let mut request = engine.request();
+    /// request.set_tool("u");
+    /// assert_eq!(engine.decide(&request).reasons, ["no rule allows tool `u`, so it is denied by default"]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
     pub fn decide(&self, request: &Request) -> Decision {
-        self.decide_with(request, &mut Outcome::default())
+        let mut verdict = self.verdict();
+        self.decide_into(request, &mut verdict);
+        verdict.to_decision()
     }
 
-    /// Decides with a reusable `outcome`, which is left holding the
-    /// evaluator's view (rules considered, how each condition came out).
-    pub fn decide_with(&self, request: &Request, outcome: &mut Outcome) -> Decision {
-        match self.decide_into(request, outcome) {
-            Ok(()) => Decision::from_outcome(
-                &self.inner.program,
-                &request.tool,
-                request.ttl,
-                outcome,
-                &self.inner.policy_hash,
-            ),
-            Err(errors) => Decision::invalid(errors, &self.inner.policy_hash),
-        }
-    }
-
-    /// The deny for input that could not even be read as a request (not
-    /// UTF-8, say): `error` says why.
-    pub fn reject(&self, error: impl Into<String>) -> Decision {
-        Decision::invalid(&[RequestError::new(error.into())], &self.inner.policy_hash)
-    }
-
-    /// Decides into reusable buffers, allocating nothing once they have
-    /// grown. An invalid request is denied unevaluated: its errors are
-    /// returned, and `outcome` says deny.
-    pub fn decide_into<'r>(
-        &self,
-        request: &'r Request,
-        outcome: &mut Outcome,
-    ) -> Result<(), &'r [RequestError]> {
-        if request.program_key != self.key() {
-            *outcome = Outcome::default();
-            outcome.effect = Some(grant_syntax::ast::Effect::Deny);
-            return Err(&WRONG_POLICY);
+    /// Decides into a reused [`Verdict`]: the typed path, which allocates
+    /// nothing once the request's and the verdict's buffers have grown. An
+    /// invalid request (with errors, without a tool, or made by another
+    /// engine) is denied unevaluated, and the verdict holds its errors.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"t\" ttl 1m")?;
+    /// let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// request.set_tool("t");
+    /// engine.decide_into(&request, &mut verdict);
+    /// assert!(verdict.is_allow());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn decide_into(&self, request: &Request, verdict: &mut Verdict) {
+        verdict.start(&self.inner, &request.tool, request.ttl);
+        if request.inner.id != self.inner.id {
+            verdict.refuse(std::slice::from_ref(&WRONG_ENGINE));
+            return;
         }
         if !request.errors.is_empty() || !request.tool_given {
-            *outcome = Outcome::default();
-            outcome.effect = Some(grant_syntax::ast::Effect::Deny);
-            return Err(if request.errors.is_empty() {
-                &NO_TOOL
-            } else {
-                &request.errors
-            });
+            verdict.refuse(&request.errors);
+            return;
         }
         grant_vm::decide(
             &self.inner.program,
             &request.tool,
             &request.input(),
             request.ttl,
-            outcome,
+            &mut verdict.outcome,
         );
-        Ok(())
+        verdict.oblige();
     }
 
-    /// Identifies this engine's program, so that a request laid out for
-    /// another policy is refused rather than misread.
-    fn key(&self) -> usize {
-        self.inner.id
+    /// Decides `request` and tells how: every rule whose pattern matches
+    /// the tool, its condition as written, the values it read, how it came
+    /// out, and whether it applied. For people (`grant eval --explain`
+    /// renders it) and, as JSON, for machines.
+    ///
+    /// ```
+    /// use grant_engine::RuleStatus;
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m")?;
+    /// let mut request = engine.request();
+    /// engine.read_json(r#"{"tool": "t", "attrs": {"env": "prod"}}"#, &mut request);
+    /// let explanation = engine.explain(&request);
+    /// assert!(!explanation.decision.is_allow());
+    /// let rule = &explanation.rules[0];
+    /// assert_eq!(rule.status, RuleStatus::DoesNotApply);
+    /// assert_eq!(rule.rule.condition.as_deref(), Some("env == \"dev\""));
+    /// assert_eq!(rule.given[0].value.as_deref(), Some("\"prod\""));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn explain(&self, request: &Request) -> Explanation {
+        let mut verdict = self.verdict();
+        self.decide_into(request, &mut verdict);
+        explain::explain(&self.inner, request, &verdict)
     }
 }
 
 impl Inner {
+    /// The path of the attribute in `slot`.
+    pub(crate) fn attr_path(&self, slot: SlotId) -> Option<&str> {
+        self.program
+            .attrs
+            .get(slot.0 as usize)
+            .map(|a| a.path.as_str())
+    }
+
     fn path(&self, at: usize) -> &str {
         self.by_path
             .get(at)
@@ -360,10 +573,5 @@ fn is_under(path: &str, group: &str) -> bool {
     path.strip_prefix(group)
         .is_some_and(|rest| rest.starts_with('.'))
 }
-
-static WRONG_POLICY: [RequestError; 1] = [RequestError::fixed(
-    "the request was made for another policy (or an earlier version of this one): make it with this engine's `request()`",
-)];
-static NO_TOOL: [RequestError; 1] = [RequestError::fixed("request has no `tool`")];
 
 static NEXT_ENGINE_ID: AtomicUsize = AtomicUsize::new(1);

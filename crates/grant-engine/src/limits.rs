@@ -2,6 +2,8 @@
 
 pub(crate) use grant_syntax::chars::excerpt;
 
+use crate::request::{RequestError, RequestErrorKind};
+
 /// Bounds on what one request may hold, so that neither its size nor a
 /// hostile caller can make a decision slow or its answer large. A request
 /// over a limit is invalid: it is denied with an error that names the limit
@@ -13,9 +15,7 @@ pub(crate) use grant_syntax::chars::excerpt;
 ///
 /// ```
 /// use grant_engine::{Engine, RequestLimits};
-/// # let mut sources = grant_syntax::SourceMap::new();
-/// # sources.add("policy.grant", "allow tool \"db.read\" ttl 5m");
-/// let engine = Engine::from_sources(sources)?.with_limits(RequestLimits {
+/// let engine = Engine::from_text("policy.grant", "allow tool \"db.read\" ttl 5m")?.with_limits(RequestLimits {
 ///     tool_bytes: 256,
 ///     ..RequestLimits::default()
 /// });
@@ -52,13 +52,24 @@ impl Default for RequestLimits {
 impl RequestLimits {
     /// The error for request JSON of `bytes` bytes, when that is over
     /// [`RequestLimits::json_bytes`]: for callers that read requests
-    /// themselves and stop reading at the limit (deny with
-    /// [`crate::Engine::reject`]).
-    pub fn json_too_large(&self, bytes: usize) -> Option<String> {
+    /// themselves and stop reading at the limit (deny with it:
+    /// [`crate::Request::refuse`]).
+    ///
+    /// ```
+    /// use grant_engine::{RequestErrorKind, RequestLimits};
+    /// let limits = RequestLimits::default();
+    /// assert!(limits.json_too_large(1024).is_none());
+    /// let error = limits.json_too_large(5 << 20).expect("over the limit");
+    /// assert_eq!(error.kind(), RequestErrorKind::TooLarge);
+    /// ```
+    pub fn json_too_large(&self, bytes: usize) -> Option<RequestError> {
         (bytes > self.json_bytes).then(|| {
-            format!(
-                "the request has {bytes} bytes of JSON, over the limit of {}",
-                self.json_bytes
+            RequestError::new(
+                RequestErrorKind::TooLarge,
+                format!(
+                    "the request has {bytes} bytes of JSON, over the limit of {}",
+                    self.json_bytes
+                ),
             )
         })
     }

@@ -1,12 +1,11 @@
-//! Deciding a typed request allocates nothing once the request and outcome
+//! Deciding a typed request allocates nothing once the request and verdict
 //! buffers have warmed up. dhat counts every allocation of this test binary,
 //! which runs without libtest (`harness = false` in Cargo.toml), so that no
 //! other thread allocates meanwhile: a failed check exits non-zero.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use grant_engine::Outcome;
-use grant_engine::{Engine, Value};
+use grant_engine::{Engine, Value, Verdict};
 use grant_syntax::SourceMap;
 
 #[global_allocator]
@@ -22,8 +21,8 @@ attr task.labels: set<string>
 attr agent.workload: string
 attr agent.delegation_depth: int
 
-allow tool "db.*" when sensitivity <= internal and env in [dev, staging] ttl 5m
-allow tool "db.read" when "pci" in task.labels and agent.workload matches "spiffe://prod/*" ttl 2m
+allow tool "db.*" when sensitivity <= internal and env in [dev, staging] ttl 5m uses 10 approval "data"
+allow tool "db.read" when "pci" in task.labels and agent.workload matches "spiffe://prod/*" ttl 2m uses 3 approval "dba"
 deny tool * when env == prod and not task.approved
 deny tool "*.write" when agent.delegation_depth > 1
 deny tool ["*push*", "*rea*d*"] when agent.delegation_depth > 5
@@ -50,42 +49,39 @@ fn typed_decisions_do_not_allocate_after_warm_up() {
     .map(|path| engine.attr(path).unwrap());
     let labels = [Value::Str("pci"), Value::Str("sox")];
     let mut request = engine.request();
-    let mut outcome = Outcome::default();
+    let mut verdict = engine.verdict();
 
     let decide =
-        |tool: &str, with_env: bool, request: &mut grant_engine::Request, outcome: &mut Outcome| {
-            request.clear().tool(tool);
-            request.set(handles[0], "sensitivity", Value::Str("internal"));
+        |tool: &str, with_env: bool, request: &mut grant_engine::Request, verdict: &mut Verdict| {
+            request.clear().set_tool(tool);
+            request.set(handles[0], Value::Str("internal"));
             if with_env {
-                request.set(handles[1], "env", Value::Str("prod"));
+                request.set(handles[1], Value::Str("prod"));
             }
-            request.set(handles[2], "task.approved", Value::Bool(true));
-            request.set(handles[3], "task.labels", Value::Set(&labels));
-            request.set(
-                handles[4],
-                "agent.workload",
-                Value::Str("spiffe://prod/billing"),
-            );
-            request.set(handles[5], "agent.delegation_depth", Value::Int(0));
-            engine.decide_into(request, outcome).unwrap();
-            outcome.is_allow()
+            request.set(handles[2], Value::Bool(true));
+            request.set(handles[3], Value::Set(&labels));
+            request.set(handles[4], Value::Str("spiffe://prod/billing"));
+            request.set(handles[5], Value::Int(0));
+            engine.decide_into(request, verdict);
+            // Reading the obligations back allocates nothing either.
+            verdict.is_allow() && verdict.uses().is_some() && verdict.approvals().count() > 0
         };
 
     // Warm up every path: allow, deny, and unknown (env missing).
     for tool in ["db.read", "db.write", "github.push", "db.read"] {
-        decide(tool, true, &mut request, &mut outcome);
-        decide(tool, false, &mut request, &mut outcome);
+        decide(tool, true, &mut request, &mut verdict);
+        decide(tool, false, &mut request, &mut verdict);
     }
     let before = dhat::HeapStats::get();
     let mut allowed = 0;
     for _ in 0..100 {
         for tool in ["db.read", "db.write", "github.push"] {
-            allowed += usize::from(decide(tool, true, &mut request, &mut outcome));
-            allowed += usize::from(decide(tool, false, &mut request, &mut outcome));
+            allowed += usize::from(decide(tool, true, &mut request, &mut verdict));
+            allowed += usize::from(decide(tool, false, &mut request, &mut verdict));
         }
     }
     let after = dhat::HeapStats::get();
-    assert!(allowed > 0, "some requests are allowed");
+    assert!(allowed > 0, "some requests are allowed, with obligations");
     assert_eq!(
         after.total_blocks, before.total_blocks,
         "allocations on the typed decision path"

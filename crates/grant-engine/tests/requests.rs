@@ -64,7 +64,7 @@ fn default_limits() {
 fn a_tool_name_over_the_limit_is_refused_without_being_echoed() {
     let engine = engine();
     let at_limit = format!("db.{}", "r".repeat(4093));
-    let decision = engine.decide_json(&format!(
+    let decision = engine.decide_json(format!(
         r#"{{"tool": "{at_limit}", "attrs": {{"depth": 0, "env": "dev"}}}}"#
     ));
     assert!(decision.is_allow(), "{:?}", decision.errors);
@@ -75,7 +75,7 @@ fn a_tool_name_over_the_limit_is_refused_without_being_echoed() {
     denied_with(&decision, "`tool` has 4097 bytes, over the limit of 4096");
     // The typed setter says the same.
     let mut request = engine.request();
-    request.tool(&over);
+    request.set_tool(&over);
     let decision = engine.decide(&request);
     denied_with(&decision, "`tool` has 4097 bytes, over the limit of 4096");
     assert!(decision.errors[0].contains("(it begins `db.rrr"));
@@ -85,23 +85,21 @@ fn a_tool_name_over_the_limit_is_refused_without_being_echoed() {
 fn strings_and_sets_over_the_limits_are_refused() {
     let engine = engine();
     let long = "s".repeat(65_537);
-    let decision = engine.decide_json(&format!(
-        r#"{{"tool": "t", "attrs": {{"name": "{long}"}}}}"#
-    ));
+    let decision = engine.decide_json(format!(r#"{{"tool": "t", "attrs": {{"name": "{long}"}}}}"#));
     denied_with(
         &decision,
         "attribute `name` has a string of 65537 bytes, over the limit of 65536",
     );
-    let decision = engine.decide_json(&format!(
+    let decision = engine.decide_json(format!(
         r#"{{"tool": "t", "attrs": {{"labels": ["a", "{long}"]}}}}"#
     ));
     denied_with(&decision, "attribute `labels` has a string of 65537 bytes");
     // Enum variants are strings too.
-    let decision = engine.decide_json(&format!(r#"{{"tool": "t", "attrs": {{"env": "{long}"}}}}"#));
+    let decision = engine.decide_json(format!(r#"{{"tool": "t", "attrs": {{"env": "{long}"}}}}"#));
     denied_with(&decision, "attribute `env` has a string of 65537 bytes");
 
     let elements: Vec<String> = (0..10_001).map(|i| format!("\"{i}\"")).collect();
-    let decision = engine.decide_json(&format!(
+    let decision = engine.decide_json(format!(
         r#"{{"tool": "t", "attrs": {{"labels": [{}]}}}}"#,
         elements.join(",")
     ));
@@ -109,7 +107,7 @@ fn strings_and_sets_over_the_limits_are_refused() {
         &decision,
         "attribute `labels` has a set of 10001 elements, over the limit of 10000",
     );
-    let decision = engine.decide_json(&format!(
+    let decision = engine.decide_json(format!(
         r#"{{"tool": "t", "attrs": {{"labels": [{}]}}}}"#,
         elements.get(..10_000).unwrap().join(",")
     ));
@@ -119,12 +117,9 @@ fn strings_and_sets_over_the_limits_are_refused() {
     let name = engine.attr("name").unwrap();
     let items: Vec<Value> = (0..10_001).map(|_| Value::Str("x")).collect();
     let mut request = engine.request();
-    request.tool("t").set(labels, "labels", Value::Set(&items));
+    request.set_tool("t").set(labels, Value::Set(&items));
     denied_with(&engine.decide(&request), "has a set of 10001 elements");
-    request
-        .clear()
-        .tool("t")
-        .set(name, "name", Value::Str(&long));
+    request.clear().set_tool("t").set(name, Value::Str(&long));
     denied_with(&engine.decide(&request), "has a string of 65537 bytes");
 }
 
@@ -132,7 +127,7 @@ fn strings_and_sets_over_the_limits_are_refused() {
 fn request_json_over_the_limit_is_refused_unread() {
     let engine = engine();
     let padding = " ".repeat(1024 * 1024);
-    let decision = engine.decide_json(&format!(r#"{{"tool": "t"}}{padding}"#));
+    let decision = engine.decide_json(format!(r#"{{"tool": "t"}}{padding}"#));
     denied_with(&decision, "bytes of JSON, over the limit of 1048576");
     assert_eq!(decision.errors.len(), 1);
 }
@@ -160,17 +155,17 @@ fn an_embedder_sets_the_limits() {
         "has a set of 3 elements, over the limit of 2",
     );
     denied_with(
-        &engine.decide_json(&format!(r#"{{"tool": "db"}}{}"#, " ".repeat(200))),
+        &engine.decide_json(format!(r#"{{"tool": "db"}}{}"#, " ".repeat(200))),
         "over the limit of 200",
     );
     // Requests the engine makes carry its limits; another engine's defaults
     // are untouched.
     let mut request = engine.request();
     assert_eq!(request.limits(), &limits);
-    request.tool("db.read.x");
+    request.set_tool("db.read.x");
     assert!(!request.is_valid());
     let mut request = self::engine().request();
-    request.tool("db.read.x");
+    request.set_tool("db.read.x");
     assert!(request.is_valid());
 }
 
@@ -179,7 +174,7 @@ fn reasons_quote_the_tool_short_and_escaped() {
     let engine = engine();
     let tool = format!("\u{1b}[31m{}", "y".repeat(4000));
     let mut request = engine.request();
-    request.tool(&tool);
+    request.set_tool(&tool);
     let decision = engine.decide(&request);
     assert!(decision.errors.is_empty());
     let reason = decision
@@ -228,10 +223,7 @@ fn json_that_breaks_off_gives_one_error() {
     let engine = engine();
     // A hundred undeclared attributes, then the JSON ends.
     let attrs: Vec<String> = (0..100).map(|i| format!("\"x{i}\": 1")).collect();
-    let decision = engine.decide_json(&format!(
-        r#"{{"tool": "t", "attrs": {{{}"#,
-        attrs.join(", ")
-    ));
+    let decision = engine.decide_json(format!(r#"{{"tool": "t", "attrs": {{{}"#, attrs.join(", ")));
     assert_eq!(decision.errors.len(), 1, "{:?}", decision.errors);
     denied_with(
         &decision,
@@ -250,7 +242,7 @@ fn json_that_breaks_off_gives_one_error() {
         "malformed request JSON: recursion limit exceeded",
     );
     // The malformed error quotes the request only briefly.
-    let decision = engine.decide_json(&format!("\"{}\"", "z".repeat(100_000)));
+    let decision = engine.decide_json(format!("\"{}\"", "z".repeat(100_000)));
     denied_with(&decision, "malformed request JSON: invalid type: string");
 }
 

@@ -142,7 +142,7 @@ impl Outcome<'_> {
 
 /// Decides `case` under `engine` and compares.
 pub fn run<'c>(engine: &Engine, case: &'c Case) -> Outcome<'c> {
-    let decision = engine.decide_json(&case.request.to_string());
+    let decision = engine.decide_json(case.request.to_string());
     let expect = &case.expect;
     let mut shown = vec![Row::Effect];
     let mut differ = Vec::new();

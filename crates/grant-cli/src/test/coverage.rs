@@ -118,20 +118,14 @@ impl Coverage {
             .into_iter()
             .flat_map(|d| d.rules.iter().map(|r| r.id.as_str()))
             .collect();
-        let rules = &engine.program().rules;
+        let rules = engine.rules();
         let uncovered = rules
             .iter()
-            .filter(|rule| !applied.contains(&*rule.id))
-            .map(|rule| {
-                let (file, line) = engine.sources().get(rule.span.file).map_or_else(
-                    || (String::new(), 0),
-                    |f| (f.display.clone(), f.line_col(rule.span.start).0),
-                );
-                Uncovered {
-                    id: rule.id.to_string(),
-                    file,
-                    line,
-                }
+            .filter(|rule| !applied.contains(rule.id.as_str()))
+            .map(|rule| Uncovered {
+                id: rule.id.clone(),
+                file: rule.file.clone(),
+                line: rule.line,
             })
             .collect();
         Coverage {
