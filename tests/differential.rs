@@ -454,6 +454,8 @@ struct GenRule {
     list: bool,
     condition: Option<Cond>,
     ttl: Option<u64>,
+    uses: Option<u64>,
+    approval: Option<&'static str>,
     id: bool,
     reason: bool,
 }
@@ -474,14 +476,18 @@ fn rule() -> impl Strategy<Value = GenRule> {
         prop::option::weighted(0.7, select(&[30u64, 60, 120, 300, 3600][..])),
         any::<bool>(),
         prop::bool::weighted(0.2),
+        prop::option::weighted(0.3, select(&[1u64, 2, 5, 9_007_199_254_740_991][..])),
+        prop::option::weighted(0.3, select(&["dba", "oncall", "sre"][..])),
     )
         .prop_map(
-            |(allow, patterns, list, condition, ttl, id, reason)| GenRule {
+            |(allow, patterns, list, condition, ttl, id, reason, uses, approval)| GenRule {
                 allow,
                 patterns,
                 list,
                 condition,
                 ttl: if allow { ttl } else { None },
+                uses: if allow { uses } else { None },
+                approval: if allow { approval } else { None },
                 id,
                 reason,
             },
@@ -548,6 +554,12 @@ impl GenPolicy {
             }
             if let Some(ttl) = rule.ttl {
                 text.push_str(&format!(" ttl {}", duration_text(ttl)));
+            }
+            if let Some(uses) = rule.uses {
+                text.push_str(&format!(" uses {uses}"));
+            }
+            if let Some(group) = rule.approval {
+                text.push_str(&format!(" approval {group:?}"));
             }
             text.push('\n');
         }

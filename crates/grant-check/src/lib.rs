@@ -32,6 +32,7 @@ use grant_syntax::parser::parse_file;
 use grant_syntax::{FileId, SourceMap};
 
 pub use ir::Policy;
+pub use rules::MAX_USES;
 
 /// The result of checking a policy: the policy (complete when there are no
 /// errors) and every diagnostic, sorted by file and position.

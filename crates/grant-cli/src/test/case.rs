@@ -1,6 +1,6 @@
 //! Running one case: its request is decided by the engine, and the decision
 //! compared with what the case expects, row by row (effect, ttl, rules,
-//! missing, errors). A failure is shown as a table of the rows the case
+//! missing, errors, obligations). A failure is shown as a table of the rows the case
 //! checks, expected beside actual.
 
 use grant_engine::{Decision, DecisionEffect, Engine};
@@ -15,6 +15,7 @@ pub enum Row {
     Rules,
     Missing,
     Errors,
+    Obligations,
 }
 
 impl Row {
@@ -25,6 +26,7 @@ impl Row {
             Row::Rules => "rules",
             Row::Missing => "missing",
             Row::Errors => "errors",
+            Row::Obligations => "obligations",
         }
     }
 }
@@ -61,6 +63,10 @@ impl Outcome<'_> {
                     "none".to_string()
                 }
             }
+            Row::Obligations => expect.obligations.as_ref().map_or_else(
+                || "-".to_string(),
+                |o| obligations(o.uses, &o.approvals),
+            ),
         }
     }
 
@@ -81,6 +87,10 @@ impl Outcome<'_> {
                     decision.errors.join("; ")
                 }
             }
+            Row::Obligations => decision.obligations.as_ref().map_or_else(
+                || "none (deny)".to_string(),
+                |o| obligations(o.uses, &o.approvals),
+            ),
         }
     }
 
@@ -171,6 +181,17 @@ pub fn run<'c>(engine: &Engine, case: &'c Case) -> Outcome<'c> {
             differ.push(Row::Missing);
         }
     }
+    if let Some(expected) = &expect.obligations {
+        shown.push(Row::Obligations);
+        let matches = decision.obligations.as_ref().is_some_and(|actual| {
+            let mut approvals = actual.approvals.clone();
+            approvals.sort_unstable();
+            actual.uses == expected.uses && approvals == expected.approvals
+        });
+        if !matches {
+            differ.push(Row::Obligations);
+        }
+    }
     // Without `expect.errors`, the request must be valid: a typo in `attrs`
     // must not pass a deny case by making the request invalid.
     let invalid = !decision.errors.is_empty();
@@ -206,6 +227,20 @@ fn list(items: &[String]) -> String {
         "none".to_string()
     } else {
         items.join(", ")
+    }
+}
+
+/// `uses 1, approvals dba, sre`; `none` for an allow without obligations.
+fn obligations(uses: Option<u64>, approvals: &[String]) -> String {
+    let parts: Vec<String> = uses
+        .map(|n| format!("uses {n}"))
+        .into_iter()
+        .chain((!approvals.is_empty()).then(|| format!("approvals {}", approvals.join(", "))))
+        .collect();
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(", ")
     }
 }
 

@@ -19,7 +19,8 @@ use toml::de::{DeTable, DeValue};
 
 /// The keys a case may have, and those its `expect` may have.
 const CASE_KEYS: &[&str] = &["name", "tool", "ttl", "attrs", "expect"];
-const EXPECT_KEYS: &[&str] = &["effect", "ttl", "rules", "missing", "errors"];
+const EXPECT_KEYS: &[&str] = &["effect", "ttl", "rules", "missing", "errors", "obligations"];
+const OBLIGATION_KEYS: &[&str] = &["uses", "approvals"];
 
 /// One test file, read and checked.
 #[derive(Debug)]
@@ -52,6 +53,17 @@ pub struct Expect {
     pub rules: Option<Vec<String>>,
     pub missing: Option<Vec<String>>,
     pub errors: Option<bool>,
+    /// Exactly the obligations of the allow: `{}` expects none.
+    pub obligations: Option<ExpectedObligations>,
+}
+
+/// `expect.obligations = { uses = 1, approvals = ["g"] }`: a key left out
+/// expects that obligation absent.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ExpectedObligations {
+    pub uses: Option<u64>,
+    /// Sorted, as decisions list them.
+    pub approvals: Vec<String>,
 }
 
 /// A test file that could not be read, or says something wrong.
@@ -447,12 +459,27 @@ impl Reader {
             }
             None => None,
         };
+        let obligations = match field(table, "obligations") {
+            Some(value) => {
+                if effect == DecisionEffect::Deny {
+                    return Err(self.error(
+                        value.span(),
+                        "`expect.obligations` with `expect.effect = \"deny\"`: a deny has no obligations"
+                            .to_string(),
+                        Some("remove `expect.obligations`, or expect an allow".to_string()),
+                    ));
+                }
+                Some(self.obligations(value)?)
+            }
+            None => None,
+        };
         Ok(Expect {
             effect,
             ttl,
             rules,
             missing,
             errors,
+            obligations,
         })
     }
 
@@ -521,6 +548,47 @@ impl Reader {
             return Err(bad("must be positive: no allow has a ttl of 0".to_string()));
         }
         Ok(seconds)
+    }
+
+    /// `{ uses = N, approvals = [...] }`, each key optional.
+    fn obligations(&self, item: &Item<'_>) -> Result<ExpectedObligations, FileError> {
+        let DeValue::Table(table) = item.get_ref() else {
+            return Err(self.error(
+                item.span(),
+                format!(
+                    "`expect.obligations` must be a table, found {}",
+                    kind(item.get_ref())
+                ),
+                Some("for example `expect.obligations = { uses = 1, approvals = [\"payments-oncall\"] }`, or `{}` for none".to_string()),
+            ));
+        };
+        self.known_keys(table, OBLIGATION_KEYS, "`expect.obligations`")?;
+        let uses = match field(table, "uses") {
+            Some(value) => {
+                let bad = || {
+                    self.error(
+                        value.span(),
+                        "`expect.obligations.uses` must be an integer from 1 to 9007199254740991, as `uses` in a rule".to_string(),
+                        None,
+                    )
+                };
+                let DeValue::Integer(int) = value.get_ref() else {
+                    return Err(bad());
+                };
+                let uses = u64::from_str_radix(int.as_str(), int.radix()).map_err(|_| bad())?;
+                if !(1..=grant_check::MAX_USES).contains(&uses) {
+                    return Err(bad());
+                }
+                Some(uses)
+            }
+            None => None,
+        };
+        let mut approvals = field(table, "approvals")
+            .map(|value| self.names(value, "`expect.obligations.approvals`", "approval groups"))
+            .transpose()?
+            .unwrap_or_default();
+        approvals.sort_unstable();
+        Ok(ExpectedObligations { uses, approvals })
     }
 
     /// An array of distinct, non-empty strings.
