@@ -54,12 +54,14 @@ macro_rules! tokens_and_keywords {
             #[token("\u{FEFF}")]
             Bom,
             /// To the next LF, whatever comes before it (a CR of a CRLF included).
-            #[regex(r"#[^\n]*", allow_greedy = true)]
+            #[token("#", comment_end)]
             Comment,
-            #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
+            /// A string, to its closing `"`.
+            #[token("\"", string_end)]
             String,
-            /// A string that reaches the end of its line (or file) without `"`.
-            #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#, priority = 1)]
+            /// A string that reaches the end of its line (or file) without
+            /// `"`: what [`Lexer`] makes of a [`Token::String`] whose
+            /// callback found no closing quote.
             UnterminatedString,
             /// A reserved word ([`Keyword`]); the longest match wins, so
             /// `index` is a [`Token::Word`], not `in` and `dex`.
@@ -163,11 +165,77 @@ impl Token {
 
 /// A token and its byte range; `None` for a character no token starts with.
 pub fn tokens(text: &str) -> impl Iterator<Item = (Option<Token>, std::ops::Range<usize>)> + '_ {
-    let mut lexer = Token::lexer(text);
+    let mut lexer = Lexer::new(text);
     std::iter::from_fn(move || {
         let token = lexer.next()?;
         Some((token.ok(), lexer.span()))
     })
+}
+
+/// The tokens of a text, as logos reads them but for strings: an
+/// unterminated one is a [`Token::UnterminatedString`].
+///
+/// Comments and strings are scanned by hand ([`comment_end`],
+/// [`string_end`]), for the bytes they stop at are ASCII: a regex over
+/// Unicode classes compiles to code that, unoptimised, recursed once per
+/// multi-byte character and overflowed the stack on 200,000 CJK characters
+/// in a debug build (an embedder's tests are debug builds).
+#[derive(Debug)]
+pub struct Lexer<'a> {
+    inner: logos::Lexer<'a, Token>,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(text: &'a str) -> Lexer<'a> {
+        Lexer {
+            inner: Token::lexer(text),
+        }
+    }
+
+    /// The byte range of the last token.
+    pub fn span(&self) -> std::ops::Range<usize> {
+        self.inner.span()
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    /// `Err(())` for a character no token starts with.
+    type Item = Result<Token, ()>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.inner.next()? {
+            Err(()) if self.inner.slice().starts_with('"') => Ok(Token::UnterminatedString),
+            token => token,
+        })
+    }
+}
+
+/// After `#`: the comment runs to the next LF, not included.
+fn comment_end(lex: &mut logos::Lexer<'_, Token>) {
+    let rest = lex.remainder().as_bytes();
+    lex.bump(rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len()));
+}
+
+/// After `"`: to the closing quote (`true`), or, unterminated, to the end
+/// of the line or file (`false`, which [`Lexer`] reports as
+/// [`Token::UnterminatedString`]). A backslash escapes the next byte but a
+/// line feed; escapes are decoded, and checked, by the parser.
+fn string_end(lex: &mut logos::Lexer<'_, Token>) -> bool {
+    let rest = lex.remainder().as_bytes();
+    let mut at = 0;
+    while let Some(&byte) = rest.get(at) {
+        match byte {
+            b'"' => {
+                lex.bump(at + 1);
+                return true;
+            }
+            b'\n' => break,
+            b'\\' if rest.get(at + 1).is_some_and(|&next| next != b'\n') => at += 2,
+            _ => at += 1,
+        }
+    }
+    lex.bump(at.min(rest.len()));
+    false
 }
 
 /// Where a character stands: it decides what the character may be.
@@ -281,6 +349,56 @@ mod tests {
                 Some(Token::Whitespace),
                 Some(Token::UnterminatedString)
             ]
+        );
+    }
+
+    #[test]
+    fn string_and_comment_ends() {
+        let lexed = |text: &str| -> Vec<_> { tokens(text).collect() };
+        // An escaped quote or backslash does not end a string; a line feed
+        // ends an unterminated one, before it, a trailing backslash kept.
+        assert_eq!(
+            lexed("\"a\\\\\" \"b\\\"c\\\nx"),
+            [
+                (Some(Token::String), 0..5),
+                (Some(Token::Whitespace), 5..6),
+                (Some(Token::UnterminatedString), 6..12),
+                (Some(Token::Newline), 12..13),
+                (Some(Token::Word), 13..14),
+            ]
+        );
+        assert_eq!(lexed("\"é\\"), [(Some(Token::UnterminatedString), 0..4)]);
+        assert_eq!(
+            lexed("# a \"b\r\nx"),
+            [
+                // The CR of a CRLF is the comment's, as the grammar says.
+                (Some(Token::Comment), 0..7),
+                (Some(Token::Newline), 7..8),
+                (Some(Token::Word), 8..9),
+            ]
+        );
+    }
+
+    /// Long strings and comments of multi-byte characters lex in a debug
+    /// build: a Unicode-class regex recursed per character there, and 200,000
+    /// CJK characters overflowed the stack.
+    #[test]
+    fn long_non_ascii_strings_and_comments() {
+        let long = "数据".repeat(100_000);
+        let string = format!("\"{long}\"");
+        assert_eq!(
+            tokens(&string).collect::<Vec<_>>(),
+            [(Some(Token::String), 0..string.len())]
+        );
+        let open = format!("\"{long}");
+        assert_eq!(
+            tokens(&open).collect::<Vec<_>>(),
+            [(Some(Token::UnterminatedString), 0..open.len())]
+        );
+        let comment = format!("#{long}");
+        assert_eq!(
+            tokens(&comment).collect::<Vec<_>>(),
+            [(Some(Token::Comment), 0..comment.len())]
         );
     }
 

@@ -13,7 +13,6 @@ use crate::ast::{
 };
 use crate::chars;
 use crate::diagnostic::{Code, Diagnostic};
-use logos::Logos as _;
 
 use crate::lexer::{self, CharKind, CharProblem, Keyword, Place, Token};
 use crate::limits::{MAX_FILE_BYTES, MAX_NESTING};
@@ -73,7 +72,7 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
         file,
         text: code,
         original: text,
-        lexer: Token::lexer(code),
+        lexer: lexer::Lexer::new(code),
         cur: None,
         at_line_start: true,
         after_annotation_line: false,
@@ -330,7 +329,7 @@ struct Parser<'t> {
     /// The text as written, for the skip-directive lint.
     original: &'t str,
     /// Tokens are read as the parser goes, one ahead: no token buffer.
-    lexer: logos::Lexer<'t, Token>,
+    lexer: lexer::Lexer<'t>,
     /// The next code token; `None` at the end of the text.
     cur: Option<Tok>,
     at_line_start: bool,
