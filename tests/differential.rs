@@ -883,6 +883,11 @@ fn compare(
             "the typed and JSON requests were decided differently",
         ));
     }
+    if typed.is_allow() != typed.obligations.is_some() {
+        return Err(report(
+            "an allow must carry obligations (maybe empty) and a deny none",
+        ));
+    }
     if as_reference(&typed) != expected {
         return Err(report("the engine and the reference disagree"));
     }

@@ -88,6 +88,14 @@ pub struct Obligations {
 }
 
 impl Obligations {
+    /// The largest `uses` a policy may state: 2^53 - 1, the largest
+    /// integer every JSON reader holds exactly.
+    ///
+    /// ```
+    /// assert_eq!(grant_engine::Obligations::MAX_USES, 9_007_199_254_740_991);
+    /// ```
+    pub const MAX_USES: u64 = grant_check::MAX_USES;
+
     /// Whether the allow binds its caller to nothing.
     ///
     /// ```

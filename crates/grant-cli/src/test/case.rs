@@ -63,10 +63,10 @@ impl Outcome<'_> {
                     "none".to_string()
                 }
             }
-            Row::Obligations => expect.obligations.as_ref().map_or_else(
-                || "-".to_string(),
-                |o| obligations(o.uses, &o.approvals),
-            ),
+            Row::Obligations => expect
+                .obligations
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |o| obligations(o.uses, &o.approvals)),
         }
     }
 

@@ -576,7 +576,7 @@ impl Reader {
                     return Err(bad());
                 };
                 let uses = u64::from_str_radix(int.as_str(), int.radix()).map_err(|_| bad())?;
-                if !(1..=grant_check::MAX_USES).contains(&uses) {
+                if !(1..=grant_engine::Obligations::MAX_USES).contains(&uses) {
                     return Err(bad());
                 }
                 Some(uses)
