@@ -88,7 +88,7 @@ fn a_broken_expectation_fails_side_by_side() {
     let run = grant(&["test", BROKEN, "--color", "never"]);
     assert_eq!(run.exit, Exit::TestFailed, "{}", run.stderr);
     assert_eq!(run.stderr, "");
-    assert_eq!(last_line(&run.stdout), "2 passed, 3 failed");
+    assert_eq!(last_line(&run.stdout), "2 passed, 4 failed");
     insta::assert_snapshot!(run.stdout);
 }
 
@@ -98,12 +98,12 @@ fn json_has_every_case_result() {
     assert_eq!(run.exit, Exit::TestFailed, "{}", run.stderr);
     let document: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(document["passed"], 2);
-    assert_eq!(document["failed"], 3);
+    assert_eq!(document["failed"], 4);
     let cases = document["policies"][0]["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 6);
     assert_eq!(
         cases.iter().filter(|c| c["passed"] == false).count(),
-        3,
+        4,
         "{document:#}"
     );
     insta::assert_snapshot!(redact_hash(&run.stdout, &policy_hash(BROKEN)));
@@ -134,14 +134,14 @@ fn run_filters_cases_by_name() {
     assert_eq!(run.exit, Exit::Ok, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         run.stdout,
-        "tests/inputs/policy_tests/broken/policy.test.toml\n  ok    internal reads are allowed\n  ok    names with <xml> & \"quotes\" are escaped\n3 cases filtered out by --run\n2 passed, 0 failed\n"
+        "tests/inputs/policy_tests/broken/policy.test.toml\n  ok    internal reads are allowed\n  ok    names with <xml> & \"quotes\" are escaped\n4 cases filtered out by --run\n2 passed, 0 failed\n"
     );
 
     let run = grant(&["test", BROKEN, "--run", r"\(wrong\)$"]);
     assert_eq!(run.exit, Exit::TestFailed);
     assert!(
         run.stdout
-            .ends_with("3 cases filtered out by --run\n0 passed, 2 failed\n")
+            .ends_with("3 cases filtered out by --run\n0 passed, 3 failed\n")
     );
 
     let run = grant(&["test", BROKEN, "--run", "("]);
@@ -260,7 +260,7 @@ fn a_policy_with_errors() {
     assert!(run.stdout.starts_with(
         "tests/inputs/policy_tests/policy_errors: the policy has 1 error; no case ran (diagnostics are on stderr)\n"
     ));
-    assert_eq!(last_line(&run.stdout), "2 passed, 3 failed");
+    assert_eq!(last_line(&run.stdout), "2 passed, 4 failed");
 
     let run = grant(&["test", &path, "--format", "junit"]);
     assert_eq!(run.exit, Exit::PolicyErrors);
