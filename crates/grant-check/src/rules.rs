@@ -7,6 +7,7 @@ use grant_syntax::{FileId, Span};
 use indexmap::IndexMap;
 
 use crate::Checker;
+use crate::fnv::FnvMap;
 use crate::declarations::zero_ttl;
 use crate::ir::{Rule, ToolPatterns, Type};
 use grant_syntax::parser::format_duration;
@@ -17,29 +18,52 @@ pub const MAX_USES: u64 = (1 << 53) - 1;
 
 impl Checker<'_> {
     pub(crate) fn rules(&mut self, files: &[(FileId, ast::File)]) -> Vec<Rule> {
-        let mut rules = Vec::new();
-        // Every id, explicit or generated, with where it was given and
-        // whether it was generated.
-        let mut ids: IndexMap<String, (Span, bool)> = IndexMap::new();
+        let items = files.iter().map(|(_, parsed)| parsed.items.len()).sum();
+        let mut rules = Vec::with_capacity(items);
+        // Beside `rules`: where each rule's id was given, and whether it was
+        // generated.
+        let mut given: Vec<(Span, bool)> = Vec::with_capacity(items);
         for (file, parsed) in files {
             for item in &parsed.items {
                 let Item::Rule(rule) = item else { continue };
-                let id_span = rule
-                    .annotations
-                    .iter()
-                    .find(|a| a.name.value == "id")
-                    .map_or(rule.effect.span, |a| a.value.span);
-                let generated = !rule.annotations.iter().any(|a| a.name.value == "id");
+                let explicit = rule.annotations.iter().find(|a| a.name.value == "id");
+                let id_span = explicit.map_or(rule.effect.span, |a| a.value.span);
                 if let Some(checked) = self.rule(*file, rule) {
-                    if let Some(&(first, first_generated)) = ids.get(&checked.id) {
-                        self.report(duplicate_id(&checked.id, id_span, first, first_generated));
-                        continue;
-                    }
-                    ids.insert(checked.id.clone(), (id_span, generated));
+                    given.push((id_span, explicit.is_none()));
                     rules.push(checked);
                 }
             }
         }
+        // Ids are unique: a rule that repeats an earlier rule's id is
+        // reported and left out. The map borrows the ids, copying none.
+        let mut first: FnvMap<&str, usize> = FnvMap::default();
+        first.reserve(rules.len());
+        let mut repeated = Vec::new();
+        for (at, rule) in rules.iter().enumerate() {
+            let earlier = *first.entry(rule.id.as_str()).or_insert(at);
+            if earlier != at {
+                repeated.push((at, earlier));
+            }
+        }
+        drop(first);
+        if repeated.is_empty() {
+            return rules;
+        }
+        let mut keep = vec![true; rules.len()];
+        for &(at, earlier) in &repeated {
+            let (Some(rule), Some(&(span, _)), Some(&(first, first_generated))) =
+                (rules.get(at), given.get(at), given.get(earlier))
+            else {
+                continue;
+            };
+            let diagnostic = duplicate_id(&rule.id, span, first, first_generated);
+            self.report(diagnostic);
+            if let Some(kept) = keep.get_mut(at) {
+                *kept = false;
+            }
+        }
+        let mut kept = keep.into_iter();
+        rules.retain(|_| kept.next().unwrap_or(true));
         rules
     }
 
@@ -99,10 +123,11 @@ impl Checker<'_> {
 
     fn annotations(&mut self, rule: &ast::Rule) -> IndexMap<String, String> {
         let mut annotations: IndexMap<String, String> = IndexMap::new();
-        let mut spans: IndexMap<&str, Span> = IndexMap::new();
+        // Beside `annotations`, by index: where each was given.
+        let mut spans: Vec<Span> = Vec::new();
         for annotation in &rule.annotations {
             let name = annotation.name.value.as_str();
-            if let Some(first) = spans.get(name) {
+            if let Some(first) = annotations.get_index_of(name).and_then(|i| spans.get(i)) {
                 self.report(
                     Diagnostic::new(
                         Code::DuplicateAnnotation,
@@ -122,7 +147,7 @@ impl Checker<'_> {
                         .help("give the rule a name that audit logs can show, like `@id(\"deploy-prod\")`"),
                 );
             }
-            spans.insert(name, annotation.span);
+            spans.push(annotation.span);
             annotations.insert(name.to_string(), annotation.value.value.clone());
         }
         annotations
@@ -130,10 +155,14 @@ impl Checker<'_> {
 
     /// `<file>:<line>` of the rule's `allow` or `deny` keyword.
     fn generated_id(&self, file: FileId, keyword: Span) -> String {
-        match self.sources.get(file) {
-            Some(source) => format!("{}:{}", source.name, source.line_col(keyword.start).0),
-            None => String::from("<unknown>"),
-        }
+        let Some(source) = self.sources.get(file) else {
+            return String::from("<unknown>");
+        };
+        let mut id = String::with_capacity(source.name.len() + 8);
+        id.push_str(&source.name);
+        id.push(':');
+        push_decimal(&mut id, source.line_index(keyword.start) + 1);
+        id
     }
 
     /// The ttl an allow rule grants, checked against `max ttl`.
@@ -254,6 +283,26 @@ impl Checker<'_> {
     /// A rule's `when`: a typed boolean expression.
     fn condition(&mut self, condition: &ast::Expr) -> Option<crate::ir::Expr> {
         self.expect(condition, Type::BOOL)
+    }
+}
+
+/// Appends `n` in decimal (what `format!("{n}")` writes, without the
+/// formatting machinery: every rule without `@id` needs one).
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(digit) = digits.get_mut(at) {
+            *digit = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    for &digit in digits.get(at..).unwrap_or(&[]) {
+        out.push(char::from(digit));
     }
 }
 
