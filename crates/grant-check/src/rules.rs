@@ -1,7 +1,9 @@
 //! The second pass: rules. Annotations and ids, tool patterns, ttls, and the
 //! typing of each condition (in [`crate::expr`]).
 
-use grant_syntax::ast::{self, Effect, Item, ToolPattern};
+use std::borrow::Cow;
+
+use grant_syntax::ast::{self, Effect, ToolPattern};
 use grant_syntax::diagnostic::{Code, Diagnostic};
 use grant_syntax::{FileId, Span};
 use indexmap::IndexMap;
@@ -17,21 +19,25 @@ use grant_syntax::parser::format_duration;
 pub const MAX_USES: u64 = (1 << 53) - 1;
 
 impl Checker<'_> {
-    pub(crate) fn rules(&mut self, files: &[(FileId, ast::File)]) -> Vec<Rule> {
-        let items = files.iter().map(|(_, parsed)| parsed.items.len()).sum();
-        let mut rules = Vec::with_capacity(items);
+    /// Checks the rules `items` yields (about `count` of them), each
+    /// borrowed, or owned: an owned rule's text moves into the checked
+    /// rule, and the rest of it is dropped as soon as it is checked.
+    pub(crate) fn rules<'r>(
+        &mut self,
+        count: usize,
+        items: impl Iterator<Item = (FileId, Cow<'r, ast::Rule>)>,
+    ) -> Vec<Rule> {
+        let mut rules = Vec::with_capacity(count);
         // Beside `rules`: where each rule's id was given, and whether it was
         // generated.
-        let mut given: Vec<(Span, bool)> = Vec::with_capacity(items);
-        for (file, parsed) in files {
-            for item in &parsed.items {
-                let Item::Rule(rule) = item else { continue };
-                let explicit = rule.annotations.iter().find(|a| a.name.value == "id");
-                let id_span = explicit.map_or(rule.effect.span, |a| a.value.span);
-                if let Some(checked) = self.rule(*file, rule) {
-                    given.push((id_span, explicit.is_none()));
-                    rules.push(checked);
-                }
+        let mut given: Vec<(Span, bool)> = Vec::with_capacity(count);
+        for (file, rule) in items {
+            let explicit = rule.annotations.iter().find(|a| a.name.value == "id");
+            let id_span = explicit.map_or(rule.effect.span, |a| a.value.span);
+            let generated = explicit.is_none();
+            if let Some(checked) = self.rule(file, rule) {
+                given.push((id_span, generated));
+                rules.push(checked);
             }
         }
         // Ids are unique: a rule that repeats an earlier rule's id is
@@ -68,52 +74,85 @@ impl Checker<'_> {
     }
 
     /// A checked rule, or `None` when the rule had errors.
-    fn rule(&mut self, file: FileId, rule: &ast::Rule) -> Option<Rule> {
+    fn rule(&mut self, file: FileId, rule: Cow<'_, ast::Rule>) -> Option<Rule> {
         let errors_before = self.error_count();
-        let annotations = self.annotations(rule);
-        let id = match annotations.get("id") {
-            Some(id) => id.clone(),
-            None => self.generated_id(file, rule.effect.span),
-        };
-        let patterns = match &rule.pattern {
-            ToolPattern::Any(_) => ToolPatterns::Any,
-            ToolPattern::One(pattern) => ToolPatterns::List(vec![pattern.value.clone()]),
-            ToolPattern::List(patterns, span) => {
-                if patterns.is_empty() {
-                    self.report(
-                        Diagnostic::new(
-                            Code::EmptyPatternList,
-                            *span,
-                            "empty list of tool patterns",
-                        )
-                        .label("matches no tool")
-                        .help("name at least one tool, or write `*` for every tool"),
-                    );
-                }
-                ToolPatterns::List(patterns.iter().map(|p| p.value.clone()).collect())
+        let (mut annotations, firsts) = self.annotations(&rule);
+        if let ToolPattern::List(patterns, span) = &rule.pattern {
+            if patterns.is_empty() {
+                self.report(
+                    Diagnostic::new(
+                        Code::EmptyPatternList,
+                        *span,
+                        "empty list of tool patterns",
+                    )
+                    .label("matches no tool")
+                    .help("name at least one tool, or write `*` for every tool"),
+                );
             }
-        };
-        let ttl = self.rule_ttl(rule);
-        let (uses, approval) = self.obligations(rule);
+        }
+        let ttl = self.rule_ttl(&rule);
+        let (uses, approval) = self.obligations(&rule);
         let condition = rule.condition.as_ref().and_then(|c| self.condition(c));
         if self.error_count() > errors_before {
             return None;
         }
+        let (effect, effect_span) = (rule.effect.value, rule.effect.span);
+        let (span, pattern_span) = (rule.span, rule.pattern.span());
+        let ttl_span = match effect {
+            Effect::Allow => rule.ttl.as_ref().map(|t| t.span),
+            Effect::Deny => None,
+        };
+        // The text the checked rule keeps: moved out of an owned rule,
+        // copied from a borrowed one.
+        let patterns = match rule {
+            Cow::Owned(rule) => {
+                let mut given = rule.annotations.into_iter();
+                let mut at = 0;
+                for (slot, &index) in annotations.values_mut().zip(&firsts) {
+                    if let Some(annotation) = given.nth(index - at) {
+                        *slot = annotation.value.value;
+                    }
+                    at = index + 1;
+                }
+                match rule.pattern {
+                    ToolPattern::Any(_) => ToolPatterns::Any,
+                    ToolPattern::One(pattern) => ToolPatterns::List(vec![pattern.value]),
+                    ToolPattern::List(patterns, _) => {
+                        ToolPatterns::List(patterns.into_iter().map(|p| p.value).collect())
+                    }
+                }
+            }
+            Cow::Borrowed(rule) => {
+                for (slot, &index) in annotations.values_mut().zip(&firsts) {
+                    if let Some(annotation) = rule.annotations.get(index) {
+                        slot.clone_from(&annotation.value.value);
+                    }
+                }
+                match &rule.pattern {
+                    ToolPattern::Any(_) => ToolPatterns::Any,
+                    ToolPattern::One(pattern) => ToolPatterns::List(vec![pattern.value.clone()]),
+                    ToolPattern::List(patterns, _) => {
+                        ToolPatterns::List(patterns.iter().map(|p| p.value.clone()).collect())
+                    }
+                }
+            }
+        };
+        let id = match annotations.get("id") {
+            Some(id) => id.clone(),
+            None => self.generated_id(file, effect_span),
+        };
         Some(Rule {
             id,
             annotations,
-            effect: rule.effect.value,
+            effect,
             patterns,
             condition,
             ttl,
-            ttl_span: match rule.effect.value {
-                Effect::Allow => rule.ttl.as_ref().map(|t| t.span),
-                Effect::Deny => None,
-            },
+            ttl_span,
             uses,
             approval,
-            span: rule.span,
-            pattern_span: rule.pattern.span(),
+            span,
+            pattern_span,
         })
     }
 
@@ -121,11 +160,18 @@ impl Checker<'_> {
         self.errors
     }
 
-    fn annotations(&mut self, rule: &ast::Rule) -> IndexMap<String, String> {
+    /// The rule's annotations by name, checked, their values left empty,
+    /// and the index in `rule.annotations` of each (the first given of a
+    /// name; a repeated name is reported).
+    fn annotations(&mut self, rule: &ast::Rule) -> (IndexMap<String, String>, Vec<usize>) {
         let mut annotations: IndexMap<String, String> = IndexMap::new();
+        if rule.annotations.is_empty() {
+            return (annotations, Vec::new());
+        }
         // Beside `annotations`, by index: where each was given.
         let mut spans: Vec<Span> = Vec::new();
-        for annotation in &rule.annotations {
+        let mut firsts: Vec<usize> = Vec::new();
+        for (index, annotation) in rule.annotations.iter().enumerate() {
             let name = annotation.name.value.as_str();
             if let Some(first) = annotations.get_index_of(name).and_then(|i| spans.get(i)) {
                 self.report(
@@ -148,9 +194,10 @@ impl Checker<'_> {
                 );
             }
             spans.push(annotation.span);
-            annotations.insert(name.to_string(), annotation.value.value.clone());
+            firsts.push(index);
+            annotations.insert(name.to_string(), String::new());
         }
-        annotations
+        (annotations, firsts)
     }
 
     /// `<file>:<line>` of the rule's `allow` or `deny` keyword.
