@@ -123,11 +123,12 @@ impl Engine {
 
     /// Builds an engine from policy text already in memory.
     pub fn from_sources(sources: SourceMap) -> Result<Engine, PolicyError> {
-        let built = grant_compile::build(&sources);
-        let Some(program) = built.program else {
+        // The checked policy is not kept: its text moves into the program.
+        let (program, diagnostics) = grant_compile::build_program(&sources);
+        let Some(program) = program else {
             return Err(PolicyError::Invalid {
                 sources: Box::new(sources),
-                diagnostics: built.diagnostics,
+                diagnostics,
             });
         };
         let attrs = program
@@ -184,7 +185,7 @@ impl Engine {
                 by_path,
                 groups,
                 types,
-                warnings: built.diagnostics,
+                warnings: diagnostics,
             }),
             limits: RequestLimits::default(),
         })
