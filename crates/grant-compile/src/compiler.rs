@@ -181,6 +181,10 @@ fn compile_rules<S: Source>(
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
+    // The reservation above must not cost memory where rules have fewer
+    // instructions (shrinking in place copies nothing).
+    compiler.code.shrink_to_fit();
+    compiler.spans.shrink_to_fit();
     Ok(Program {
         types: policy.types.clone(),
         attrs: policy.attrs.clone(),
