@@ -5,7 +5,7 @@ use grant_syntax::ast::{self, Item, TypeExpr};
 use grant_syntax::diagnostic::{Code, Diagnostic};
 use grant_syntax::parser::format_duration;
 use grant_syntax::{FileId, Span, Spanned};
-use indexmap::IndexMap;
+use crate::fnv::FnvIndexMap;
 
 use crate::Checker;
 use crate::fnv::FnvMap;
@@ -16,10 +16,10 @@ const BUILTIN_TYPES: [&str; 4] = ["bool", "int", "string", "duration"];
 /// Names declared by the policy, for resolving rules.
 #[derive(Debug, Default)]
 pub(crate) struct Scope {
-    pub types: IndexMap<String, EnumType>,
+    pub types: FnvIndexMap<String, EnumType>,
     /// Every declared path; `None` when its type did not resolve (uses of it
     /// are then not reported again).
-    pub attrs: IndexMap<String, (Span, Option<AttrId>)>,
+    pub attrs: FnvIndexMap<String, (Span, Option<AttrId>)>,
     pub attr_list: Vec<Attribute>,
     pub default_ttl: Option<Spanned<u64>>,
     pub max_ttl: Option<Spanned<u64>>,

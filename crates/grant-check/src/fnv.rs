@@ -30,6 +30,8 @@ impl Hasher for Fnv {
 
 pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 pub type FnvSet<T> = HashSet<T, BuildHasherDefault<Fnv>>;
+/// An insertion-ordered map hashed with FNV-1a.
+pub type FnvIndexMap<K, V> = indexmap::IndexMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// The state after one more byte.
 #[inline]

@@ -26,6 +26,8 @@ mod lints;
 mod rules;
 mod suggest;
 
+use std::borrow::Cow;
+
 use grant_syntax::ast;
 use grant_syntax::diagnostic::{self, Diagnostic};
 use grant_syntax::parser::parse_file;
@@ -62,7 +64,9 @@ pub fn check(sources: &SourceMap) -> Checked {
         files.push((id, parsed.file));
     }
     let syntax_errors = diagnostics.iter().any(Diagnostic::is_error);
-    let mut checked = check_parsed(sources, &files);
+    // The files are ours: each rule's text moves into the checked policy,
+    // and the rest of its syntax tree is dropped once the rule is checked.
+    let mut checked = check_files(sources, Files::Owned(files));
     if syntax_errors {
         // Items lost to syntax errors would make their names look unused.
         checked.diagnostics.retain(Diagnostic::is_error);
@@ -75,6 +79,25 @@ pub fn check(sources: &SourceMap) -> Checked {
 
 /// Checks files that are already parsed.
 pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Checked {
+    check_files(sources, Files::Borrowed(files))
+}
+
+/// Parsed files, lent or given to the checker.
+enum Files<'a> {
+    Borrowed(&'a [(FileId, ast::File)]),
+    Owned(Vec<(FileId, ast::File)>),
+}
+
+impl Files<'_> {
+    fn as_slice(&self) -> &[(FileId, ast::File)] {
+        match self {
+            Files::Borrowed(files) => files,
+            Files::Owned(files) => files,
+        }
+    }
+}
+
+fn check_files(sources: &SourceMap, files: Files<'_>) -> Checked {
     let mut checker = Checker {
         sources,
         diagnostics: Vec::new(),
@@ -83,10 +106,34 @@ pub fn check_parsed(sources: &SourceMap, files: &[(FileId, ast::File)]) -> Check
         suggester: suggest::Suggester::default(),
         variant_owners: std::cell::OnceCell::new(),
     };
-    let scope = checker.declare(files);
+    let scope = checker.declare(files.as_slice());
     checker.scope = scope;
     let mut policy = checker.scope.to_policy();
-    policy.rules = checker.rules(files);
+    let items = files
+        .as_slice()
+        .iter()
+        .map(|(_, parsed)| parsed.items.len())
+        .sum();
+    policy.rules = match files {
+        Files::Borrowed(files) => checker.rules(
+            items,
+            files.iter().flat_map(|(file, parsed)| {
+                parsed.items.iter().filter_map(move |item| match item {
+                    ast::Item::Rule(rule) => Some((*file, Cow::Borrowed(rule))),
+                    _ => None,
+                })
+            }),
+        ),
+        Files::Owned(files) => checker.rules(
+            items,
+            files.into_iter().flat_map(|(file, parsed)| {
+                parsed.items.into_iter().filter_map(move |item| match item {
+                    ast::Item::Rule(rule) => Some((file, Cow::Owned(rule))),
+                    _ => None,
+                })
+            }),
+        ),
+    };
     // A rule with errors may not have marked all it uses: lint only clean policies.
     if checker.errors == 0 {
         checker.lint(&policy);

@@ -1,12 +1,15 @@
 //! The second pass: rules. Annotations and ids, tool patterns, ttls, and the
 //! typing of each condition (in [`crate::expr`]).
 
-use grant_syntax::ast::{self, Effect, Item, ToolPattern};
+use std::borrow::Cow;
+
+use grant_syntax::ast::{self, Effect, ToolPattern};
 use grant_syntax::diagnostic::{Code, Diagnostic};
 use grant_syntax::{FileId, Span};
 use indexmap::IndexMap;
 
 use crate::Checker;
+use crate::fnv::FnvMap;
 use crate::declarations::zero_ttl;
 use crate::ir::{Rule, ToolPatterns, Type};
 use grant_syntax::parser::format_duration;
@@ -16,80 +19,140 @@ use grant_syntax::parser::format_duration;
 pub const MAX_USES: u64 = (1 << 53) - 1;
 
 impl Checker<'_> {
-    pub(crate) fn rules(&mut self, files: &[(FileId, ast::File)]) -> Vec<Rule> {
-        let mut rules = Vec::new();
-        // Every id, explicit or generated, with where it was given and
-        // whether it was generated.
-        let mut ids: IndexMap<String, (Span, bool)> = IndexMap::new();
-        for (file, parsed) in files {
-            for item in &parsed.items {
-                let Item::Rule(rule) = item else { continue };
-                let id_span = rule
-                    .annotations
-                    .iter()
-                    .find(|a| a.name.value == "id")
-                    .map_or(rule.effect.span, |a| a.value.span);
-                let generated = !rule.annotations.iter().any(|a| a.name.value == "id");
-                if let Some(checked) = self.rule(*file, rule) {
-                    if let Some(&(first, first_generated)) = ids.get(&checked.id) {
-                        self.report(duplicate_id(&checked.id, id_span, first, first_generated));
-                        continue;
-                    }
-                    ids.insert(checked.id.clone(), (id_span, generated));
-                    rules.push(checked);
-                }
+    /// Checks the rules `items` yields (about `count` of them), each
+    /// borrowed, or owned: an owned rule's text moves into the checked
+    /// rule, and the rest of it is dropped as soon as it is checked.
+    pub(crate) fn rules<'r>(
+        &mut self,
+        count: usize,
+        items: impl Iterator<Item = (FileId, Cow<'r, ast::Rule>)>,
+    ) -> Vec<Rule> {
+        let mut rules = Vec::with_capacity(count);
+        // Beside `rules`: where each rule's id was given, and whether it was
+        // generated.
+        let mut given: Vec<(Span, bool)> = Vec::with_capacity(count);
+        for (file, rule) in items {
+            let explicit = rule.annotations.iter().find(|a| a.name.value == "id");
+            let id_span = explicit.map_or(rule.effect.span, |a| a.value.span);
+            let generated = explicit.is_none();
+            if let Some(checked) = self.rule(file, rule) {
+                given.push((id_span, generated));
+                rules.push(checked);
             }
         }
+        // Ids are unique: a rule that repeats an earlier rule's id is
+        // reported and left out. The map borrows the ids, copying none.
+        let mut first: FnvMap<&str, usize> = FnvMap::default();
+        first.reserve(rules.len());
+        let mut repeated = Vec::new();
+        for (at, rule) in rules.iter().enumerate() {
+            let earlier = *first.entry(rule.id.as_str()).or_insert(at);
+            if earlier != at {
+                repeated.push((at, earlier));
+            }
+        }
+        drop(first);
+        if repeated.is_empty() {
+            return rules;
+        }
+        let mut keep = vec![true; rules.len()];
+        for &(at, earlier) in &repeated {
+            let (Some(rule), Some(&(span, _)), Some(&(first, first_generated))) =
+                (rules.get(at), given.get(at), given.get(earlier))
+            else {
+                continue;
+            };
+            let diagnostic = duplicate_id(&rule.id, span, first, first_generated);
+            self.report(diagnostic);
+            if let Some(kept) = keep.get_mut(at) {
+                *kept = false;
+            }
+        }
+        let mut kept = keep.into_iter();
+        rules.retain(|_| kept.next().unwrap_or(true));
         rules
     }
 
     /// A checked rule, or `None` when the rule had errors.
-    fn rule(&mut self, file: FileId, rule: &ast::Rule) -> Option<Rule> {
+    fn rule(&mut self, file: FileId, rule: Cow<'_, ast::Rule>) -> Option<Rule> {
         let errors_before = self.error_count();
-        let annotations = self.annotations(rule);
-        let id = match annotations.get("id") {
-            Some(id) => id.clone(),
-            None => self.generated_id(file, rule.effect.span),
-        };
-        let patterns = match &rule.pattern {
-            ToolPattern::Any(_) => ToolPatterns::Any,
-            ToolPattern::One(pattern) => ToolPatterns::List(vec![pattern.value.clone()]),
-            ToolPattern::List(patterns, span) => {
-                if patterns.is_empty() {
-                    self.report(
-                        Diagnostic::new(
-                            Code::EmptyPatternList,
-                            *span,
-                            "empty list of tool patterns",
-                        )
-                        .label("matches no tool")
-                        .help("name at least one tool, or write `*` for every tool"),
-                    );
-                }
-                ToolPatterns::List(patterns.iter().map(|p| p.value.clone()).collect())
+        let (mut annotations, firsts) = self.annotations(&rule);
+        if let ToolPattern::List(patterns, span) = &rule.pattern {
+            if patterns.is_empty() {
+                self.report(
+                    Diagnostic::new(
+                        Code::EmptyPatternList,
+                        *span,
+                        "empty list of tool patterns",
+                    )
+                    .label("matches no tool")
+                    .help("name at least one tool, or write `*` for every tool"),
+                );
             }
-        };
-        let ttl = self.rule_ttl(rule);
-        let (uses, approval) = self.obligations(rule);
+        }
+        let ttl = self.rule_ttl(&rule);
+        let (uses, approval) = self.obligations(&rule);
         let condition = rule.condition.as_ref().and_then(|c| self.condition(c));
         if self.error_count() > errors_before {
             return None;
         }
+        let (effect, effect_span) = (rule.effect.value, rule.effect.span);
+        let (span, pattern_span) = (rule.span, rule.pattern.span());
+        let ttl_span = match effect {
+            Effect::Allow => rule.ttl.as_ref().map(|t| t.span),
+            Effect::Deny => None,
+        };
+        // The text the checked rule keeps: moved out of an owned rule,
+        // copied from a borrowed one.
+        let patterns = match rule {
+            Cow::Owned(rule) => {
+                let mut given = rule.annotations.into_iter();
+                let mut at = 0;
+                for (slot, &index) in annotations.values_mut().zip(&firsts) {
+                    if let Some(annotation) = given.nth(index - at) {
+                        *slot = annotation.value.value;
+                    }
+                    at = index + 1;
+                }
+                match rule.pattern {
+                    ToolPattern::Any(_) => ToolPatterns::Any,
+                    ToolPattern::One(pattern) => ToolPatterns::List(vec![pattern.value]),
+                    ToolPattern::List(patterns, _) => {
+                        ToolPatterns::List(patterns.into_iter().map(|p| p.value).collect())
+                    }
+                }
+            }
+            Cow::Borrowed(rule) => {
+                for (slot, &index) in annotations.values_mut().zip(&firsts) {
+                    if let Some(annotation) = rule.annotations.get(index) {
+                        slot.clone_from(&annotation.value.value);
+                    }
+                }
+                match &rule.pattern {
+                    ToolPattern::Any(_) => ToolPatterns::Any,
+                    ToolPattern::One(pattern) => ToolPatterns::List(vec![pattern.value.clone()]),
+                    ToolPattern::List(patterns, _) => {
+                        ToolPatterns::List(patterns.iter().map(|p| p.value.clone()).collect())
+                    }
+                }
+            }
+        };
+        let id = match annotations.get("id") {
+            Some(id) => id.clone(),
+            None => self.generated_id(file, effect_span),
+        };
         Some(Rule {
             id,
             annotations,
-            effect: rule.effect.value,
+            effect,
             patterns,
             condition,
             ttl,
-            ttl_span: match rule.effect.value {
-                Effect::Allow => rule.ttl.as_ref().map(|t| t.span),
-                Effect::Deny => None,
-            },
+            ttl_span,
             uses,
             approval,
-            span: rule.span,
-            pattern_span: rule.pattern.span(),
+            span,
+            pattern_span,
         })
     }
 
@@ -97,12 +160,20 @@ impl Checker<'_> {
         self.errors
     }
 
-    fn annotations(&mut self, rule: &ast::Rule) -> IndexMap<String, String> {
+    /// The rule's annotations by name, checked, their values left empty,
+    /// and the index in `rule.annotations` of each (the first given of a
+    /// name; a repeated name is reported).
+    fn annotations(&mut self, rule: &ast::Rule) -> (IndexMap<String, String>, Vec<usize>) {
         let mut annotations: IndexMap<String, String> = IndexMap::new();
-        let mut spans: IndexMap<&str, Span> = IndexMap::new();
-        for annotation in &rule.annotations {
+        if rule.annotations.is_empty() {
+            return (annotations, Vec::new());
+        }
+        // Beside `annotations`, by index: where each was given.
+        let mut spans: Vec<Span> = Vec::new();
+        let mut firsts: Vec<usize> = Vec::new();
+        for (index, annotation) in rule.annotations.iter().enumerate() {
             let name = annotation.name.value.as_str();
-            if let Some(first) = spans.get(name) {
+            if let Some(first) = annotations.get_index_of(name).and_then(|i| spans.get(i)) {
                 self.report(
                     Diagnostic::new(
                         Code::DuplicateAnnotation,
@@ -122,18 +193,23 @@ impl Checker<'_> {
                         .help("give the rule a name that audit logs can show, like `@id(\"deploy-prod\")`"),
                 );
             }
-            spans.insert(name, annotation.span);
-            annotations.insert(name.to_string(), annotation.value.value.clone());
+            spans.push(annotation.span);
+            firsts.push(index);
+            annotations.insert(name.to_string(), String::new());
         }
-        annotations
+        (annotations, firsts)
     }
 
     /// `<file>:<line>` of the rule's `allow` or `deny` keyword.
     fn generated_id(&self, file: FileId, keyword: Span) -> String {
-        match self.sources.get(file) {
-            Some(source) => format!("{}:{}", source.name, source.line_col(keyword.start).0),
-            None => String::from("<unknown>"),
-        }
+        let Some(source) = self.sources.get(file) else {
+            return String::from("<unknown>");
+        };
+        let mut id = String::with_capacity(source.name.len() + 8);
+        id.push_str(&source.name);
+        id.push(':');
+        push_decimal(&mut id, source.line_index(keyword.start) + 1);
+        id
     }
 
     /// The ttl an allow rule grants, checked against `max ttl`.
@@ -254,6 +330,26 @@ impl Checker<'_> {
     /// A rule's `when`: a typed boolean expression.
     fn condition(&mut self, condition: &ast::Expr) -> Option<crate::ir::Expr> {
         self.expect(condition, Type::BOOL)
+    }
+}
+
+/// Appends `n` in decimal (what `format!("{n}")` writes, without the
+/// formatting machinery: every rule without `@id` needs one).
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(digit) = digits.get_mut(at) {
+            *digit = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    for &digit in digits.get(at..).unwrap_or(&[]) {
+        out.push(char::from(digit));
     }
 }
 

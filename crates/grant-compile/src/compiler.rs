@@ -1,7 +1,7 @@
 //! Lowering a checked policy to a [`Program`].
 
 use grant_check::Policy;
-use grant_check::ir::{Expr, ExprKind, ToolPatterns, Type, Value};
+use grant_check::ir::{Expr, ExprKind, Rule, ToolPatterns, Type, Value};
 use grant_syntax::Span;
 use grant_syntax::ast::Effect;
 use grant_syntax::diagnostic::{Code, Diagnostic};
@@ -23,13 +23,84 @@ pub const MAX_STACK: usize = 128;
 /// Compiles a policy that passed the checker without errors. Errors are
 /// diagnostics: a rule over the cost budget.
 pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
+    compile_rules(policy, policy.rules.iter())
+}
+
+/// [`compile`], consuming the policy: each rule's id, patterns and
+/// annotations move into the program instead of being copied.
+pub fn compile_owned(mut policy: Policy) -> Result<Program, Vec<Diagnostic>> {
+    let rules = std::mem::take(&mut policy.rules);
+    compile_rules(&policy, rules.into_iter())
+}
+
+/// The text a compiled rule keeps of a checked rule.
+struct RuleText {
+    id: Box<str>,
+    approval: Option<Box<str>>,
+    annotations: Box<[(Box<str>, Box<str>)]>,
+    /// `None` for `tool *`.
+    patterns: Option<Box<[Box<str>]>>,
+}
+
+/// A checked rule, lent (its text is copied) or given (moved).
+trait Source: std::borrow::Borrow<Rule> {
+    fn text(self) -> RuleText;
+}
+
+impl Source for &Rule {
+    fn text(self) -> RuleText {
+        RuleText {
+            id: self.id.as_str().into(),
+            approval: self.approval.as_deref().map(Into::into),
+            annotations: self
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+            patterns: match &self.patterns {
+                ToolPatterns::Any => None,
+                ToolPatterns::List(list) => Some(list.iter().map(|p| p.as_str().into()).collect()),
+            },
+        }
+    }
+}
+
+impl Source for Rule {
+    fn text(self) -> RuleText {
+        RuleText {
+            id: self.id.into_boxed_str(),
+            approval: self.approval.map(String::into_boxed_str),
+            annotations: self
+                .annotations
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+                .collect(),
+            patterns: match self.patterns {
+                ToolPatterns::Any => None,
+                ToolPatterns::List(list) => {
+                    Some(list.into_iter().map(String::into_boxed_str).collect())
+                }
+            },
+        }
+    }
+}
+
+fn compile_rules<S: Source>(
+    policy: &Policy,
+    sources: impl ExactSizeIterator<Item = S>,
+) -> Result<Program, Vec<Diagnostic>> {
     let mut compiler = Compiler::default();
-    let mut rules = Vec::with_capacity(policy.rules.len());
-    let mut heads = Vec::with_capacity(policy.rules.len());
+    let count = sources.len();
+    let mut rules = Vec::with_capacity(count);
+    let mut heads = Vec::with_capacity(count);
+    // Most rules compile to a few instructions.
+    compiler.code.reserve(count * 4);
+    compiler.spans.reserve(count * 4);
     let mut tests = Vec::new();
     let mut index = RuleIndexBuilder::default();
     let mut diagnostics = Vec::new();
-    for (i, rule) in policy.rules.iter().enumerate() {
+    for (i, source) in sources.enumerate() {
+        let rule: &Rule = source.borrow();
         let rule_id = RuleId(i as u32);
         let code_start = compiler.code.len() as u32;
         compiler.depth = 0;
@@ -38,11 +109,8 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
         if let Some(condition) = &rule.condition {
             compiler.expr(condition);
         }
-        let patterns = match &rule.patterns {
-            ToolPatterns::Any => {
-                index.add_any(rule_id);
-                None
-            }
+        match &rule.patterns {
+            ToolPatterns::Any => index.add_any(rule_id),
             ToolPatterns::List(patterns) => {
                 for pattern in patterns {
                     let glob = Glob::new(pattern);
@@ -52,9 +120,8 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
                         index.add_pattern(rule_id, glob_id, glob);
                     }
                 }
-                Some(patterns.iter().map(|p| p.as_str().into()).collect())
             }
-        };
+        }
         if compiler.cost > MAX_RULE_COST {
             diagnostics.push(
                 Diagnostic::new(
@@ -92,29 +159,32 @@ pub fn compile(policy: &Policy) -> Result<Program, Vec<Diagnostic>> {
             &compiler.consts,
             &mut tests,
         ));
+        let (effect, ttl, uses, span) = (rule.effect, rule.ttl, rule.uses, rule.span);
+        let condition_span = rule.condition.as_ref().map(|c| c.span);
+        let text = source.text();
         rules.push(CompiledRule {
-            id: rule.id.as_str().into(),
-            effect: rule.effect,
-            ttl: rule.ttl,
-            uses: rule.uses,
-            approval: rule.approval.as_deref().map(Into::into),
-            annotations: rule
-                .annotations
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-                .collect(),
-            patterns,
+            id: text.id,
+            effect,
+            ttl,
+            uses,
+            approval: text.approval,
+            annotations: text.annotations,
+            patterns: text.patterns,
             code_start,
             code_end,
             cost: compiler.cost,
             max_stack: compiler.max_depth as u32,
-            span: rule.span,
-            condition_span: rule.condition.as_ref().map(|c| c.span),
+            span,
+            condition_span,
         });
     }
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
+    // The reservation above must not cost memory where rules have fewer
+    // instructions (shrinking in place copies nothing).
+    compiler.code.shrink_to_fit();
+    compiler.spans.shrink_to_fit();
     Ok(Program {
         types: policy.types.clone(),
         attrs: policy.attrs.clone(),

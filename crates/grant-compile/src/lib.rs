@@ -28,7 +28,7 @@ use grant_check::Policy;
 use grant_syntax::SourceMap;
 use grant_syntax::diagnostic::{self, Diagnostic};
 
-pub use compiler::{MAX_RULE_COST, MAX_STACK, compile};
+pub use compiler::{MAX_RULE_COST, MAX_STACK, compile, compile_owned};
 pub use program::Program;
 
 /// Everything the front end and the compiler say about a policy.
@@ -45,6 +45,26 @@ pub struct Built {
 impl Built {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses, checks and compiles a policy, keeping only the program: the
+/// checked policy's text moves into it (what loading a policy needs; see
+/// [`build`] for the checked policy too). The program is present when the
+/// policy has no errors; the diagnostics are those of [`build`].
+pub fn build_program(sources: &SourceMap) -> (Option<Program>, Vec<Diagnostic>) {
+    let checked = grant_check::check(sources);
+    let mut diagnostics = checked.diagnostics;
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return (None, diagnostics);
+    }
+    match compile_owned(checked.policy) {
+        Ok(program) => (Some(program), diagnostics),
+        Err(mut errors) => {
+            diagnostics.append(&mut errors);
+            diagnostic::sort(&mut diagnostics);
+            (None, diagnostics)
+        }
     }
 }
 

@@ -220,11 +220,12 @@ impl Engine {
     /// # Ok::<(), grant_engine::PolicyError>(())
     /// ```
     pub fn from_sources(sources: SourceMap) -> Result<Engine, PolicyError> {
-        let built = grant_compile::build(&sources);
-        let Some(program) = built.program else {
+        // The checked policy is not kept: its text moves into the program.
+        let (program, diagnostics) = grant_compile::build_program(&sources);
+        let Some(program) = program else {
             return Err(PolicyError::Invalid {
                 sources: Box::new(sources),
-                diagnostics: built.diagnostics,
+                diagnostics,
             });
         };
         let id = NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed);
@@ -281,7 +282,7 @@ impl Engine {
                 attrs,
                 by_path,
                 groups,
-                warnings: built.diagnostics,
+                warnings: diagnostics,
             }),
             limits: RequestLimits::default(),
         })

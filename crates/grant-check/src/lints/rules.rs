@@ -1,8 +1,7 @@
 //! Lints about whole rules: allow rules that a deny always overrides (G0903),
 //! duplicate rules (G0904), allow rules that take `default ttl` (G0906).
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use grant_syntax::Span;
 use grant_syntax::ast::Effect;
@@ -10,7 +9,7 @@ use grant_syntax::diagnostic::{Code, Diagnostic};
 
 use super::constant::{constant, same_shape};
 use crate::Checker;
-use crate::fnv::FnvMap;
+use crate::fnv::{Fnv, FnvMap};
 use crate::glob::{Glob, GlobScratch, GlobSetBuilder, Member};
 use crate::ir::{Expr, ExprKind, Policy, Rule, ToolPatterns};
 use grant_syntax::parser::format_duration;
@@ -130,7 +129,8 @@ impl Checker<'_> {
     pub(crate) fn lint_duplicate_rules(&mut self, policy: &Policy) {
         // Rules grouped by a hash of what makes them equal; equal hashes are
         // then compared for real.
-        let mut seen: HashMap<u64, Vec<&Rule>> = HashMap::new();
+        let mut seen: FnvMap<u64, Vec<&Rule>> = FnvMap::default();
+        seen.reserve(policy.rules.len());
         for rule in &policy.rules {
             let key = rule_key(rule);
             let earlier = seen.entry(key).or_default();
@@ -296,7 +296,9 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
 }
 
 fn rule_key(rule: &Rule) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    // FNV, not SipHash: the keys come from the policy, and SipHash was
+    // most of this lint's cost.
+    let mut hasher = Fnv::default();
     matches!(rule.effect, Effect::Allow).hash(&mut hasher);
     rule.ttl.hash(&mut hasher);
     rule.uses.hash(&mut hasher);
@@ -325,7 +327,7 @@ fn rule_key(rule: &Rule) -> u64 {
 }
 
 /// Hashes an expression without its spans, consistently with [`same_shape`].
-fn hash_shape(expr: &Expr, hasher: &mut DefaultHasher) {
+fn hash_shape(expr: &Expr, hasher: &mut Fnv) {
     std::mem::discriminant(&expr.kind).hash(hasher);
     match &expr.kind {
         ExprKind::Const(value) => value.hash(hasher),
