@@ -57,7 +57,7 @@ fn parser_invariants(text: &str) {
             }
             Item::Attr(a) => {
                 spans.extend([a.span, a.path.span]);
-                spans.extend(a.path.segments.iter().map(|s| s.span));
+                spans.extend(a.path.segments().map(|s| s.span));
                 type_spans(&a.ty, &mut spans);
             }
             Item::DefaultTtl(t) | Item::MaxTtl(t) => spans.extend([t.span, t.ttl.span]),
@@ -117,7 +117,10 @@ fn expr_spans(expr: &Expr, spans: &mut Vec<Span>) {
             expr_spans(lhs, spans);
             expr_spans(rhs, spans);
         }
-        ExprKind::Path(path) => spans.extend(path.segments.iter().map(|s| s.span)),
+        ExprKind::Path(path) => {
+            spans.push(path.span);
+            spans.extend(path.segments().map(|s| s.span));
+        }
         ExprKind::Variant { ty, variant } => spans.extend([ty.span, variant.span]),
         ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Duration(_) => {}
     }

@@ -1,11 +1,11 @@
 //! The first pass: every `type`, `attr`, `default ttl` and `max ttl` of every
 //! file, so that rules may use declarations from anywhere in the policy.
 
+use crate::fnv::FnvIndexMap;
 use grant_syntax::ast::{self, Item, TypeExpr};
 use grant_syntax::diagnostic::{Code, Diagnostic};
 use grant_syntax::parser::format_duration;
 use grant_syntax::{FileId, Span, Spanned};
-use crate::fnv::FnvIndexMap;
 
 use crate::Checker;
 use crate::fnv::FnvMap;

@@ -145,7 +145,7 @@ impl Checker<'_> {
     /// the context.
     fn needs_context(&self, expr: &ast::Expr) -> bool {
         match &expr.kind {
-            Ast::Path(path) => path.segments.len() == 1 && !self.is_attr(path),
+            Ast::Path(path) => path.is_bare() && !self.is_attr(path),
             Ast::List(_) => true,
             _ => false,
         }
@@ -171,7 +171,7 @@ impl Checker<'_> {
                 ty,
             ));
         }
-        if path.segments.len() == 1 {
+        if path.is_bare() {
             if let Some(Type::Scalar(Scalar::Enum(id))) = expected {
                 if let Some(ordinal) = self.scope.enum_type(id).and_then(|t| t.ordinal(&path.name))
                 {
@@ -307,7 +307,7 @@ impl Checker<'_> {
         let Type::Scalar(Scalar::Enum(id)) = expected else {
             return false;
         };
-        if path.segments.len() != 1 {
+        if !path.is_bare() {
             return false;
         }
         let Some(enum_type) = self.scope.enum_type(id) else {

@@ -9,8 +9,8 @@ use grant_syntax::{FileId, Span};
 use indexmap::IndexMap;
 
 use crate::Checker;
-use crate::fnv::FnvMap;
 use crate::declarations::zero_ttl;
+use crate::fnv::FnvMap;
 use crate::ir::{Rule, ToolPatterns, Type};
 use grant_syntax::parser::format_duration;
 
@@ -80,13 +80,9 @@ impl Checker<'_> {
         if let ToolPattern::List(patterns, span) = &rule.pattern {
             if patterns.is_empty() {
                 self.report(
-                    Diagnostic::new(
-                        Code::EmptyPatternList,
-                        *span,
-                        "empty list of tool patterns",
-                    )
-                    .label("matches no tool")
-                    .help("name at least one tool, or write `*` for every tool"),
+                    Diagnostic::new(Code::EmptyPatternList, *span, "empty list of tool patterns")
+                        .label("matches no tool")
+                        .help("name at least one tool, or write `*` for every tool"),
                 );
             }
         }

@@ -96,9 +96,6 @@ fn erased(file: &File) -> File {
 
 fn path(p: &mut Path) {
     p.span = NOWHERE;
-    for segment in &mut p.segments {
-        segment.span = NOWHERE;
-    }
 }
 
 fn type_expr(t: &mut TypeExpr) {

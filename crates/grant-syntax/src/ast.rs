@@ -9,6 +9,9 @@ pub struct File {
     pub items: Vec<Item>,
 }
 
+// Most items are rules: boxing the largest variant would cost an
+// allocation per rule to save space on the few declarations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     Type(TypeDecl),
@@ -63,12 +66,37 @@ pub struct TtlSetting {
 }
 
 /// A dotted attribute path, or a bare identifier (a path of one segment).
+/// Segments are written without space around their dots, so the path is
+/// its text: one string, its segments found in it ([`Path::segments`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Path {
-    pub segments: Vec<Ident>,
-    /// The segments joined by `.`.
+    /// The segments joined by `.`, as written.
     pub name: String,
     pub span: Span,
+}
+
+impl Path {
+    /// Each segment with its span.
+    pub fn segments(&self) -> impl Iterator<Item = Spanned<&str>> + '_ {
+        let mut offset = self.span.start;
+        self.name.split('.').map(move |segment| {
+            let start = offset;
+            offset += segment.len() as u32 + 1;
+            Spanned::new(
+                segment,
+                Span {
+                    start,
+                    end: start + segment.len() as u32,
+                    ..self.span
+                },
+            )
+        })
+    }
+
+    /// Whether the path is one bare name (that may be an enum variant).
+    pub fn is_bare(&self) -> bool {
+        !self.name.contains('.')
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -713,31 +713,25 @@ impl Parser<'_> {
             None => self.ident()?,
         };
         let start = first.span.start;
-        let mut segments = vec![first];
+        let mut dotted = false;
         while self.peek() == Some(Token::Dot) && self.next_is_adjacent() {
             self.bump();
-            let word = self.cur;
-            match word {
+            match self.cur {
                 Some(tok) if tok.kind.is_some_and(Token::is_word) && self.next_is_adjacent() => {
                     self.bump();
-                    segments.push(Spanned::new(
-                        self.tok_text(tok).to_string(),
-                        self.tok_span(tok),
-                    ));
+                    dotted = true;
                 }
                 _ => return self.fail(Expected::NAME),
             }
         }
         let span = self.span_from(start);
-        let name = match segments.as_slice() {
-            [one] => one.value.clone(),
-            _ => self.text.get(span.range()).unwrap_or_default().to_string(),
+        // The path is its text: segments and dots are adjacent.
+        let name = if dotted {
+            self.text.get(span.range()).unwrap_or_default().to_string()
+        } else {
+            first.value
         };
-        Ok(Path {
-            segments,
-            name,
-            span,
-        })
+        Ok(Path { name, span })
     }
 
     fn rule(&mut self) -> Parse<AstRule> {

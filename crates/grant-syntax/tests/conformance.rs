@@ -20,7 +20,7 @@ use grant_syntax::ast::{Expr, ExprKind, File, Ident, Item, Path, ToolPattern, Ty
 use grant_syntax::lexer::{self, Token};
 use grant_syntax::literal;
 use grant_syntax::parser::parse_file;
-use grant_syntax::{Code, FileId, Span};
+use grant_syntax::{Code, FileId, Span, Spanned};
 use pest::Parser as _;
 use pest::iterators::Pair;
 use proptest::prelude::*;
@@ -42,9 +42,11 @@ fn ident(out: &mut String, ident: &Ident) {
 
 fn path(out: &mut String, path: &Path) {
     let _ = write!(out, "(path {}", path.name);
-    for segment in &path.segments {
+    // The segments' spans are derived from the path's (`Path::segments`);
+    // pest's side gives each its own, so they are compared for real.
+    for segment in path.segments() {
         out.push(' ');
-        ident(out, segment);
+        ident(out, &Spanned::new(segment.value.to_string(), segment.span));
     }
     span(out, path.span);
     out.push(')');
