@@ -151,6 +151,7 @@ fn compile_rules<S: Source>(
                 .help("split the rule into simpler rules"),
             );
         }
+        diagnostics.append(&mut compiler.internal);
         let code_end = compiler.code.len() as u32;
         heads.push(plan::plan(
             rule.effect,
@@ -213,6 +214,10 @@ struct Compiler {
     /// The key of the glob being looked up, reused: most patterns are
     /// found, and a found pattern then allocates nothing.
     glob_key: String,
+    /// States the checker should have ruled out, met while compiling: each
+    /// refuses the policy with an internal error (G0001), never a silent
+    /// change of meaning.
+    internal: Vec<Diagnostic>,
     code: Vec<Op>,
     spans: Vec<Span>,
     depth: usize,
@@ -322,6 +327,11 @@ impl Compiler {
             ExprKind::InSet { needle, set } => {
                 // Set-typed expressions are attributes (checker): no code.
                 let ExprKind::Attr(set) = set.kind else {
+                    self.internal.push(Diagnostic::new(
+                        Code::Internal,
+                        span,
+                        "internal error: the set of this `in` is not an attribute, which the checker should have refused; the policy is not used (please report it)",
+                    ));
                     self.emit(Op::Push(Tri::Unknown), span);
                     return;
                 };
@@ -472,4 +482,39 @@ fn glob_key(glob: &Glob, key: &mut String) {
     }
     key.push('*');
     key.push_str(&glob.suffix);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use grant_check::ir::{Expr, ExprKind, Value};
+    use grant_syntax::{Code, SourceMap};
+
+    /// A state the checker rules out, forced into a checked policy: the
+    /// compiler refuses the policy with an internal error instead of
+    /// compiling a condition of another meaning.
+    #[test]
+    fn a_state_the_checker_rules_out_is_an_internal_error() {
+        let mut sources = SourceMap::new();
+        sources.add(
+            "p.grant",
+            "attr tags: set<string>\nattr tag: string\ndeny tool \"t\" when tag in tags\n",
+        );
+        let mut checked = grant_check::check(&sources);
+        assert!(!checked.has_errors());
+        assert!(super::compile(&checked.policy).is_ok());
+        let Some(Expr {
+            kind: ExprKind::InSet { set, .. },
+            ..
+        }) = checked.policy.rules[0].condition.as_mut()
+        else {
+            panic!("the condition is `in` a set attribute");
+        };
+        set.kind = ExprKind::Const(Value::Set(Vec::new()));
+        let errors = super::compile(&checked.policy).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].code, Code::Internal);
+        assert!(errors[0].message.starts_with("internal error:"));
+    }
 }
