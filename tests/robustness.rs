@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
 
 use grant_syntax::ast::{Expr, ExprKind, Item, TypeExpr};
-use grant_syntax::lexer::{self, Token};
+use grant_syntax::lexer::{self, Keyword, Token};
 use grant_syntax::parser::parse_file;
 use grant_syntax::{FileId, SourceMap, Span};
 use grant_tests::{grant, root};
@@ -275,79 +275,71 @@ fn not_utf8_is_a_usage_error() {
 
 /// Pieces of grant text, so that random sequences get past the lexer and
 /// exercise the parser and checker, not only the first-token error.
-const PIECES: &[&str] = &[
-    "allow",
-    "deny",
-    "tool",
-    "when",
-    "ttl",
-    "and",
-    "or",
-    "not",
-    "in",
-    "matches",
-    "true",
-    "false",
-    "type",
-    "attr",
-    "default",
-    "max",
-    "\"db.*\"",
-    "\"",
-    "*",
-    "[",
-    "]",
-    "(",
-    ")",
-    ",",
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "=",
-    "|",
-    ":",
-    "::",
-    ".",
-    "@id",
-    "@",
-    "5m",
-    "1h30m",
-    "0s",
-    "-3",
-    "10_000",
-    "99999999999999999999",
-    "x",
-    "env",
-    "prod",
-    "task.approved",
-    "set",
-    "<string>",
-    "\\u{D800}",
-    "\n",
-    " ",
-    "#c\n",
-    "\0",
-    "é",
-    "\r",
-    "\r\n",
-    "\u{2028}",
-    "\u{85}",
-    "\u{202e}",
-    "\u{200b}",
-    "\u{feff}",
-    "\u{1b}[2K",
-    "\t",
-    "数据",
-    "sensitivity",
-    "internal",
-    "int",
-    "bool",
-    "string",
-    "duration",
-];
+/// Every keyword, from the lexer's table, then the other pieces.
+fn pieces() -> Vec<&'static str> {
+    let others = [
+        "\"db.*\"",
+        "\"",
+        "*",
+        "[",
+        "]",
+        "(",
+        ")",
+        ",",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "=",
+        "|",
+        ":",
+        "::",
+        ".",
+        "@id",
+        "@",
+        "5m",
+        "1h30m",
+        "0s",
+        "-3",
+        "10_000",
+        "99999999999999999999",
+        "x",
+        "env",
+        "prod",
+        "task.approved",
+        "set",
+        "<string>",
+        "\\u{D800}",
+        "\n",
+        " ",
+        "#c\n",
+        "\0",
+        "é",
+        "\r",
+        "\r\n",
+        "\u{2028}",
+        "\u{85}",
+        "\u{202e}",
+        "\u{200b}",
+        "\u{feff}",
+        "\u{1b}[2K",
+        "\t",
+        "数据",
+        "sensitivity",
+        "internal",
+        "int",
+        "bool",
+        "string",
+        "duration",
+    ];
+    Keyword::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain(others)
+        .collect()
+}
 
 fn example_texts() -> Vec<String> {
     grant_syntax::source::grant_files_under(&root().join("examples"))
@@ -361,7 +353,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_token_soup_keeps_the_invariants(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..60)) {
+    fn random_token_soup_keeps_the_invariants(pieces in prop::collection::vec(prop::sample::select(pieces()), 0..60)) {
         check_text(&pieces.join(" "));
         check_text(&pieces.concat());
     }
@@ -376,7 +368,7 @@ proptest! {
         which in 0usize..64,
         cut in any::<prop::sample::Index>(),
         len in 0usize..40,
-        insert in prop::sample::select(PIECES),
+        insert in prop::sample::select(pieces()),
     ) {
         let texts = example_texts();
         let text = &texts[which % texts.len()];

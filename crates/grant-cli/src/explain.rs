@@ -280,14 +280,7 @@ impl<'e> Explainer<'e> {
         let line = |label: &str, text: &str| format!("{:INDENT$}{label:<LABEL$}{text}", "");
         let at = format!("{}:{}", rule.file, rule.line);
         writeln!(out, "{}", line("at", &printable(&at)))?;
-        let tools = match &rule.tools {
-            None => "*".to_string(),
-            Some(patterns) => patterns
-                .iter()
-                .map(|p| format!("{p:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
+        let tools = grant_compile::program::patterns_text(rule.tools.as_deref());
         writeln!(out, "{}", line("tool", &printable(&tools)))?;
         if let Some(uses) = rule.uses {
             writeln!(out, "{}", line("uses", &uses.to_string()))?;

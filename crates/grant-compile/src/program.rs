@@ -216,14 +216,20 @@ pub struct CompiledRule {
 impl CompiledRule {
     /// The rule's tool patterns as written: `*`, or `"db.*", "db.read"`.
     pub fn patterns_text(&self) -> String {
-        match &self.patterns {
-            None => "*".to_string(),
-            Some(patterns) => patterns
-                .iter()
-                .map(|p| format!("{p:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
+        patterns_text(self.patterns.as_deref())
+    }
+}
+
+/// Tool patterns as a rule writes them: `*` for `None`, else each quoted,
+/// `"db.*", "db.read"` (for `grant inspect` and `--explain`).
+pub fn patterns_text<S: AsRef<str>>(patterns: Option<&[S]>) -> String {
+    match patterns {
+        None => "*".to_string(),
+        Some(patterns) => patterns
+            .iter()
+            .map(|p| format!("{:?}", p.as_ref()))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 
 use grant_syntax::ast::{Expr, ExprKind, File, Ident, Item, Path, ToolPattern, TypeExpr};
-use grant_syntax::lexer::{self, Token};
+use grant_syntax::lexer::{self, Keyword, Token};
 use grant_syntax::literal;
 use grant_syntax::parser::parse_file;
 use grant_syntax::{Code, FileId, Span, Spanned};
@@ -663,69 +663,61 @@ fn generated_policies_and_mutations_parse_as_the_grammar_says() {
 
 /// Pieces of Grant text for token soup: every keyword and contextual
 /// keyword, punctuation, names, literals good and bad, and trivia.
-const PIECES: &[&str] = &[
-    "allow",
-    "deny",
-    "tool",
-    "when",
-    "ttl",
-    "and",
-    "or",
-    "not",
-    "in",
-    "matches",
-    "true",
-    "false",
-    "type",
-    "attr",
-    "default",
-    "max",
-    "uses",
-    "approval",
-    "set",
-    "\"db.*\"",
-    "\"a\\u{e9}\"",
-    "\"\\q\"",
-    "*",
-    "[",
-    "]",
-    "(",
-    ")",
-    ",",
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "=",
-    "|",
-    ":",
-    "::",
-    ".",
-    "@",
-    "@id",
-    "5m",
-    "1h30m",
-    "30m1h",
-    "0s",
-    "-3",
-    "10_000",
-    "1_0",
-    "3",
-    "99999999999999999999",
-    "x",
-    "a.b",
-    "task.type",
-    "t::v",
-    "env",
-    "int",
-    " ",
-    "\n",
-    "#c\n",
-    "&&",
-    "!",
-];
+/// Every keyword, from the lexer's table, then the other pieces.
+fn pieces() -> Vec<&'static str> {
+    let others = [
+        "uses",
+        "approval",
+        "set",
+        "\"db.*\"",
+        "\"a\\u{e9}\"",
+        "\"\\q\"",
+        "*",
+        "[",
+        "]",
+        "(",
+        ")",
+        ",",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "=",
+        "|",
+        ":",
+        "::",
+        ".",
+        "@",
+        "@id",
+        "5m",
+        "1h30m",
+        "30m1h",
+        "0s",
+        "-3",
+        "10_000",
+        "1_0",
+        "3",
+        "99999999999999999999",
+        "x",
+        "a.b",
+        "task.type",
+        "t::v",
+        "env",
+        "int",
+        " ",
+        "\n",
+        "#c\n",
+        "&&",
+        "!",
+    ];
+    Keyword::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain(others)
+        .collect()
+}
 
 /// A small random generator of policies, from a seed: valid items, so that
 /// mutations of them land near the grammar's edges.
@@ -846,7 +838,7 @@ proptest! {
 
     #[test]
     fn token_soup_parses_as_the_grammar_says(
-        pieces in prop::collection::vec(prop::sample::select(PIECES), 0..40),
+        pieces in prop::collection::vec(prop::sample::select(pieces()), 0..40),
         glue in prop::sample::select(&[" ", "", "\n"][..]),
     ) {
         conforms(&pieces.join(glue));
