@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use grant_engine::{Decision, Engine, Value};
 use grant_syntax::SourceMap;
+use grant_syntax::literal::format_duration;
 use grant_tests::reference::{self, RefDecision, RefPolicy, RefValue};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -124,20 +125,6 @@ const PATTERNS: &[&str] = &[
     "*.",
 ];
 
-fn duration_text(mut seconds: u64) -> String {
-    if seconds == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if seconds >= size {
-            out.push_str(&format!("{}{unit}", seconds / size));
-            seconds %= size;
-        }
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------
 // Conditions.
 
@@ -236,7 +223,7 @@ fn int_lit() -> BoxedStrategy<String> {
 }
 
 fn duration_lit() -> BoxedStrategy<String> {
-    pick(DURATIONS).prop_map(duration_text).boxed()
+    pick(DURATIONS).prop_map(format_duration).boxed()
 }
 
 fn string_lit() -> BoxedStrategy<String> {
@@ -519,10 +506,10 @@ impl GenPolicy {
     fn text(&self) -> String {
         let mut text = DECLARATIONS.to_string();
         if let Some(ttl) = self.default_ttl {
-            text.push_str(&format!("default ttl {}\n", duration_text(ttl)));
+            text.push_str(&format!("default ttl {}\n", format_duration(ttl)));
         }
         if let Some(ttl) = self.max_ttl {
-            text.push_str(&format!("max ttl {}\n", duration_text(ttl)));
+            text.push_str(&format!("max ttl {}\n", format_duration(ttl)));
         }
         for (i, rule) in self.rules.iter().enumerate() {
             text.push('\n');
@@ -553,7 +540,7 @@ impl GenPolicy {
                 text.push_str(&condition.render(Place::Top));
             }
             if let Some(ttl) = rule.ttl {
-                text.push_str(&format!(" ttl {}", duration_text(ttl)));
+                text.push_str(&format!(" ttl {}", format_duration(ttl)));
             }
             if let Some(uses) = rule.uses {
                 text.push_str(&format!(" uses {uses}"));
@@ -629,7 +616,7 @@ fn scalar_value(kind: Kind) -> BoxedStrategy<ReqValue> {
                 ][..],
             ),
         )
-            .prop_map(|(d, form)| ReqValue::Duration(d, form, duration_text(d)))
+            .prop_map(|(d, form)| ReqValue::Duration(d, form, format_duration(d)))
             .boxed(),
         Kind::Level => pick(LEVELS).prop_map(ReqValue::Variant).boxed(),
         Kind::Env | Kind::SetEnv => pick(ENVS).prop_map(ReqValue::Variant).boxed(),
@@ -793,7 +780,7 @@ impl GenRequest {
         }
         if let Some(ttl) = self.ttl {
             let ttl = if self.ttl_as_text {
-                json!(duration_text(ttl))
+                json!(format_duration(ttl))
             } else {
                 json!(ttl)
             };
