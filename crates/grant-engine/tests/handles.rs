@@ -1,6 +1,7 @@
-//! Handles, requests and verdicts belong to the engine that made them: after
-//! a hot reload swaps in a new engine, the old ones are refused (the
-//! request is denied with the error), never read into the new layout.
+//! Handles and requests belong to the engine that made them: after a hot
+//! reload swaps in a new engine, the old ones are refused (the request is
+//! denied with the error), never read into the new layout. A verdict only
+//! holds the last decision, so it moves between engines.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
 
