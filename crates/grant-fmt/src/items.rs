@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use grant_syntax::lexer::{Keyword, Token};
 
-use crate::trivia::{Tok, is_keyword, starts_item};
+use crate::trivia::{Tok, is_keyword, is_word, starts_item};
 
 #[derive(Debug)]
 pub(crate) enum Item {
@@ -40,18 +40,6 @@ fn starts_limits(toks: &[Tok<'_>], i: usize) -> bool {
     is_keyword(toks, i, Keyword::Ttl)
         || (is_word(toks, i, "uses") && next == Some(Token::Number))
         || (is_word(toks, i, "approval") && next == Some(Token::String))
-}
-
-/// Whether the token at `i` is the word `word` standing alone (not a
-/// segment after a dot): a contextual keyword's place.
-fn is_word(toks: &[Tok<'_>], i: usize, word: &str) -> bool {
-    let after_joiner = i
-        .checked_sub(1)
-        .and_then(|p| toks.get(p))
-        .is_some_and(|prev| matches!(prev.kind, Token::Dot | Token::ColonColon | Token::At));
-    toks.get(i)
-        .is_some_and(|t| t.kind == Token::Word && t.text == word)
-        && !after_joiner
 }
 
 /// Splits the tokens into items; `None` if they are not shaped like items,

@@ -91,14 +91,26 @@ pub(crate) fn attach(text: &str) -> Option<Tokens<'_>> {
 /// Whether the token at `i` is the keyword `keyword` (and not a path
 /// segment after `.`, a variant after `::` or an annotation name after `@`).
 pub(crate) fn is_keyword(toks: &[Tok<'_>], i: usize, keyword: Keyword) -> bool {
-    let Some(tok) = toks.get(i) else {
-        return false;
-    };
-    let after_joiner = i
-        .checked_sub(1)
+    toks.get(i)
+        .is_some_and(|tok| tok.kind == Token::Keyword(keyword))
+        && !after_joiner(toks, i)
+}
+
+/// Whether the token at `i` is the word `word` standing alone (not a path
+/// segment after a dot): where a contextual keyword (`uses`, `approval`)
+/// means itself.
+pub(crate) fn is_word(toks: &[Tok<'_>], i: usize, word: &str) -> bool {
+    toks.get(i)
+        .is_some_and(|tok| tok.kind == Token::Word && tok.text == word)
+        && !after_joiner(toks, i)
+}
+
+/// Whether the token at `i` follows `.`, `::` or `@`: a word there is a
+/// path segment, a variant or an annotation name, never a keyword.
+fn after_joiner(toks: &[Tok<'_>], i: usize) -> bool {
+    i.checked_sub(1)
         .and_then(|p| toks.get(p))
-        .is_some_and(|prev| matches!(prev.kind, Token::Dot | Token::ColonColon | Token::At));
-    tok.kind == Token::Keyword(keyword) && !after_joiner
+        .is_some_and(|prev| matches!(prev.kind, Token::Dot | Token::ColonColon | Token::At))
 }
 
 /// Whether the token at `i` starts an item: `@`, or a keyword that starts
