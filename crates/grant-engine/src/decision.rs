@@ -374,7 +374,7 @@ impl Verdict {
 
     /// Collects the obligations of an allow from its deciding rules.
     pub(crate) fn oblige(&mut self) {
-        if !self.outcome.is_allow() {
+        if !self.inner.has_obligations || !self.outcome.is_allow() {
             return;
         }
         let program = &self.inner.program;
@@ -389,10 +389,12 @@ impl Verdict {
                 self.approvals.push(id);
             }
         }
-        let group = |id: &RuleId| program.rule(*id).and_then(|r| r.approval.as_deref());
-        self.approvals
-            .sort_unstable_by(|a, b| group(a).cmp(&group(b)));
-        self.approvals.dedup_by(|a, b| group(a) == group(b));
+        if self.approvals.len() > 1 {
+            let group = |id: &RuleId| program.rule(*id).and_then(|r| r.approval.as_deref());
+            self.approvals
+                .sort_unstable_by(|a, b| group(a).cmp(&group(b)));
+            self.approvals.dedup_by(|a, b| group(a) == group(b));
+        }
     }
 
     /// Allow or deny.

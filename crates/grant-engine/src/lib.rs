@@ -177,6 +177,9 @@ pub(crate) struct Inner {
     pub(crate) groups: FnvMap<u64, Vec<u32>>,
     /// Warnings the policy had (it had no errors).
     pub(crate) warnings: Vec<Diagnostic>,
+    /// Whether any rule states `uses` or `approval`: without, an allow has
+    /// no obligations to collect.
+    pub(crate) has_obligations: bool,
 }
 
 impl Engine {
@@ -273,6 +276,10 @@ impl Engine {
             previous = path;
         }
         let policy_hash = hash::policy_hash(&sources);
+        let has_obligations = program
+            .rules
+            .iter()
+            .any(|rule| rule.uses.is_some() || rule.approval.is_some());
         Ok(Engine {
             inner: Arc::new(Inner {
                 id,
@@ -283,6 +290,7 @@ impl Engine {
                 by_path,
                 groups,
                 warnings: diagnostics,
+                has_obligations,
             }),
             limits: RequestLimits::default(),
         })
