@@ -416,20 +416,10 @@ impl Reader {
                 ));
             }
         };
-        let ttl = match field(table, "ttl") {
-            Some(value) => {
-                if effect == DecisionEffect::Deny {
-                    return Err(self.error(
-                        value.span(),
-                        "`expect.ttl` with `expect.effect = \"deny\"`: a deny has no ttl"
-                            .to_string(),
-                        Some("remove `expect.ttl`, or expect an allow".to_string()),
-                    ));
-                }
-                Some(self.ttl(value)?)
-            }
-            None => None,
-        };
+        let ttl = self
+            .allow_only(table, "ttl", effect)?
+            .map(|value| self.ttl(value))
+            .transpose()?;
         let rules = field(table, "rules")
             .map(|value| self.names(value, "`expect.rules`", "rule ids"))
             .transpose()?;
@@ -459,20 +449,10 @@ impl Reader {
             }
             None => None,
         };
-        let obligations = match field(table, "obligations") {
-            Some(value) => {
-                if effect == DecisionEffect::Deny {
-                    return Err(self.error(
-                        value.span(),
-                        "`expect.obligations` with `expect.effect = \"deny\"`: a deny has no obligations"
-                            .to_string(),
-                        Some("remove `expect.obligations`, or expect an allow".to_string()),
-                    ));
-                }
-                Some(self.obligations(value)?)
-            }
-            None => None,
-        };
+        let obligations = self
+            .allow_only(table, "obligations", effect)?
+            .map(|value| self.obligations(value))
+            .transpose()?;
         Ok(Expect {
             effect,
             ttl,
@@ -548,6 +528,25 @@ impl Reader {
             return Err(bad("must be positive: no allow has a ttl of 0".to_string()));
         }
         Ok(seconds)
+    }
+
+    /// `expect.KEY`, which only an allow has (`ttl`, `obligations`): refused
+    /// with `expect.effect = "deny"`.
+    fn allow_only<'t, 'i>(
+        &self,
+        table: &'t Table<'i>,
+        key: &str,
+        effect: DecisionEffect,
+    ) -> Result<Option<&'t Item<'i>>, FileError> {
+        let value = field(table, key);
+        match value {
+            Some(value) if effect == DecisionEffect::Deny => Err(self.error(
+                value.span(),
+                format!("`expect.{key}` with `expect.effect = \"deny\"`: a deny has no {key}"),
+                Some(format!("remove `expect.{key}`, or expect an allow")),
+            )),
+            _ => Ok(value),
+        }
     }
 
     /// `{ uses = N, approvals = [...] }`, each key optional.
