@@ -273,9 +273,10 @@ pub(crate) fn rule_info(inner: &Inner, rule: &CompiledRule) -> RuleInfo {
 }
 
 /// A condition as written, its continuation lines re-indented under the
-/// first.
+/// first. The condition's span ends at its last token, so comments after
+/// it are not in the text; comments inside it are, as written.
 fn condition_lines(text: &str) -> Vec<String> {
-    let mut lines = without_trailing_comments(text).lines();
+    let mut lines = text.lines();
     let first = lines.next().unwrap_or("").trim_end().to_string();
     let rest: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
     let margin = rest
@@ -289,38 +290,6 @@ fn condition_lines(text: &str) -> Vec<String> {
                 .map(|l| format!("  {}", l.get(margin..).unwrap_or(l).trim_end())),
         )
         .collect()
-}
-
-/// `text` without the comments and blank space at its end. A condition's
-/// span can run on over the comments that follow it (the parser's spans for
-/// `and`, `or` and `not` take in trailing trivia), and they are no part of
-/// the condition.
-fn without_trailing_comments(mut text: &str) -> &str {
-    loop {
-        text = text.trim_end();
-        let line_start = text.rfind('\n').map_or(0, |i| i + 1);
-        let Some(comment) = text.get(line_start..).and_then(comment_start) else {
-            return text;
-        };
-        text = text.get(..line_start + comment).unwrap_or("");
-    }
-}
-
-/// Where a `#` comment starts in one line of source, outside strings
-/// (which cannot span lines).
-fn comment_start(line: &str) -> Option<usize> {
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_string => escaped = true,
-            '"' => in_string = !in_string,
-            '#' if !in_string => return Some(i),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The attributes a rule's code reads, in the order it reads them.
@@ -355,14 +324,6 @@ fn slots_read(code: &[Op]) -> Vec<SlotId> {
 #[cfg(test)]
 mod tests {
     use super::condition_lines;
-
-    #[test]
-    fn trailing_comments_are_no_part_of_a_condition() {
-        let text = "a matches \"x#y\" # note\n# next rule\n\n";
-        assert_eq!(condition_lines(text), ["a matches \"x#y\""]);
-        let text = "a\n    # inside\n    and b  # after";
-        assert_eq!(condition_lines(text), ["a", "  # inside", "  and b"]);
-    }
 
     #[test]
     fn continuation_lines_are_reindented() {
