@@ -139,10 +139,11 @@ fn first_error(diagnostics: &[Diagnostic]) -> String {
 /// A loaded, compiled policy. Clones share it. Requests are bounded by
 /// [`RequestLimits`], the defaults unless set with [`Engine::with_limits`].
 ///
-/// To reload a policy, build a new engine and swap it in: requests, verdicts
-/// and attribute handles made by the old one are refused by the new one
-/// (the request is denied with a [`RequestErrorKind::WrongEngine`] error),
-/// never misread. Fetch handles again from the new engine.
+/// To reload a policy, build a new engine and swap it in: requests and
+/// attribute handles made by the old one are refused by the new one (the
+/// request is denied with a [`RequestErrorKind::WrongEngine`] error), never
+/// misread. Fetch handles again from the new engine; a [`Verdict`] may be
+/// decided into by any engine.
 ///
 /// ```
 /// use grant_engine::Engine;
