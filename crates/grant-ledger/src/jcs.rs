@@ -1,0 +1,142 @@
+//! RFC 8785 JSON Canonicalization Scheme: the one byte form of a JSON value
+//! that the audit chain hashes. Object keys sorted by UTF-16 code units,
+//! no whitespace, strings escaped as ECMAScript's `JSON.stringify` does,
+//! numbers as ECMAScript writes doubles. RFC 8785 treats numbers as
+//! doubles, so an integer outside ±2^53 (which a double cannot hold
+//! exactly) is written as a string of its digits, as the lifecycle spec
+//! says.
+
+use std::fmt::Write as _;
+
+use serde_json::{Number, Value};
+
+/// The largest integer magnitude a double holds exactly.
+const MAX_EXACT: u64 = 1 << 53;
+
+/// `value` in canonical form.
+pub fn to_string(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    out
+}
+
+fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, key);
+                out.push(':');
+                write_value(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_number(out: &mut String, number: &Number) {
+    if let Some(u) = number.as_u64() {
+        if u <= MAX_EXACT {
+            let _ = write!(out, "{u}");
+        } else {
+            write_string(out, &u.to_string());
+        }
+    } else if let Some(i) = number.as_i64() {
+        if i.unsigned_abs() <= MAX_EXACT {
+            let _ = write!(out, "{i}");
+        } else {
+            write_string(out, &i.to_string());
+        }
+    } else if let Some(f) = number.as_f64() {
+        write_double(out, f);
+    }
+}
+
+/// ECMAScript's Number::toString for a finite double (RFC 8785 §3.2.2.3).
+fn write_double(out: &mut String, value: f64) {
+    if value == 0.0 || !value.is_finite() {
+        // JSON has no NaN or infinity; -0 is written as 0.
+        out.push('0');
+        return;
+    }
+    if value < 0.0 {
+        out.push('-');
+    }
+    // Rust's `{:e}` gives the shortest digits that round-trip, which is
+    // what ECMAScript requires; only the layout differs.
+    let scientific = format!("{:e}", value.abs());
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let k = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    let n = exponent + 1;
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n(
+            '0',
+            usize::try_from(n - k).unwrap_or(0),
+        ));
+    } else if 0 < n && n <= 21 {
+        let (int, frac) = digits.split_at(usize::try_from(n).unwrap_or(0));
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', usize::try_from(-n).unwrap_or(0)));
+        out.push_str(&digits);
+    } else {
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let e = n - 1;
+        let _ = write!(
+            out,
+            "e{}{}",
+            if e >= 0 { '+' } else { '-' },
+            e.unsigned_abs()
+        );
+    }
+}
+
+fn write_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
