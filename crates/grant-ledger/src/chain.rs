@@ -23,7 +23,7 @@ pub fn event_hash(event: &serde_json::Value) -> String {
 
 /// Places `event` after `head`: sets `seq`, `prev_hash` and `hash`, and
 /// returns the stored form (canonical JSON, hash included).
-pub(crate) fn seal(event: &mut Event, head: Option<&Head>) -> Result<StoredEvent, LedgerError> {
+pub fn seal(event: &mut Event, head: Option<&Head>) -> Result<StoredEvent, LedgerError> {
     event.seq = head.map_or(1, |h| h.seq + 1);
     event.prev_hash = head.map_or_else(|| GENESIS.to_string(), |h| h.hash.clone());
     event.hash.clear();

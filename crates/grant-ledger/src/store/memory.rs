@@ -43,6 +43,7 @@ struct State {
     child_grants: BTreeMap<String, BTreeSet<String>>,
     live_expiries: BTreeSet<(Timestamp, String)>,
     blocked: BTreeSet<String>,
+    meta: BTreeMap<String, String>,
 }
 
 enum Undo {
@@ -50,6 +51,7 @@ enum Undo {
     Task(String, Option<Task>),
     Grant(String, Option<Grant>),
     Blocked(String, bool),
+    Meta(String, Option<String>),
 }
 
 impl State {
@@ -188,6 +190,14 @@ impl MemoryTx<'_> {
                 Undo::Blocked(agent, was) => {
                     self.state.set_blocked(&agent, was);
                 }
+                Undo::Meta(key, old) => match old {
+                    Some(value) => {
+                        self.state.meta.insert(key, value);
+                    }
+                    None => {
+                        self.state.meta.remove(&key);
+                    }
+                },
             }
         }
     }
@@ -321,6 +331,17 @@ impl Tx for MemoryTx<'_> {
         self.writable()?;
         let was = self.state.set_blocked(agent, blocked);
         self.undo.push(Undo::Blocked(agent.to_string(), was));
+        Ok(())
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.state.meta.get(key).cloned())
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.writable()?;
+        let old = self.state.meta.insert(key.to_string(), value.to_string());
+        self.undo.push(Undo::Meta(key.to_string(), old));
         Ok(())
     }
 }

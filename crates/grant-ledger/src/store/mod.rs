@@ -77,6 +77,11 @@ pub trait Tx {
 
     fn is_blocked(&mut self, agent: &str) -> Result<bool, StoreError>;
     fn set_blocked(&mut self, agent: &str, blocked: bool) -> Result<(), StoreError>;
+
+    /// A small named value the ledger keeps beside the chain (the policy
+    /// hash last activated, the latest signed checkpoint).
+    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
 }
 
 /// A closure run inside a transaction.
