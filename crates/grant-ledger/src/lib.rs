@@ -20,6 +20,7 @@ pub mod model;
 mod ops;
 mod policy;
 mod project;
+pub mod replay;
 pub mod store;
 pub mod time;
 

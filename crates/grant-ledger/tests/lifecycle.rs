@@ -733,3 +733,41 @@ impl ClockNow for Fixture {
         self.clock.now()
     }
 }
+
+#[test]
+fn a_use_with_attributes_is_decided_again() {
+    let f = Fixture::memory();
+    let task = f.open("agent", None);
+    let grant = f.issue(&task, "db.read", json!({"sensitivity": "public"}));
+    let use_with = |attrs: serde_json::Value| {
+        f.ledger
+            .use_grant(
+                "gateway",
+                UseGrant {
+                    grant_id: grant.grant_id.clone(),
+                    agent: "agent".into(),
+                    tool: "db.read".into(),
+                    attrs: attrs.as_object().cloned(),
+                },
+            )
+            .unwrap()
+    };
+    let refused = use_with(json!({"sensitivity": "confidential"}));
+    assert!(!refused.ok);
+    assert_eq!(refused.decision.as_ref().map(|d| d.is_allow()), Some(false));
+    let allowed = use_with(json!({"sensitivity": "internal"}));
+    assert!(allowed.ok);
+    assert_eq!(allowed.decision.unwrap().decision.rules[0].id, "db-read");
+    let forged = use_with(json!({"sensitivity": "public", "ledger.degraded": true}));
+    assert!(!forged.ok);
+    // The grant stays as it was after a refused use.
+    assert_eq!(
+        f.ledger.grant(&grant.grant_id).unwrap().state,
+        GrantState::Active
+    );
+    let types = f.event_types();
+    assert_eq!(
+        &types[types.len() - 3..],
+        ["grant.use_refused", "grant.used", "grant.use_refused"]
+    );
+}

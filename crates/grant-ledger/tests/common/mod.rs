@@ -2,6 +2,8 @@
 //! under a policy file of tests/policies/.
 #![allow(dead_code)]
 
+pub mod concurrency;
+
 use std::sync::Arc;
 
 use grant_engine::Engine;
