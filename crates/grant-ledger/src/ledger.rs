@@ -5,6 +5,7 @@
 //! still sees the state its predecessors left, so the effect is as if they
 //! ran one at a time in `seq` order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use grant_engine::Engine;
@@ -19,7 +20,9 @@ use crate::event::Event;
 use crate::model::{Grant, Task, TaskView};
 use crate::ops::{self, Ctx};
 use crate::policy::PolicyHandle;
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::degraded::{Degraded, Local};
+use crate::policy::LedgerDecision;
+use crate::store::{Store, StoreError, StoreErrorKind, StoredEvent};
 
 /// Settings of a ledger; `Default` gives the spec's defaults.
 #[derive(Clone, Debug)]
@@ -30,6 +33,10 @@ pub struct LedgerConfig {
     /// A pending grant not fully approved within this expires (seconds;
     /// default 15 m).
     pub approval_timeout: u64,
+    /// The local spool for degraded issuance (fsynced, replayed on
+    /// recovery). Without one, grant requests are denied while the store is
+    /// unavailable, whatever the policy says.
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl Default for LedgerConfig {
@@ -37,6 +44,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             max_grant_lifetime: 12 * 3600,
             approval_timeout: 15 * 60,
+            spool: None,
         }
     }
 }
@@ -60,6 +68,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: LedgerConfig,
     committer: Committer,
+    degraded: Mutex<Degraded>,
+    /// Mirrors `degraded.state.is_some()`, so the normal path never takes
+    /// that lock.
+    is_degraded: AtomicBool,
 }
 
 impl Ledger {
@@ -81,6 +93,9 @@ impl Ledger {
         clock: Arc<dyn Clock>,
         config: LedgerConfig,
     ) -> Result<Ledger, LedgerError> {
+        let mut degraded = Degraded::new(config.spool.clone());
+        degraded.resume()?;
+        let is_degraded = AtomicBool::new(degraded.state.is_some());
         let ledger = Ledger {
             inner: Arc::new(Inner {
                 store,
@@ -88,9 +103,18 @@ impl Ledger {
                 clock,
                 config,
                 committer: Committer::default(),
+                degraded: Mutex::new(degraded),
+                is_degraded,
             }),
         };
-        ledger.run("ledger", ops::activate_policy)?;
+        // A spool left by an earlier run is replayed first, if the store is
+        // up; else the ledger starts degraded.
+        if ledger.inner.is_degraded.load(Ordering::SeqCst) {
+            let _ = ledger.recover();
+        }
+        if !ledger.inner.is_degraded.load(Ordering::SeqCst) {
+            ledger.run("ledger", ops::activate_policy)?;
+        }
         Ok(ledger)
     }
 
@@ -120,12 +144,60 @@ impl Ledger {
         self.run(actor, move |ctx| ops::open_task(ctx, open))
     }
 
-    pub fn request_grant(
-        &self,
-        actor: &str,
-        request: RequestGrant,
-    ) -> Result<GrantAnswer, LedgerError> {
-        self.run(actor, move |ctx| ops::request_grant(ctx, request))
+    pub fn request_grant(&self, actor: &str, request: RequestGrant) -> Result<GrantAnswer, LedgerError> {
+        let error = match self.attempt(actor, request.clone(), ops::request_grant) {
+            Attempt::Done(result) => {
+                let (answer, task) = result?;
+                lock(&self.inner.degraded).remember(&task);
+                return Ok(answer);
+            }
+            Attempt::Unavailable(error) => error,
+        };
+        let engine = self.engine();
+        let declared = engine.attr("ledger.degraded").is_some();
+        let mut degraded = lock(&self.inner.degraded);
+        let refuse = |reason: String| -> Result<GrantAnswer, LedgerError> {
+            Ok(GrantAnswer {
+                grant: None,
+                decision: LedgerDecision {
+                    decision_id: crate::id::new_id("dec_")?,
+                    decision: crate::policy::refusal(engine.policy_hash(), &reason),
+                },
+            })
+        };
+        if !declared || !degraded.can_spool() {
+            let why = if declared {
+                "no degraded spool is configured"
+            } else {
+                "the policy does not declare `ledger.degraded`"
+            };
+            return refuse(format!(
+                "ledger store unavailable: {}; grants are denied until it returns ({why})",
+                error.message
+            ));
+        }
+        let now = self.inner.clock.now();
+        let seen_task = degraded.seen(&request.task_id).cloned();
+        let parent = seen_task
+            .as_ref()
+            .and_then(|t| t.parent_task_id.as_deref())
+            .and_then(|p| degraded.seen(p).cloned());
+        let local = degraded.enter(&error, now, engine.policy_hash())?;
+        let Some(task) = seen_task else {
+            return refuse(format!(
+                "ledger store unavailable: task `{}` is unknown to this process, so it cannot be decided until the store returns",
+                request.task_id
+            ));
+        };
+        let (answer, _) = self.run_local(local, actor, now, move |ctx| {
+            for task in [Some(task), parent].into_iter().flatten() {
+                if ctx.tx.task(&task.task_id)?.is_none() {
+                    ctx.tx.put_task(&task)?;
+                }
+            }
+            ops::request_grant(ctx, request)
+        })?;
+        Ok(answer)
     }
 
     pub fn approve(&self, actor: &str, approve: Approve) -> Result<Grant, LedgerError> {
@@ -137,7 +209,39 @@ impl Ledger {
     }
 
     pub fn use_grant(&self, actor: &str, use_: UseGrant) -> Result<UseAnswer, LedgerError> {
-        self.run(actor, move |ctx| ops::use_grant(ctx, use_))
+        let error = match self.attempt(actor, use_.clone(), ops::use_grant) {
+            Attempt::Done(result) => return result,
+            Attempt::Unavailable(error) => error,
+        };
+        let engine = self.engine();
+        let mut degraded = lock(&self.inner.degraded);
+        if engine.attr("ledger.degraded").is_none() || !degraded.can_spool() {
+            return Err(LedgerError::Store(error));
+        }
+        let now = self.inner.clock.now();
+        let local = degraded.enter(&error, now, engine.policy_hash())?;
+        let mut known = false;
+        local.store.read(&mut |tx| {
+            known = tx.grant(&use_.grant_id)?.is_some();
+            Ok(())
+        })?;
+        if !known {
+            // Only grants issued here while degraded are usable now; the
+            // refusal is recorded like any other.
+            let reason = format!(
+                "ledger store unavailable: grant `{}` was not issued by this process while degraded, so it cannot be used until the store returns",
+                use_.grant_id
+            );
+            let mut event = Event::new(crate::EventType::GrantUseRefused, actor, engine.policy_hash(), now);
+            event.grant_id = Some(use_.grant_id);
+            event.agent = Some(use_.agent);
+            event.tool = Some(use_.tool);
+            event.reason = Some(reason.clone());
+            event.degraded = true;
+            local.append(vec![event])?;
+            return Ok(UseAnswer { ok: false, uses_left: None, expires_at: None, reason: Some(reason), decision: None });
+        }
+        self.run_local(local, actor, now, move |ctx| ops::use_grant(ctx, use_))
     }
 
     pub fn renew(&self, actor: &str, renew: Renew) -> Result<GrantAnswer, LedgerError> {
@@ -149,12 +253,136 @@ impl Ledger {
     }
 
     pub fn revoke(&self, actor: &str, revoke: Revoke) -> Result<Revoked, LedgerError> {
-        self.run(actor, move |ctx| ops::revoke(ctx, revoke))
+        let error = match self.attempt(actor, revoke.clone(), ops::revoke) {
+            Attempt::Done(result) => return result,
+            Attempt::Unavailable(error) => error,
+        };
+        let mut degraded = lock(&self.inner.degraded);
+        if !degraded.can_spool() {
+            return Err(LedgerError::Store(error));
+        }
+        // Spooled first (fsynced), then enforced locally at once; replayed
+        // as a revocation when the store returns.
+        let now = self.inner.clock.now();
+        let engine = self.engine();
+        let local = degraded.enter(&error, now, engine.policy_hash())?;
+        local.append_revoke(now, actor, revoke.clone())?;
+        let mut done = Revoked::default();
+        let store = Arc::clone(&local.store);
+        let config = &self.inner.config;
+        store.write(&mut |tx| {
+            let mut ctx = Ctx::new(tx, Arc::clone(&engine), config);
+            ctx.now = now;
+            ctx.actor = actor.to_string();
+            match ops::revoke(&mut ctx, revoke.clone()) {
+                Ok(local_done) => done = local_done,
+                Err(LedgerError::Store(e)) => return Err(e),
+                Err(_) => {}
+            }
+            Ok(())
+        })?;
+        if let crate::api::RevokeTarget::Grant(id) = &revoke.target {
+            if !done.revoked.contains(id) {
+                done.revoked.insert(0, id.clone());
+            }
+        }
+        Ok(done)
     }
 
     pub fn end_task(&self, actor: &str, task_id: &str) -> Result<Revoked, LedgerError> {
-        let task_id = task_id.to_string();
-        self.run(actor, move |ctx| ops::end_task(ctx, &task_id))
+        let id = task_id.to_string();
+        match self.run(actor, move |ctx| ops::end_task(ctx, &id)) {
+            Err(LedgerError::Store(e)) if e.kind == StoreErrorKind::Unavailable && lock(&self.inner.degraded).can_spool() => {
+                let revoke = Revoke {
+                    target: crate::api::RevokeTarget::Task(task_id.to_string()),
+                    reason: "task ended".to_string(),
+                    block: false,
+                };
+                self.revoke(actor, revoke)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the ledger is working without its store (a spool not yet
+    /// replayed), and since when its spool holds entries.
+    pub fn is_degraded(&self) -> bool {
+        self.inner.is_degraded.load(Ordering::SeqCst)
+    }
+
+    /// Replays the degraded spool into the store now. `Ok(true)` when the
+    /// ledger was degraded and has recovered; `Ok(false)` when it was not
+    /// degraded; an error when the store is still unavailable.
+    pub fn recover(&self) -> Result<bool, LedgerError> {
+        let mut degraded = lock(&self.inner.degraded);
+        let Some(local) = degraded.state.as_mut() else { return Ok(false) };
+        local.last_attempt = Some(std::time::Instant::now());
+        let engine = self.engine();
+        local.replay(self.inner.store.as_ref(), &engine, &self.inner.config, self.inner.clock.now())?;
+        degraded.state = None;
+        self.inner.is_degraded.store(false, Ordering::SeqCst);
+        drop(degraded);
+        self.run("ledger", ops::activate_policy)?;
+        Ok(true)
+    }
+
+    /// Runs `op` against the store, first replaying a degraded spool when
+    /// one is waiting (at most one attempt a second). `Unavailable` when
+    /// the store cannot be written, so the caller may work degraded.
+    fn attempt<A, T, F>(&self, actor: &str, input: A, op: F) -> Attempt<T>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>, A) -> Result<T, LedgerError> + Send + 'static,
+    {
+        if self.is_degraded() {
+            let due = lock(&self.inner.degraded)
+                .state
+                .as_ref()
+                .is_some_and(|l| l.last_attempt.is_none_or(|at| at.elapsed() >= RECOVERY_INTERVAL));
+            let recovered = due && self.recover().is_ok();
+            if !recovered {
+                return Attempt::Unavailable(StoreError::unavailable("the ledger is degraded and its spool is not yet replayed"));
+            }
+        }
+        match self.run(actor, move |ctx| op(ctx, input)) {
+            Err(LedgerError::Store(e)) if e.kind == StoreErrorKind::Unavailable => {
+                Attempt::Unavailable(e)
+            }
+            result => Attempt::Done(result),
+        }
+    }
+
+    /// Runs `op` on the local degraded ledger and spools what it wrote
+    /// before answering.
+    fn run_local<T>(
+        &self,
+        local: &mut Local,
+        actor: &str,
+        now: crate::Timestamp,
+        op: impl FnOnce(&mut Ctx<'_>) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        self.inner.is_degraded.store(true, Ordering::SeqCst);
+        let engine = self.engine();
+        let mut op = Some(op);
+        let mut result = None;
+        let mut spooled = Vec::new();
+        let store = Arc::clone(&local.store);
+        store.write(&mut |tx| {
+            let mut ctx = Ctx::new(tx, Arc::clone(&engine), &self.inner.config);
+            ctx.now = now;
+            ctx.actor = actor.to_string();
+            ctx.degraded = true;
+            let Some(op) = op.take() else { return Ok(()) };
+            match op(&mut ctx) {
+                Err(LedgerError::Store(e)) => return Err(e),
+                other => result = Some(other),
+            }
+            spooled = std::mem::take(&mut ctx.spooled);
+            Ok(())
+        })?;
+        local.append(spooled)?;
+        result.unwrap_or_else(|| Err(LedgerError::Internal("a degraded operation did not run".to_string())))
     }
 
     /// Lets a blocked agent open tasks again; `false` when it was not blocked.
@@ -254,6 +482,9 @@ impl Ledger {
     }
 
     /// Runs one operation through the group committer.
+    ///
+    /// Operations other than requests, uses and revocations have no
+    /// degraded form: while the store is unavailable they fail.
     fn run<T, F>(&self, actor: &str, op: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
@@ -268,6 +499,14 @@ impl Ledger {
         });
         self.inner.committer.submit(&self.inner, job, &slot)
     }
+}
+
+/// How often a degraded ledger tries its store again, at most.
+const RECOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+enum Attempt<T> {
+    Done(Result<T, LedgerError>),
+    Unavailable(StoreError),
 }
 
 pub(crate) fn parse_event(json: &str) -> Result<Event, LedgerError> {

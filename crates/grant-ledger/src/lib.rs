@@ -12,6 +12,7 @@ pub mod chain;
 pub mod clock;
 pub mod error;
 pub mod event;
+mod degraded;
 mod hex;
 mod id;
 pub mod jcs;

@@ -40,6 +40,10 @@ pub(crate) struct Ctx<'t> {
     pub engine: Arc<Engine>,
     pub config: &'t LedgerConfig,
     pub actor: String,
+    /// Working without the store, on this process's local state.
+    pub degraded: bool,
+    /// Degraded: every event emitted, for the spool.
+    pub spooled: Vec<Event>,
 }
 
 impl<'t> Ctx<'t> {
@@ -55,6 +59,8 @@ impl<'t> Ctx<'t> {
             engine,
             config,
             actor: String::new(),
+            degraded: false,
+            spooled: Vec::new(),
         }
     }
 
@@ -78,6 +84,7 @@ impl<'t> Ctx<'t> {
         if event.event_id.is_empty() {
             event.event_id = new_id("evt_")?;
         }
+        event.degraded |= self.degraded;
         let head = self.head()?;
         let stored = crate::chain::seal(&mut event, head.as_ref())?;
         self.tx.append(&stored)?;
@@ -209,15 +216,17 @@ fn check_labels(labels: &std::collections::BTreeMap<String, String>) -> Result<(
 }
 
 /// The facts of `task` for a decision at `now`.
-fn facts<'a>(task: &'a Task, now: Timestamp, renewals: u64) -> LedgerFacts<'a> {
+fn facts<'a>(ctx: &Ctx<'_>, task: &'a Task, renewals: u64) -> LedgerFacts<'a> {
     LedgerFacts {
         agent: &task.agent,
         depth: task.depth,
         chain: Some(&task.chain),
-        task_age_seconds: task.opened_at.secs_until(now),
-        task_grants: Some(task.grants_issued),
+        task_age_seconds: task.opened_at.secs_until(ctx.now),
+        // Degraded, other replicas may have issued grants this process
+        // cannot see: the count is unknown, so conditions on it fail closed.
+        task_grants: if ctx.degraded { None } else { Some(task.grants_issued) },
         renewals,
-        degraded: false,
+        degraded: ctx.degraded,
     }
 }
 
@@ -343,10 +352,12 @@ fn caps(
     })
 }
 
+/// Returns the answer and the task as read, which the ledger keeps for
+/// deciding while its store is unavailable.
 pub(crate) fn request_grant(
     ctx: &mut Ctx<'_>,
     request: RequestGrant,
-) -> Result<GrantAnswer, LedgerError> {
+) -> Result<(GrantAnswer, Task), LedgerError> {
     check_name("tool", &request.tool)?;
     check_name("agent", &request.agent)?;
     check_attrs_size(&ctx.engine, &request.attrs)?;
@@ -369,14 +380,14 @@ pub(crate) fn request_grant(
         None
     };
     if let Some(reason) = refusal {
-        return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason);
+        return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
     }
     let decision = policy::decide(
         &ctx.engine,
         &request.tool,
         &request.attrs,
         request.ttl.as_ref(),
-        &facts(&task, ctx.now, 0),
+        &facts(ctx, &task, 0),
     );
     let decision = ctx.decided(decision)?;
     if !decision.is_allow() {
@@ -386,15 +397,21 @@ pub(crate) fn request_grant(
             .first()
             .cloned()
             .unwrap_or_default();
-        return deny_grant(ctx, denied, decision, &reason);
+        return deny_grant(ctx, denied, decision, &reason).map(|a| (a, task));
     }
     let parent = match parent_grant(ctx, &task, &request.tool)? {
         Ok(parent) => parent,
-        Err(reason) => return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason),
+        Err(reason) => {
+                return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
+            }
     };
     let ttl_seconds = decision.decision.ttl_seconds.unwrap_or(0);
     let obligations = decision.decision.obligations.clone().unwrap_or_default();
     let approvals = obligations.approvals;
+    if ctx.degraded && !approvals.is_empty() {
+        let reason = "approvals cannot be collected while the ledger works without its store".to_string();
+        return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
+    }
     let grant_id = new_id("grant_")?;
     let mut event = ctx.event(if approvals.is_empty() {
         EventType::GrantIssued
@@ -411,7 +428,9 @@ pub(crate) fn request_grant(
             ctx.now,
         ) {
             Ok(caps) => caps,
-            Err(reason) => return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason),
+            Err(reason) => {
+                return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
+            }
         };
         event.expires_at = Some(caps.expires_at);
         event.uses_left = caps.uses_left;
@@ -446,10 +465,11 @@ pub(crate) fn request_grant(
     event.attrs = denied.attrs.take();
     event.decision = Some(decision.to_json());
     ctx.emit(event)?;
-    Ok(GrantAnswer {
+    let answer = GrantAnswer {
         grant: Some(ctx.grant(&grant_id)?),
         decision,
-    })
+    };
+    Ok((answer, task))
 }
 
 fn deny_grant(
@@ -634,7 +654,7 @@ pub(crate) fn use_grant(ctx: &mut Ctx<'_>, use_: UseGrant) -> Result<UseAnswer, 
                 &grant.tool,
                 attrs,
                 None,
-                &facts(&task, now, grant.renewals),
+                &facts(ctx, &task, grant.renewals),
             ))?;
             if !decided.is_allow() {
                 refusal = Some(
@@ -725,7 +745,7 @@ pub(crate) fn renew(ctx: &mut Ctx<'_>, renew: Renew) -> Result<GrantAnswer, Ledg
         &grant.tool,
         &renew.attrs,
         renew.ttl.as_ref(),
-        &facts(&task, now, grant.renewals + 1),
+        &facts(ctx, &task, grant.renewals + 1),
     ))?;
     if !decision.is_allow() {
         let reason = decision
