@@ -48,7 +48,12 @@ pub(crate) enum Spooled {
     Event { index: u64, event: Box<Event> },
     /// A revocation asked for while degraded, replayed as a revocation at
     /// its time.
-    Revoke { index: u64, time: Timestamp, actor: String, revoke: Revoke },
+    Revoke {
+        index: u64,
+        time: Timestamp,
+        actor: String,
+        revoke: Revoke,
+    },
 }
 
 impl Spooled {
@@ -82,7 +87,12 @@ pub(crate) struct Local {
 
 impl Degraded {
     pub(crate) fn new(spool_path: Option<PathBuf>) -> Degraded {
-        Degraded { spool_path, seen: HashMap::new(), seen_order: VecDeque::new(), state: None }
+        Degraded {
+            spool_path,
+            seen: HashMap::new(),
+            seen_order: VecDeque::new(),
+            state: None,
+        }
     }
 
     /// Whether grants may be issued without the store at all.
@@ -92,7 +102,11 @@ impl Degraded {
 
     /// Remembers a task as the store last showed it.
     pub(crate) fn remember(&mut self, task: &Task) {
-        if self.seen.insert(task.task_id.clone(), task.clone()).is_none() {
+        if self
+            .seen
+            .insert(task.task_id.clone(), task.clone())
+            .is_none()
+        {
             self.seen_order.push_back(task.task_id.clone());
             while self.seen_order.len() > TASKS_REMEMBERED {
                 if let Some(old) = self.seen_order.pop_front() {
@@ -110,9 +124,17 @@ impl Degraded {
 
     /// Enters degraded mode (or stays in it): opens the spool, writing
     /// `ledger.degraded` first.
-    pub(crate) fn enter(&mut self, error: &StoreError, now: Timestamp, policy_hash: &str) -> Result<&mut Local, LedgerError> {
+    pub(crate) fn enter(
+        &mut self,
+        error: &StoreError,
+        now: Timestamp,
+        policy_hash: &str,
+    ) -> Result<&mut Local, LedgerError> {
         if self.state.is_none() {
-            let path = self.spool_path.clone().ok_or_else(|| LedgerError::Store(error.clone()))?;
+            let path = self
+                .spool_path
+                .clone()
+                .ok_or_else(|| LedgerError::Store(error.clone()))?;
             let (spool, entries, spool_id) = open_spool(&path)?;
             let mut local = Local {
                 store: Arc::new(MemoryStore::new()),
@@ -122,25 +144,36 @@ impl Degraded {
                 last_attempt: Some(std::time::Instant::now()),
             };
             if local.entries.is_empty() {
-                let mut event = Event::new(EventType::LedgerDegraded, ops::SWEEPER, policy_hash, now);
+                let mut event =
+                    Event::new(EventType::LedgerDegraded, ops::SWEEPER, policy_hash, now);
                 event.reason = Some(format!("store unavailable: {}", error.message));
                 event.degraded = true;
                 local.append(vec![event])?;
             }
             self.state = Some(local);
         }
-        self.state.as_mut().ok_or_else(|| LedgerError::Internal("degraded state vanished".to_string()))
+        self.state
+            .as_mut()
+            .ok_or_else(|| LedgerError::Internal("degraded state vanished".to_string()))
     }
 
     /// Loads a spool left by an earlier run, so it is replayed at the next
     /// chance.
     pub(crate) fn resume(&mut self) -> Result<(), LedgerError> {
-        let Some(path) = self.spool_path.clone() else { return Ok(()) };
+        let Some(path) = self.spool_path.clone() else {
+            return Ok(());
+        };
         if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == 0 {
             return Ok(());
         }
         let (spool, entries, spool_id) = open_spool(&path)?;
-        self.state = Some(Local { store: Arc::new(MemoryStore::new()), spool, entries, spool_id, last_attempt: None });
+        self.state = Some(Local {
+            store: Arc::new(MemoryStore::new()),
+            spool,
+            entries,
+            spool_id,
+            last_attempt: None,
+        });
         Ok(())
     }
 }
@@ -152,28 +185,48 @@ impl Local {
         let entries: Vec<Spooled> = events
             .into_iter()
             .enumerate()
-            .map(|(i, event)| Spooled::Event { index: start + i as u64, event: Box::new(event) })
+            .map(|(i, event)| Spooled::Event {
+                index: start + i as u64,
+                event: Box::new(event),
+            })
             .collect();
         self.write(entries)
     }
 
-    pub(crate) fn append_revoke(&mut self, time: Timestamp, actor: &str, revoke: Revoke) -> Result<(), LedgerError> {
+    pub(crate) fn append_revoke(
+        &mut self,
+        time: Timestamp,
+        actor: &str,
+        revoke: Revoke,
+    ) -> Result<(), LedgerError> {
         let index = self.entries.len() as u64 + 1;
-        self.write(vec![Spooled::Revoke { index, time, actor: actor.to_string(), revoke }])
+        self.write(vec![Spooled::Revoke {
+            index,
+            time,
+            actor: actor.to_string(),
+            revoke,
+        }])
     }
 
     fn write(&mut self, entries: Vec<Spooled>) -> Result<(), LedgerError> {
         let mut text = String::new();
         for entry in &entries {
-            let line = serde_json::to_string(&SpoolLine { spool_id: &self.spool_id, entry })
-                .map_err(|e| LedgerError::Internal(format!("cannot encode a spool entry: {e}")))?;
+            let line = serde_json::to_string(&SpoolLine {
+                spool_id: &self.spool_id,
+                entry,
+            })
+            .map_err(|e| LedgerError::Internal(format!("cannot encode a spool entry: {e}")))?;
             text.push_str(&line);
             text.push('\n');
         }
         self.spool
             .write_all(text.as_bytes())
             .and_then(|()| self.spool.sync_data())
-            .map_err(|e| LedgerError::Store(StoreError::unavailable(format!("the degraded spool cannot be written: {e}"))))?;
+            .map_err(|e| {
+                LedgerError::Store(StoreError::unavailable(format!(
+                    "the degraded spool cannot be written: {e}"
+                )))
+            })?;
         self.entries.extend(entries);
         Ok(())
     }
@@ -191,45 +244,50 @@ impl Local {
         let mut replayed = 0usize;
         let mut fatal = None;
         let entries = &self.entries;
-        store.write(&mut |tx| {
-            let done: u64 = tx.meta(&key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-            let mut ctx = Ctx::new(tx, Arc::clone(engine), config);
-            let mut count = 0usize;
-            let result = (|| -> Result<(), LedgerError> {
-                for entry in entries.iter().filter(|e| e.index() > done) {
-                    replay_entry(&mut ctx, entry)?;
-                    count += 1;
-                }
-                if count > 0 {
-                    ctx.now = now;
-                    ctx.actor = ops::SWEEPER.to_string();
-                    let mut event = ctx.event(EventType::LedgerRecovered);
-                    event.reason = Some(format!("replayed {count} spooled entries"));
-                    ctx.emit(event)?;
-                }
-                let last = entries.last().map_or(done, Spooled::index);
-                ctx.tx.set_meta(&key, &last.to_string())?;
-                Ok(())
-            })();
-            match result {
-                Ok(()) => {
-                    replayed = count;
+        store
+            .write(&mut |tx| {
+                let done: u64 = tx.meta(&key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+                let mut ctx = Ctx::new(tx, Arc::clone(engine), config);
+                let mut count = 0usize;
+                let result = (|| -> Result<(), LedgerError> {
+                    for entry in entries.iter().filter(|e| e.index() > done) {
+                        replay_entry(&mut ctx, entry)?;
+                        count += 1;
+                    }
+                    if count > 0 {
+                        ctx.now = now;
+                        ctx.actor = ops::SWEEPER.to_string();
+                        let mut event = ctx.event(EventType::LedgerRecovered);
+                        event.reason = Some(format!("replayed {count} spooled entries"));
+                        ctx.emit(event)?;
+                    }
+                    let last = entries.last().map_or(done, Spooled::index);
+                    ctx.tx.set_meta(&key, &last.to_string())?;
                     Ok(())
+                })();
+                match result {
+                    Ok(()) => {
+                        replayed = count;
+                        Ok(())
+                    }
+                    Err(LedgerError::Store(e)) => Err(e),
+                    Err(other) => {
+                        let message = other.to_string();
+                        fatal = Some(other);
+                        Err(StoreError::corrupt(message))
+                    }
                 }
-                Err(LedgerError::Store(e)) => Err(e),
-                Err(other) => {
-                    let message = other.to_string();
-                    fatal = Some(other);
-                    Err(StoreError::corrupt(message))
-                }
-            }
-        })
-        .map_err(|e| fatal.take().unwrap_or(LedgerError::Store(e)))?;
+            })
+            .map_err(|e| fatal.take().unwrap_or(LedgerError::Store(e)))?;
         // Durable in the store: the spool may go.
         self.spool
             .set_len(0)
             .and_then(|()| self.spool.sync_all())
-            .map_err(|e| LedgerError::Store(StoreError::unavailable(format!("the degraded spool cannot be emptied: {e}"))))?;
+            .map_err(|e| {
+                LedgerError::Store(StoreError::unavailable(format!(
+                    "the degraded spool cannot be emptied: {e}"
+                )))
+            })?;
         Ok(replayed)
     }
 }
@@ -259,7 +317,12 @@ fn replay_entry(ctx: &mut Ctx<'_>, entry: &Spooled) -> Result<(), LedgerError> {
                 // A grant issued while degraded into a task that ended in
                 // the meantime is recorded, then revoked at once.
                 EventType::GrantIssued => {
-                    let task = event.task_id.as_deref().map(|id| ctx.tx.task(id)).transpose()?.flatten();
+                    let task = event
+                        .task_id
+                        .as_deref()
+                        .map(|id| ctx.tx.task(id))
+                        .transpose()?
+                        .flatten();
                     match task {
                         Some(task) if task.state == TaskState::Open => false,
                         Some(_) => true,
@@ -287,7 +350,12 @@ fn replay_entry(ctx: &mut Ctx<'_>, entry: &Spooled) -> Result<(), LedgerError> {
             }
             Ok(())
         }
-        Spooled::Revoke { time, actor, revoke, .. } => {
+        Spooled::Revoke {
+            time,
+            actor,
+            revoke,
+            ..
+        } => {
             ctx.now = *time;
             ctx.actor.clone_from(actor);
             match ops::revoke(ctx, revoke.clone()) {
@@ -302,8 +370,12 @@ fn replay_entry(ctx: &mut Ctx<'_>, entry: &Spooled) -> Result<(), LedgerError> {
 
 /// Opens (creating, 0600) the spool and reads what an earlier run left.
 fn open_spool(path: &Path) -> Result<(File, Vec<Spooled>, String), LedgerError> {
-    let unavailable =
-        |e: std::io::Error| LedgerError::Store(StoreError::unavailable(format!("spool `{}`: {e}", path.display())));
+    let unavailable = |e: std::io::Error| {
+        LedgerError::Store(StoreError::unavailable(format!(
+            "spool `{}`: {e}",
+            path.display()
+        )))
+    };
     let mut options = OpenOptions::new();
     options.create(true).read(true).append(true);
     #[cfg(unix)]

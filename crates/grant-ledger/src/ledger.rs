@@ -15,13 +15,13 @@ use crate::api::{
     UseAnswer, UseGrant,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::degraded::{Degraded, Local};
 use crate::error::LedgerError;
 use crate::event::Event;
 use crate::model::{Grant, Task, TaskView};
 use crate::ops::{self, Ctx};
-use crate::policy::PolicyHandle;
-use crate::degraded::{Degraded, Local};
 use crate::policy::LedgerDecision;
+use crate::policy::PolicyHandle;
 use crate::store::{Store, StoreError, StoreErrorKind, StoredEvent};
 
 /// Settings of a ledger; `Default` gives the spec's defaults.
@@ -144,7 +144,11 @@ impl Ledger {
         self.run(actor, move |ctx| ops::open_task(ctx, open))
     }
 
-    pub fn request_grant(&self, actor: &str, request: RequestGrant) -> Result<GrantAnswer, LedgerError> {
+    pub fn request_grant(
+        &self,
+        actor: &str,
+        request: RequestGrant,
+    ) -> Result<GrantAnswer, LedgerError> {
         let error = match self.attempt(actor, request.clone(), ops::request_grant) {
             Attempt::Done(result) => {
                 let (answer, task) = result?;
@@ -232,14 +236,25 @@ impl Ledger {
                 "ledger store unavailable: grant `{}` was not issued by this process while degraded, so it cannot be used until the store returns",
                 use_.grant_id
             );
-            let mut event = Event::new(crate::EventType::GrantUseRefused, actor, engine.policy_hash(), now);
+            let mut event = Event::new(
+                crate::EventType::GrantUseRefused,
+                actor,
+                engine.policy_hash(),
+                now,
+            );
             event.grant_id = Some(use_.grant_id);
             event.agent = Some(use_.agent);
             event.tool = Some(use_.tool);
             event.reason = Some(reason.clone());
             event.degraded = true;
             local.append(vec![event])?;
-            return Ok(UseAnswer { ok: false, uses_left: None, expires_at: None, reason: Some(reason), decision: None });
+            return Ok(UseAnswer {
+                ok: false,
+                uses_left: None,
+                expires_at: None,
+                reason: Some(reason),
+                decision: None,
+            });
         }
         self.run_local(local, actor, now, move |ctx| ops::use_grant(ctx, use_))
     }
@@ -292,7 +307,10 @@ impl Ledger {
     pub fn end_task(&self, actor: &str, task_id: &str) -> Result<Revoked, LedgerError> {
         let id = task_id.to_string();
         match self.run(actor, move |ctx| ops::end_task(ctx, &id)) {
-            Err(LedgerError::Store(e)) if e.kind == StoreErrorKind::Unavailable && lock(&self.inner.degraded).can_spool() => {
+            Err(LedgerError::Store(e))
+                if e.kind == StoreErrorKind::Unavailable
+                    && lock(&self.inner.degraded).can_spool() =>
+            {
                 let revoke = Revoke {
                     target: crate::api::RevokeTarget::Task(task_id.to_string()),
                     reason: "task ended".to_string(),
@@ -315,10 +333,17 @@ impl Ledger {
     /// degraded; an error when the store is still unavailable.
     pub fn recover(&self) -> Result<bool, LedgerError> {
         let mut degraded = lock(&self.inner.degraded);
-        let Some(local) = degraded.state.as_mut() else { return Ok(false) };
+        let Some(local) = degraded.state.as_mut() else {
+            return Ok(false);
+        };
         local.last_attempt = Some(std::time::Instant::now());
         let engine = self.engine();
-        local.replay(self.inner.store.as_ref(), &engine, &self.inner.config, self.inner.clock.now())?;
+        local.replay(
+            self.inner.store.as_ref(),
+            &engine,
+            &self.inner.config,
+            self.inner.clock.now(),
+        )?;
         degraded.state = None;
         self.inner.is_degraded.store(false, Ordering::SeqCst);
         drop(degraded);
@@ -336,13 +361,15 @@ impl Ledger {
         F: FnOnce(&mut Ctx<'_>, A) -> Result<T, LedgerError> + Send + 'static,
     {
         if self.is_degraded() {
-            let due = lock(&self.inner.degraded)
-                .state
-                .as_ref()
-                .is_some_and(|l| l.last_attempt.is_none_or(|at| at.elapsed() >= RECOVERY_INTERVAL));
+            let due = lock(&self.inner.degraded).state.as_ref().is_some_and(|l| {
+                l.last_attempt
+                    .is_none_or(|at| at.elapsed() >= RECOVERY_INTERVAL)
+            });
             let recovered = due && self.recover().is_ok();
             if !recovered {
-                return Attempt::Unavailable(StoreError::unavailable("the ledger is degraded and its spool is not yet replayed"));
+                return Attempt::Unavailable(StoreError::unavailable(
+                    "the ledger is degraded and its spool is not yet replayed",
+                ));
             }
         }
         match self.run(actor, move |ctx| op(ctx, input)) {
@@ -382,7 +409,11 @@ impl Ledger {
             Ok(())
         })?;
         local.append(spooled)?;
-        result.unwrap_or_else(|| Err(LedgerError::Internal("a degraded operation did not run".to_string())))
+        result.unwrap_or_else(|| {
+            Err(LedgerError::Internal(
+                "a degraded operation did not run".to_string(),
+            ))
+        })
     }
 
     /// Lets a blocked agent open tasks again; `false` when it was not blocked.

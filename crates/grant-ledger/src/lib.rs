@@ -10,9 +10,9 @@
 pub mod api;
 pub mod chain;
 pub mod clock;
+mod degraded;
 pub mod error;
 pub mod event;
-mod degraded;
 mod hex;
 mod id;
 pub mod jcs;

@@ -224,7 +224,11 @@ fn facts<'a>(ctx: &Ctx<'_>, task: &'a Task, renewals: u64) -> LedgerFacts<'a> {
         task_age_seconds: task.opened_at.secs_until(ctx.now),
         // Degraded, other replicas may have issued grants this process
         // cannot see: the count is unknown, so conditions on it fail closed.
-        task_grants: if ctx.degraded { None } else { Some(task.grants_issued) },
+        task_grants: if ctx.degraded {
+            None
+        } else {
+            Some(task.grants_issued)
+        },
         renewals,
         degraded: ctx.degraded,
     }
@@ -402,14 +406,15 @@ pub(crate) fn request_grant(
     let parent = match parent_grant(ctx, &task, &request.tool)? {
         Ok(parent) => parent,
         Err(reason) => {
-                return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
-            }
+            return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
+        }
     };
     let ttl_seconds = decision.decision.ttl_seconds.unwrap_or(0);
     let obligations = decision.decision.obligations.clone().unwrap_or_default();
     let approvals = obligations.approvals;
     if ctx.degraded && !approvals.is_empty() {
-        let reason = "approvals cannot be collected while the ledger works without its store".to_string();
+        let reason =
+            "approvals cannot be collected while the ledger works without its store".to_string();
         return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
     }
     let grant_id = new_id("grant_")?;

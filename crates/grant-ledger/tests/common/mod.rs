@@ -13,7 +13,7 @@ use grant_ledger::{
 };
 
 /// 2026-11-29T20:00:00Z.
-pub const START: Timestamp = Timestamp::from_secs(1_796_328_000);
+pub const START: Timestamp = Timestamp::from_secs(1_795_982_400);
 
 pub fn policy(name: &str) -> Engine {
     let path = format!("{}/tests/policies/{name}", env!("CARGO_MANIFEST_DIR"));
