@@ -29,7 +29,10 @@ pub fn seal(event: &mut Event, head: Option<&Head>) -> Result<StoredEvent, Ledge
     event.hash.clear();
     let mut value = serde_json::to_value(&*event)
         .map_err(|e| LedgerError::Internal(format!("cannot encode an event: {e}")))?;
-    event.hash = event_hash(&value);
+    if let Some(map) = value.as_object_mut() {
+        map.remove("hash");
+    }
+    event.hash = crate::hex::encode(&Sha256::digest(crate::jcs::to_string(&value).as_bytes()));
     if let Some(map) = value.as_object_mut() {
         map.insert(
             "hash".to_string(),

@@ -5,7 +5,7 @@
 //! still sees the state its predecessors left, so the effect is as if they
 //! ran one at a time in `seq` order.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use grant_engine::Engine;
@@ -204,6 +204,24 @@ impl Ledger {
         Ok(answer)
     }
 
+    /// Decides a grant request exactly as [`Ledger::request_grant`] would
+    /// now (the ledger's refusals, the ledger attributes, the parent
+    /// grant, the caps), but issues and records nothing: for a caller that
+    /// wants to know before it asks (a gateway listing the tools an agent
+    /// may call). The answer is not a grant; only `request_grant` issues.
+    pub fn preview(&self, request: &RequestGrant) -> Result<LedgerDecision, LedgerError> {
+        let engine = self.engine();
+        let now = self.inner.clock.now();
+        let mut answer = None;
+        self.inner.store.read(&mut |tx| {
+            let mut ctx = Ctx::new(tx, Arc::clone(&engine), &self.inner.config);
+            ctx.now = now;
+            answer = Some(ops::preview_grant(&mut ctx, request));
+            Ok(())
+        })?;
+        answer.unwrap_or_else(|| Err(LedgerError::Internal("the preview did not run".to_string())))
+    }
+
     pub fn approve(&self, actor: &str, approve: Approve) -> Result<Grant, LedgerError> {
         self.run(actor, move |ctx| ops::approve(ctx, approve))
     }
@@ -319,6 +337,15 @@ impl Ledger {
                 self.revoke(actor, revoke)
             }
             other => other,
+        }
+    }
+
+    /// How many operations ran and in how many store transactions (group
+    /// commit puts many in one), since the ledger was opened.
+    pub fn stats(&self) -> LedgerStats {
+        LedgerStats {
+            operations: self.inner.committer.operations.load(Ordering::Relaxed),
+            commits: self.inner.committer.commits.load(Ordering::Relaxed),
         }
     }
 
@@ -532,6 +559,15 @@ impl Ledger {
     }
 }
 
+/// Counters of a ledger's work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerStats {
+    /// Operations run through the committer.
+    pub operations: u64,
+    /// Store transactions they ran in.
+    pub commits: u64,
+}
+
 /// How often a degraded ledger tries its store again, at most.
 const RECOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -614,6 +650,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Committer {
     queue: Mutex<Queue>,
     done: Condvar,
+    operations: AtomicU64,
+    commits: AtomicU64,
 }
 
 #[derive(Default)]
@@ -659,6 +697,9 @@ impl Committer {
             let take = queue.jobs.len().min(MAX_BATCH);
             let batch: Vec<Box<dyn Job>> = queue.jobs.drain(..take).collect();
             drop(queue);
+            self.operations
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.commits.fetch_add(1, Ordering::Relaxed);
             commit_batch(inner, batch);
             queue = lock(&self.queue);
             queue.leading = false;

@@ -32,7 +32,7 @@ pub use api::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::LedgerError;
 pub use event::{Event, EventType};
-pub use ledger::{Ledger, LedgerConfig};
+pub use ledger::{Ledger, LedgerConfig, LedgerStats};
 pub use model::{Approval, Approvals, Credential, Grant, GrantState, Task, TaskState, TaskView};
 pub use ops::{MAX_DEPTH, MAX_LABEL_BYTES, MAX_LABELS};
 pub use policy::{LedgerDecision, forged_ledger_keys};

@@ -356,42 +356,55 @@ fn caps(
     })
 }
 
-/// Returns the answer and the task as read, which the ledger keeps for
-/// deciding while its store is unavailable.
-pub(crate) fn request_grant(
-    ctx: &mut Ctx<'_>,
-    request: RequestGrant,
-) -> Result<(GrantAnswer, Task), LedgerError> {
-    check_name("tool", &request.tool)?;
-    check_name("agent", &request.agent)?;
-    check_attrs_size(&ctx.engine, &request.attrs)?;
-    let task = ctx.task(&request.task_id)?;
-    let mut denied = ctx.event(EventType::GrantDenied);
-    denied.task_id = Some(task.task_id.clone());
-    denied.parent_task_id = task.parent_task_id.clone();
-    denied.agent = Some(request.agent.clone());
-    denied.tool = Some(request.tool.clone());
-    denied.attrs = Some(ctx.redacted(&request.attrs));
+/// How a grant request came out, before anything is written.
+pub(crate) enum GrantDecided {
+    Denied {
+        decision: LedgerDecision,
+        reason: String,
+    },
+    Allowed {
+        decision: LedgerDecision,
+        parent: Option<Grant>,
+        expires_at: Timestamp,
+        uses_left: Option<u64>,
+        ttl_seconds: u64,
+        /// The groups that must approve; empty for an active grant.
+        approvals: Vec<String>,
+    },
+}
 
-    let refusal = if task.state != TaskState::Open {
-        Some(format!("task `{}` has ended", task.task_id))
-    } else if task.agent != request.agent {
-        Some(format!(
-            "agent `{}` is not the agent of task `{}`",
-            request.agent, task.task_id
-        ))
-    } else {
-        None
+/// Decides a grant request for `task`: the ledger's refusals, the policy
+/// with the ledger attributes, the parent grant, the caps. Writes nothing,
+/// so a preview and the request itself decide alike.
+pub(crate) fn decide_grant(
+    ctx: &mut Ctx<'_>,
+    request: &RequestGrant,
+    task: &Task,
+) -> Result<GrantDecided, LedgerError> {
+    let refuse = |ctx: &Ctx<'_>, reason: String| -> Result<GrantDecided, LedgerError> {
+        Ok(GrantDecided::Denied {
+            decision: ctx.refusal(&reason)?,
+            reason,
+        })
     };
-    if let Some(reason) = refusal {
-        return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
+    if task.state != TaskState::Open {
+        return refuse(ctx, format!("task `{}` has ended", task.task_id));
+    }
+    if task.agent != request.agent {
+        return refuse(
+            ctx,
+            format!(
+                "agent `{}` is not the agent of task `{}`",
+                request.agent, task.task_id
+            ),
+        );
     }
     let decision = policy::decide(
         &ctx.engine,
         &request.tool,
         &request.attrs,
         request.ttl.as_ref(),
-        &facts(ctx, &task, 0),
+        &facts(ctx, task, 0),
     );
     let decision = ctx.decided(decision)?;
     if !decision.is_allow() {
@@ -401,73 +414,134 @@ pub(crate) fn request_grant(
             .first()
             .cloned()
             .unwrap_or_default();
-        return deny_grant(ctx, denied, decision, &reason).map(|a| (a, task));
+        return Ok(GrantDecided::Denied { decision, reason });
     }
-    let parent = match parent_grant(ctx, &task, &request.tool)? {
+    let parent = match parent_grant(ctx, task, &request.tool)? {
         Ok(parent) => parent,
-        Err(reason) => {
-            return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
-        }
+        Err(reason) => return refuse(ctx, reason),
     };
     let ttl_seconds = decision.decision.ttl_seconds.unwrap_or(0);
     let obligations = decision.decision.obligations.clone().unwrap_or_default();
     let approvals = obligations.approvals;
-    if ctx.degraded && !approvals.is_empty() {
-        let reason =
-            "approvals cannot be collected while the ledger works without its store".to_string();
-        return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
-    }
-    let grant_id = new_id("grant_")?;
-    let mut event = ctx.event(if approvals.is_empty() {
-        EventType::GrantIssued
-    } else {
-        EventType::GrantPending
-    });
     if approvals.is_empty() {
         let caps = match caps(
             ctx,
-            &task,
+            task,
             parent.as_ref(),
             ttl_seconds,
             obligations.uses,
             ctx.now,
         ) {
             Ok(caps) => caps,
-            Err(reason) => {
-                return deny_grant(ctx, denied, ctx.refusal(&reason)?, &reason).map(|a| (a, task));
-            }
+            Err(reason) => return refuse(ctx, reason),
         };
-        event.expires_at = Some(caps.expires_at);
-        event.uses_left = caps.uses_left;
-        event.ttl_seconds = Some(ctx.now.secs_until(caps.expires_at));
-    } else {
-        // Waiting for approvals: the lifetime starts at the last one; until
-        // then the approval timeout runs (within the task's deadline).
-        let mut expires_at = ctx.now.plus_secs(ctx.config.approval_timeout);
-        if let Some(deadline) = task.deadline {
-            expires_at = expires_at.min(deadline);
-        }
-        if let Some(parent) = &parent {
-            expires_at = expires_at.min(parent.expires_at);
-        }
-        event.expires_at = Some(expires_at);
-        event.uses_left = match (&parent, obligations.uses) {
-            (Some(p), uses) => match (p.uses_left, uses) {
-                (Some(left), Some(u)) => Some(left.min(u)),
-                (left, u) => left.or(u),
-            },
-            (None, uses) => uses,
-        };
-        event.ttl_seconds = Some(ttl_seconds);
-        event.approvals = Some(approvals);
+        let ttl_seconds = ctx.now.secs_until(caps.expires_at);
+        return Ok(GrantDecided::Allowed {
+            decision,
+            parent,
+            expires_at: caps.expires_at,
+            uses_left: caps.uses_left,
+            ttl_seconds,
+            approvals,
+        });
     }
-    event.grant_id = Some(grant_id.clone());
+    if ctx.degraded {
+        return refuse(
+            ctx,
+            "approvals cannot be collected while the ledger works without its store".to_string(),
+        );
+    }
+    // Waiting for approvals: the lifetime starts at the last one; until
+    // then the approval timeout runs (within the task's deadline).
+    let mut expires_at = ctx.now.plus_secs(ctx.config.approval_timeout);
+    if let Some(deadline) = task.deadline {
+        expires_at = expires_at.min(deadline);
+    }
+    if let Some(parent) = &parent {
+        expires_at = expires_at.min(parent.expires_at);
+    }
+    let uses_left = match parent.as_ref().and_then(|p| p.uses_left) {
+        Some(left) => Some(obligations.uses.map_or(left, |u| u.min(left))),
+        None => obligations.uses,
+    };
+    Ok(GrantDecided::Allowed {
+        decision,
+        parent,
+        expires_at,
+        uses_left,
+        ttl_seconds,
+        approvals,
+    })
+}
+
+/// Checks a grant request's input and reads its task.
+fn grant_request_task(ctx: &mut Ctx<'_>, request: &RequestGrant) -> Result<Task, LedgerError> {
+    check_name("tool", &request.tool)?;
+    check_name("agent", &request.agent)?;
+    check_attrs_size(&ctx.engine, &request.attrs)?;
+    ctx.task(&request.task_id)
+}
+
+/// What [`request_grant`] would decide, writing nothing.
+pub(crate) fn preview_grant(
+    ctx: &mut Ctx<'_>,
+    request: &RequestGrant,
+) -> Result<LedgerDecision, LedgerError> {
+    let task = grant_request_task(ctx, request)?;
+    Ok(match decide_grant(ctx, request, &task)? {
+        GrantDecided::Denied { decision, .. } | GrantDecided::Allowed { decision, .. } => decision,
+    })
+}
+
+/// Returns the answer and the task as read, which the ledger keeps for
+/// deciding while its store is unavailable.
+pub(crate) fn request_grant(
+    ctx: &mut Ctx<'_>,
+    request: RequestGrant,
+) -> Result<(GrantAnswer, Task), LedgerError> {
+    let task = grant_request_task(ctx, &request)?;
+    let decided = decide_grant(ctx, &request, &task)?;
+    let attrs = ctx.redacted(&request.attrs);
+    let mut event = ctx.event(EventType::GrantDenied);
     event.task_id = Some(task.task_id.clone());
     event.parent_task_id = task.parent_task_id.clone();
-    event.parent_grant_id = parent.map(|p| p.grant_id);
     event.agent = Some(request.agent);
     event.tool = Some(request.tool);
-    event.attrs = denied.attrs.take();
+    event.attrs = Some(attrs);
+    let (decision, parent, expires_at, uses_left, ttl_seconds, approvals) = match decided {
+        GrantDecided::Denied { decision, reason } => {
+            return deny_grant(ctx, event, decision, &reason).map(|a| (a, task));
+        }
+        GrantDecided::Allowed {
+            decision,
+            parent,
+            expires_at,
+            uses_left,
+            ttl_seconds,
+            approvals,
+        } => (
+            decision,
+            parent,
+            expires_at,
+            uses_left,
+            ttl_seconds,
+            approvals,
+        ),
+    };
+    let grant_id = new_id("grant_")?;
+    event.kind = if approvals.is_empty() {
+        EventType::GrantIssued
+    } else {
+        EventType::GrantPending
+    };
+    event.grant_id = Some(grant_id.clone());
+    event.parent_grant_id = parent.map(|p| p.grant_id);
+    event.expires_at = Some(expires_at);
+    event.uses_left = uses_left;
+    event.ttl_seconds = Some(ttl_seconds);
+    if !approvals.is_empty() {
+        event.approvals = Some(approvals);
+    }
     event.decision = Some(decision.to_json());
     ctx.emit(event)?;
     let answer = GrantAnswer {

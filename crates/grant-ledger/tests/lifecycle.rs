@@ -771,3 +771,34 @@ fn a_use_with_attributes_is_decided_again() {
         ["grant.use_refused", "grant.used", "grant.use_refused"]
     );
 }
+
+#[test]
+fn a_preview_decides_as_the_request_would_and_writes_nothing() {
+    let f = Fixture::memory();
+    let root = f.open("planner", None);
+    let child = f.open("executor", Some(&root.task_id));
+    let ask = |task: &grant_ledger::Task, tool: &str, attrs: serde_json::Value| {
+        grant_ledger::RequestGrant {
+            task_id: task.task_id.clone(),
+            agent: task.agent.clone(),
+            tool: tool.into(),
+            attrs: attrs.as_object().cloned().unwrap_or_default(),
+            ttl: None,
+        }
+    };
+    let cases = [
+        ask(&root, "db.read", json!({"sensitivity": "internal"})),
+        ask(&root, "db.read", json!({"sensitivity": "confidential"})),
+        ask(&child, "deploy.plan", json!({})),
+        ask(&root, "payments.payout", json!({"amount_cents": 90_000})),
+        ask(&root, "db.read", json!({"ledger.depth": 0})),
+    ];
+    for request in cases {
+        let before = f.head_seq();
+        let preview = f.ledger.preview(&request).unwrap();
+        assert_eq!(f.head_seq(), before, "a preview records nothing");
+        let answer = f.ledger.request_grant("issuer", request.clone()).unwrap();
+        let strip = |d: &grant_ledger::LedgerDecision| d.decision.clone();
+        assert_eq!(strip(&preview), strip(&answer.decision), "{request:?}");
+    }
+}
