@@ -141,7 +141,9 @@ impl Ledger {
     }
 
     pub fn open_task(&self, actor: &str, open: OpenTask) -> Result<Task, LedgerError> {
-        self.run(actor, move |ctx| ops::open_task(ctx, open))
+        let task = self.run(actor, move |ctx| ops::open_task(ctx, open))?;
+        lock(&self.inner.degraded).remember(&task);
+        Ok(task)
     }
 
     pub fn request_grant(

@@ -93,6 +93,9 @@ impl<'t> Ctx<'t> {
             seq: stored.seq,
             hash: stored.hash,
         }));
+        if self.degraded {
+            self.spooled.push(event.clone());
+        }
         Ok(event)
     }
 
