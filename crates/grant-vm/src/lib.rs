@@ -173,10 +173,14 @@ fn decide_as<const DEGRADED: bool>(
 /// from `candidates` to `skipped`, both keeping policy order.
 fn skip_unread_allows(program: &Program, candidates: &mut Vec<RuleId>, skipped: &mut Vec<RuleId>) {
     candidates.retain(|&id| {
-        // A rule the program lacks is kept: the passes pass over it.
-        let skip = program
-            .rule(id)
-            .is_some_and(|rule| rule.effect == Effect::Allow && !rule.reads_degraded);
+        // The heads say what the passes evaluate as an allow. One whose
+        // rule cannot be read is not known to read `ledger.degraded`: left
+        // out, failing closed on malformed state.
+        let allow = program
+            .heads
+            .get(id.0 as usize)
+            .is_some_and(|head| head.effect == Effect::Allow);
+        let skip = allow && !program.rule(id).is_some_and(|rule| rule.reads_degraded);
         if skip {
             skipped.push(id);
         }
