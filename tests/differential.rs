@@ -3,13 +3,15 @@
 //! request builders) and by the reference evaluator in
 //! `grant_tests::reference`, which reads the syntax tree with its own name resolution. Every
 //! request is also decided twice by the engine, once built with the typed
-//! setters and once from JSON, and the two decisions must be identical.
+//! setters and once from JSON, and the two decisions must be identical;
+//! and all of it again degraded (only allow rules that read
+//! `ledger.degraded` apply).
 
 #![allow(clippy::unwrap_used, clippy::panic)] // tests: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 
-use grant_engine::{Decision, Engine, Value};
+use grant_engine::{Decision, Engine, Request, Value};
 use grant_syntax::SourceMap;
 use grant_syntax::literal::format_duration;
 use grant_tests::reference::{self, RefDecision, RefPolicy, RefValue};
@@ -35,6 +37,7 @@ attr task.labels: set<string>
 attr envs: set<env>
 attr nums: set<int>
 attr bits: set<bool>
+attr ledger.degraded: bool
 ";
 
 const LEVELS: &[&str] = &["low", "mid", "high", "top"];
@@ -67,6 +70,7 @@ const ATTRS: &[(&str, Kind)] = &[
     ("envs", Kind::SetEnv),
     ("nums", Kind::SetInt),
     ("bits", Kind::SetBool),
+    ("ledger.degraded", Kind::Bool),
 ];
 
 const INTS: &[i64] = &[-1, 0, 1, 2, 5, i64::MAX, i64::MIN];
@@ -265,7 +269,7 @@ fn operand(kind: Kind) -> BoxedStrategy<(String, bool)> {
             typed(string_lit())
         ]
         .boxed(),
-        Kind::Bool => select(&["flag", "task.approved", "true", "false"][..])
+        Kind::Bool => select(&["flag", "task.approved", "ledger.degraded", "true", "false"][..])
             .prop_map(|t| (t.to_string(), false))
             .boxed(),
         Kind::Level => prop_oneof![
@@ -789,7 +793,7 @@ impl GenRequest {
         serde_json::Value::Object(request).to_string()
     }
 
-    fn decide_typed(&self, engine: &Engine) -> Decision {
+    fn typed(&self, engine: &Engine) -> Request {
         let mut request = engine.request();
         request.set_tool(&self.tool);
         if let Some(ttl) = self.ttl {
@@ -801,7 +805,7 @@ impl GenRequest {
             let mut scratch = Vec::new();
             request.set(attr, value.typed(&mut scratch));
         }
-        engine.decide(&request)
+        request
     }
 }
 
@@ -847,36 +851,50 @@ fn compare(
     request: &GenRequest,
 ) -> Result<(), String> {
     let json = request.json();
-    let expected = reference::decide(
-        policy,
-        &request.tool,
-        &request.reference_attrs(),
-        request.ttl,
-    );
-    let typed = request.decide_typed(engine);
-    let from_json = engine.decide_json(&json);
-    let report = |what: &str| {
-        format!(
-            "{what}\n--- policy ---\n{text}\n--- request ---\n{json}\n--- reference ---\n{expected:#?}\n--- engine (typed) ---\n{}\n--- engine (json) ---\n{}",
-            serde_json::to_string_pretty(&typed).unwrap(),
-            serde_json::to_string_pretty(&from_json).unwrap(),
-        )
-    };
-    if !typed.errors.is_empty() || !from_json.errors.is_empty() {
-        return Err(report("a generated request was invalid"));
-    }
-    if typed != from_json {
-        return Err(report(
-            "the typed and JSON requests were decided differently",
-        ));
-    }
-    if typed.is_allow() != typed.obligations.is_some() {
-        return Err(report(
-            "an allow must carry obligations (maybe empty) and a deny none",
-        ));
-    }
-    if as_reference(&typed) != expected {
-        return Err(report("the engine and the reference disagree"));
+    let typed_request = request.typed(engine);
+    let mut json_request = engine.request();
+    engine.read_json(&json, &mut json_request);
+    // Normally, and as the ledger does while its store is unavailable.
+    for degraded in [false, true] {
+        let attrs = request.reference_attrs();
+        let (mode, expected, typed, from_json) = if degraded {
+            (
+                "degraded",
+                reference::decide_degraded(policy, &request.tool, &attrs, request.ttl),
+                engine.decide_degraded(&typed_request),
+                engine.decide_degraded(&json_request),
+            )
+        } else {
+            (
+                "normal",
+                reference::decide(policy, &request.tool, &attrs, request.ttl),
+                engine.decide(&typed_request),
+                engine.decide_json(&json),
+            )
+        };
+        let report = |what: &str| {
+            format!(
+                "{what} ({mode})\n--- policy ---\n{text}\n--- request ---\n{json}\n--- reference ---\n{expected:#?}\n--- engine (typed) ---\n{}\n--- engine (json) ---\n{}",
+                serde_json::to_string_pretty(&typed).unwrap(),
+                serde_json::to_string_pretty(&from_json).unwrap(),
+            )
+        };
+        if !typed.errors.is_empty() || !from_json.errors.is_empty() {
+            return Err(report("a generated request was invalid"));
+        }
+        if typed != from_json {
+            return Err(report(
+                "the typed and JSON requests were decided differently",
+            ));
+        }
+        if typed.is_allow() != typed.obligations.is_some() {
+            return Err(report(
+                "an allow must carry obligations (maybe empty) and a deny none",
+            ));
+        }
+        if as_reference(&typed) != expected {
+            return Err(report("the engine and the reference disagree"));
+        }
     }
     Ok(())
 }

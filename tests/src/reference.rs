@@ -24,6 +24,9 @@
 //!   ttls (a rule without one takes `default ttl`) and the requested ttl, the
 //!   smallest of their `uses` and the union of their approval groups; else
 //!   deny.
+//! - Degraded ([`decide_degraded`]): the same, but an allow rule whose
+//!   condition does not name the declared attribute `ledger.degraded` is
+//!   passed over as if its patterns did not match.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -197,6 +200,46 @@ pub fn decide(
     attrs: &BTreeMap<String, RefValue>,
     requested_ttl: Option<u64>,
 ) -> RefDecision {
+    decide_as(policy, tool, attrs, requested_ttl, false)
+}
+
+/// [`decide`] while the ledger is degraded: only the allow rules whose
+/// condition names `ledger.degraded` may apply.
+pub fn decide_degraded(
+    policy: &RefPolicy,
+    tool: &str,
+    attrs: &BTreeMap<String, RefValue>,
+    requested_ttl: Option<u64>,
+) -> RefDecision {
+    decide_as(policy, tool, attrs, requested_ttl, true)
+}
+
+/// Whether `expr` names the attribute `path` anywhere.
+fn names(expr: &Expr, path: &str) -> bool {
+    match &expr.kind {
+        ExprKind::Path(p) => p.name == path,
+        ExprKind::Not(inner) => names(inner, path),
+        ExprKind::And(items) | ExprKind::Or(items) | ExprKind::List(items) => {
+            items.iter().any(|e| names(e, path))
+        }
+        ExprKind::Compare { lhs, rhs, .. } => names(lhs, path) || names(rhs, path),
+        ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Duration(_)
+        | ExprKind::Variant { .. } => false,
+    }
+}
+
+fn decide_as(
+    policy: &RefPolicy,
+    tool: &str,
+    attrs: &BTreeMap<String, RefValue>,
+    requested_ttl: Option<u64>,
+    degraded: bool,
+) -> RefDecision {
+    const DEGRADED: &str = "ledger.degraded";
+    let declared = policy.attrs.contains_key(DEGRADED);
     let mut eval = Eval {
         policy,
         attrs,
@@ -207,6 +250,11 @@ pub fn decide(
         let mut applying = Vec::new();
         for rule in &policy.rules {
             if rule.effect != effect || !patterns_match(rule.patterns.as_deref(), tool) {
+                continue;
+            }
+            let reads_degraded =
+                declared && rule.condition.as_ref().is_some_and(|c| names(c, DEGRADED));
+            if degraded && effect == Effect::Allow && !reads_degraded {
                 continue;
             }
             eval.read_missing.clear();

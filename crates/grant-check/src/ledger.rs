@@ -17,6 +17,12 @@ pub struct LedgerAttribute {
 /// The group every reserved attribute is under.
 pub const GROUP: &str = "ledger";
 
+/// True while the ledger decides without its store. In such a degraded
+/// decision an allow rule applies only if its condition reads this
+/// attribute (docs/language.md, "Ledger attributes"), so the compiler marks
+/// the rules that do.
+pub const DEGRADED: &str = "ledger.degraded";
+
 /// Every ledger attribute, in the order of the spec's table.
 pub const ATTRIBUTES: [LedgerAttribute; 7] = [
     LedgerAttribute {
@@ -50,7 +56,7 @@ pub const ATTRIBUTES: [LedgerAttribute; 7] = [
         meaning: "0 when issuing; n on the n-th renewal",
     },
     LedgerAttribute {
-        path: "ledger.degraded",
+        path: DEGRADED,
         ty: Type::Scalar(Scalar::Bool),
         meaning: "true while the ledger works without its store",
     },

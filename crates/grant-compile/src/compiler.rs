@@ -1,7 +1,8 @@
 //! Lowering a checked policy to a [`Program`].
 
 use grant_check::Policy;
-use grant_check::ir::{Expr, ExprKind, Rule, ToolPatterns, Type, Value};
+use grant_check::ir::{AttrId, Expr, ExprKind, Rule, ToolPatterns, Type, Value};
+use grant_check::ledger;
 use grant_syntax::Span;
 use grant_syntax::ast::Effect;
 use grant_syntax::diagnostic::{Code, Diagnostic};
@@ -99,6 +100,11 @@ fn compile_rules<S: Source>(
     let mut tests = Vec::new();
     let mut index = RuleIndexBuilder::default();
     let mut diagnostics = Vec::new();
+    let degraded = policy
+        .attrs
+        .iter()
+        .position(|a| a.path == ledger::DEGRADED)
+        .map(|at| AttrId(at as u32));
     for (i, source) in sources.enumerate() {
         let rule: &Rule = source.borrow();
         let rule_id = RuleId(i as u32);
@@ -162,6 +168,12 @@ fn compile_rules<S: Source>(
         ));
         let (effect, ttl, uses, span) = (rule.effect, rule.ttl, rule.uses, rule.span);
         let condition_span = rule.condition.as_ref().map(|c| c.span);
+        // The spec's "reads": the attribute occurs in the condition as
+        // written, which the checked condition keeps whole (nothing folded).
+        let reads_degraded = match (&rule.condition, degraded) {
+            (Some(condition), Some(attr)) => reads(condition, attr),
+            _ => false,
+        };
         let text = source.text();
         rules.push(CompiledRule {
             id: text.id,
@@ -177,6 +189,7 @@ fn compile_rules<S: Source>(
             max_stack: compiler.max_depth as u32,
             span,
             condition_span,
+            reads_degraded,
         });
     }
     if !diagnostics.is_empty() {
@@ -445,6 +458,23 @@ impl Compiler {
     }
 }
 
+/// Whether `attr` occurs in `expr`. Recursion is bounded by the checker's
+/// nesting limit.
+fn reads(expr: &Expr, attr: AttrId) -> bool {
+    match &expr.kind {
+        ExprKind::Attr(id) => *id == attr,
+        ExprKind::Const(_) => false,
+        ExprKind::Not(inner) => reads(inner, attr),
+        ExprKind::And(operands) | ExprKind::Or(operands) => {
+            operands.iter().any(|operand| reads(operand, attr))
+        }
+        ExprKind::Compare { lhs, rhs, .. } => reads(lhs, attr) || reads(rhs, attr),
+        ExprKind::InList { needle, .. } => reads(needle, attr),
+        ExprKind::InSet { needle, set } => reads(needle, attr) || reads(set, attr),
+        ExprKind::Matches { subject, .. } => reads(subject, attr),
+    }
+}
+
 fn to_const(value: &Value) -> Const {
     match value {
         Value::Bool(b) => Const::Bool(*b),
@@ -490,6 +520,48 @@ mod tests {
 
     use grant_check::ir::{Expr, ExprKind, Value};
     use grant_syntax::{Code, SourceMap};
+
+    /// A rule reads `ledger.degraded` when the attribute occurs anywhere in
+    /// its condition, whatever the expression around it; a rule without a
+    /// condition, or in a policy that does not declare it, does not.
+    #[test]
+    fn rules_that_read_ledger_degraded_are_marked() {
+        let reading = [
+            "ledger.degraded",
+            "not ledger.degraded",
+            "n > 1 and (ledger.degraded or n < 0)",
+            "ledger.degraded == false",
+            "(n > 1) == ledger.degraded",
+            "ledger.degraded in [true]",
+            "ledger.degraded in flags",
+            "false and ledger.degraded",
+        ];
+        let other = ["n > 1", "flag", "\"x\" in tags", "true"];
+        let mut text = String::from(
+            "attr n: int\nattr flag: bool\nattr tags: set<string>\nattr flags: set<bool>\nattr ledger.degraded: bool\n",
+        );
+        for condition in reading.iter().chain(&other) {
+            text.push_str(&format!("allow tool \"t\" when {condition} ttl 1m\n"));
+        }
+        text.push_str("allow tool \"t\" ttl 1m\ndeny tool \"t\" when ledger.degraded\n");
+        let mut sources = SourceMap::new();
+        sources.add("p.grant", text);
+        let program = crate::build(&sources).program.unwrap();
+        let marked: Vec<bool> = program.rules.iter().map(|r| r.reads_degraded).collect();
+        let mut expected = vec![true; reading.len()];
+        expected.extend([false; 4]);
+        expected.extend([false, true]);
+        assert_eq!(marked, expected);
+
+        // Undeclared, it is read by no rule.
+        let mut sources = SourceMap::new();
+        sources.add(
+            "p.grant",
+            "attr degraded: bool\nallow tool \"t\" when degraded ttl 1m\n",
+        );
+        let program = crate::build(&sources).program.unwrap();
+        assert!(!program.rules[0].reads_degraded);
+    }
 
     /// A state the checker rules out, forced into a checked policy: the
     /// compiler refuses the policy with an internal error instead of

@@ -211,6 +211,10 @@ pub struct CompiledRule {
     pub max_stack: u32,
     pub span: Span,
     pub condition_span: Option<Span>,
+    /// Whether the condition reads `ledger.degraded`
+    /// (`grant_check::ledger::DEGRADED`): in a degraded decision only the
+    /// allow rules that do apply.
+    pub reads_degraded: bool,
 }
 
 impl CompiledRule {

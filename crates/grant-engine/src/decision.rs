@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use grant_check::ledger;
 use grant_compile::Program;
 use grant_compile::program::{RuleId, Tri};
 use grant_syntax::ast::Effect;
@@ -244,10 +245,17 @@ impl Decision {
         if outcome.deciding.is_empty() {
             // The tool comes from the request: shortened and escaped, so
             // that neither its length nor its characters reach the reader.
-            reasons.push(format!(
-                "no rule allows tool `{}`, so it is denied by default",
-                excerpt(tool, EXCERPT_CHARS)
-            ));
+            let tool = excerpt(tool, EXCERPT_CHARS);
+            reasons.push(if outcome.skipped.is_empty() {
+                format!("no rule allows tool `{tool}`, so it is denied by default")
+            } else {
+                // A degraded decision left out allow rules that matched: the
+                // reader must learn the deny comes from that, not the policy.
+                format!(
+                    "no rule allows tool `{tool}` while the ledger is degraded (allow rules apply then only if their condition reads `{}`)",
+                    ledger::DEGRADED
+                )
+            });
         }
         if let (Some(asked), Some(granted)) = (requested_ttl, outcome.ttl) {
             if asked == granted {
@@ -365,6 +373,7 @@ impl Verdict {
         outcome.deciding.clear();
         outcome.considered.clear();
         outcome.missing.clear();
+        outcome.skipped.clear();
         if errors.is_empty() {
             self.errors.push(NO_TOOL.clone());
         } else {

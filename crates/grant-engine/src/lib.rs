@@ -11,6 +11,10 @@
 //!   [`Engine::decide`] (a typed request) return a [`Decision`], the
 //!   serde type of the spec's decision JSON.
 //!
+//! [`Engine::decide_degraded_into`] and [`Engine::decide_degraded`] decide
+//! as the ledger does while its store is unavailable (only allow rules that
+//! read `ledger.degraded` apply).
+//!
 //! [`Engine::read_json`] fills a reused request from JSON, for the typed path
 //! with JSON input, and [`Engine::explain`] tells how a decision came out,
 //! rule by rule ([`Explanation`]). Requests are bounded in size
@@ -486,6 +490,76 @@ impl Engine {
     /// # Ok::<(), grant_engine::PolicyError>(())
     /// ```
     pub fn decide_into(&self, request: &Request, verdict: &mut Verdict) {
+        self.decide_in(request, verdict, Mode::Normal);
+    }
+
+    /// Decides as the ledger does while its store is unavailable (the
+    /// spec's "Failure behaviour"): every deny rule applies as usual, but
+    /// an allow rule applies only if its condition reads `ledger.degraded`
+    /// (names it; a rule without condition does not). The other allow rules
+    /// are left out as if their patterns did not match, and the ttl and
+    /// obligations combine over the allow rules that remain. When that
+    /// leaves a tool with no applying rule, the reason says it was the
+    /// degraded mode.
+    ///
+    /// The caller sets `ledger.degraded = true` in the request; this method
+    /// does not. A policy that does not declare `ledger.degraded` allows
+    /// nothing here: fail closed. Like [`Engine::decide_into`], it
+    /// allocates nothing once the buffers have grown.
+    ///
+    /// ```
+    /// use grant_engine::{Engine, Value};
+    /// let engine = Engine::from_text("p.grant", r#"
+    ///     type sensitivity = public < internal < confidential
+    ///     attr sensitivity: sensitivity
+    ///     attr ledger.degraded: bool
+    ///     allow tool "db.read" when sensitivity <= internal and not ledger.degraded ttl 5m
+    ///     allow tool "db.read" when sensitivity == public and ledger.degraded ttl 30s
+    ///     allow tool "db.list" ttl 5m
+    /// "#)?;
+    /// let sensitivity = engine.attr("sensitivity").expect("declared");
+    /// let degraded = engine.attr("ledger.degraded").expect("declared");
+    /// let (mut request, mut verdict) = (engine.request(), engine.verdict());
+    /// request.set_tool("db.read").set(sensitivity, Value::Str("public")).set(degraded, Value::Bool(true));
+    /// engine.decide_degraded_into(&request, &mut verdict);
+    /// assert_eq!(verdict.ttl_seconds(), Some(30));
+    /// // `db.list`'s rule has no condition, so it does not read `ledger.degraded`.
+    /// request.set_tool("db.list");
+    /// engine.decide_degraded_into(&request, &mut verdict);
+    /// assert!(!verdict.is_allow());
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn decide_degraded_into(&self, request: &Request, verdict: &mut Verdict) {
+        self.decide_in(request, verdict, Mode::Degraded);
+    }
+
+    /// [`Engine::decide_degraded_into`], returning the full [`Decision`].
+    ///
+    /// ```
+    /// use grant_engine::{Engine, Value};
+    /// let engine = Engine::from_text("p.grant", r#"
+    ///     attr ledger.degraded: bool
+    ///     allow tool "db.read" ttl 5m
+    /// "#)?;
+    /// let mut request = engine.request();
+    /// request.set_tool("db.read").set(engine.attr("ledger.degraded").expect("declared"), Value::Bool(true));
+    /// assert!(engine.decide(&request).is_allow());
+    /// let decision = engine.decide_degraded(&request);
+    /// assert!(!decision.is_allow());
+    /// assert_eq!(decision.reasons, ["no rule allows tool `db.read` while the ledger is degraded (allow rules apply then only if their condition reads `ledger.degraded`)"]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn decide_degraded(&self, request: &Request) -> Decision {
+        let mut verdict = self.verdict();
+        self.decide_degraded_into(request, &mut verdict);
+        verdict.to_decision()
+    }
+
+    /// The decide entry points' one body; `mode` says which rules may apply.
+    /// Inlined into each with its constant mode, so that the normal path
+    /// does not test it.
+    #[inline(always)]
+    fn decide_in(&self, request: &Request, verdict: &mut Verdict, mode: Mode) {
         verdict.start(&self.inner, &request.tool, request.ttl);
         if request.inner.id != self.inner.id {
             verdict.refuse(std::slice::from_ref(&WRONG_ENGINE));
@@ -495,7 +569,11 @@ impl Engine {
             verdict.refuse(&request.errors);
             return;
         }
-        grant_vm::decide(
+        let decide = match mode {
+            Mode::Normal => grant_vm::decide,
+            Mode::Degraded => grant_vm::decide_degraded,
+        };
+        decide(
             &self.inner.program,
             &request.tool,
             &request.input(),
@@ -582,6 +660,16 @@ impl Inner {
 fn is_under(path: &str, group: &str) -> bool {
     path.strip_prefix(group)
         .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// Which rules a decision may apply.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Every rule.
+    Normal,
+    /// The ledger's store is unavailable: allow rules only if their
+    /// condition reads `ledger.degraded`.
+    Degraded,
 }
 
 static NEXT_ENGINE_ID: AtomicUsize = AtomicUsize::new(1);

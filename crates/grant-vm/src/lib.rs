@@ -1,7 +1,8 @@
 //! Grant's evaluator. It runs a [`Program`]'s bytecode over the values of one
 //! request in three-valued logic, and decides: deny if any deny rule applies
 //! (an unknown deny condition applies: fail closed), else allow if any allow
-//! rule applies (an unknown allow condition does not), else deny.
+//! rule applies (an unknown allow condition does not), else deny. A
+//! degraded decision ([`decide_degraded`]) is the same over fewer allow rules.
 //!
 //! It never panics and never allocates once an [`Outcome`] has warmed up:
 //! every buffer it writes lives in the outcome and is reused.
@@ -34,6 +35,10 @@ pub struct Outcome {
     /// Attributes whose absence made an evaluated condition unknown,
     /// ascending, without duplicates.
     pub missing: Vec<SlotId>,
+    /// In a degraded decision, the allow rules whose pattern matched but
+    /// which were left out, their conditions not reading `ledger.degraded`.
+    /// In policy order; empty in a normal decision.
+    pub skipped: Vec<RuleId>,
     candidates: Vec<RuleId>,
     /// The rule index's buffers.
     index_scratch: IndexScratch,
@@ -70,6 +75,7 @@ impl Outcome {
         self.deciding.clear();
         self.considered.clear();
         self.missing.clear();
+        self.skipped.clear();
         self.candidates.clear();
         self.missing_log.clear();
     }
@@ -84,6 +90,35 @@ pub fn decide(
     requested_ttl: Option<u64>,
     out: &mut Outcome,
 ) {
+    decide_as::<false>(program, tool, input, requested_ttl, out);
+}
+
+/// [`decide`] as the ledger does while its store is unavailable: every deny
+/// rule, but only the allow rules whose condition reads `ledger.degraded`
+/// ([`grant_compile::program::CompiledRule::reads_degraded`]); the others
+/// are left out as if their patterns did not match, and listed in
+/// [`Outcome::skipped`]. The caller sets `ledger.degraded` in `input`.
+pub fn decide_degraded(
+    program: &Program,
+    tool: &str,
+    input: &Input<'_>,
+    requested_ttl: Option<u64>,
+    out: &mut Outcome,
+) {
+    decide_as::<true>(program, tool, input, requested_ttl, out);
+}
+
+/// The body of [`decide`] and [`decide_degraded`]. A constant, not an
+/// argument, and inlined into each: the normal decision does not pass,
+/// test or branch on a mode.
+#[inline(always)]
+fn decide_as<const DEGRADED: bool>(
+    program: &Program,
+    tool: &str,
+    input: &Input<'_>,
+    requested_ttl: Option<u64>,
+    out: &mut Outcome,
+) {
     out.reset();
     let mut candidates = std::mem::take(&mut out.candidates);
     program.index.candidates_with(
@@ -92,6 +127,11 @@ pub fn decide(
         &mut out.index_scratch,
         &mut candidates,
     );
+    // Once per decision, before the passes: the evaluation loop stays the
+    // normal one, and what is left out is neither evaluated nor combined.
+    if DEGRADED {
+        skip_unread_allows(program, &mut candidates, &mut out.skipped);
+    }
     // Deny rules first: any that applies decides. A pass is skipped when
     // it has nothing to evaluate (most policies allow far more than they
     // deny).
@@ -127,6 +167,25 @@ pub fn decide(
         out.missing.sort_unstable();
         out.missing.dedup();
     }
+}
+
+/// Moves the allow rules whose condition does not read `ledger.degraded`
+/// from `candidates` to `skipped`, both keeping policy order.
+fn skip_unread_allows(program: &Program, candidates: &mut Vec<RuleId>, skipped: &mut Vec<RuleId>) {
+    candidates.retain(|&id| {
+        // The heads say what the passes evaluate as an allow. One whose
+        // rule cannot be read is not known to read `ledger.degraded`: left
+        // out, failing closed on malformed state.
+        let allow = program
+            .heads
+            .get(id.0 as usize)
+            .is_some_and(|head| head.effect == Effect::Allow);
+        let skip = allow && !program.rule(id).is_some_and(|rule| rule.reads_degraded);
+        if skip {
+            skipped.push(id);
+        }
+        !skip
+    });
 }
 
 /// Evaluates the candidates of `effect`; whether there were candidates of
