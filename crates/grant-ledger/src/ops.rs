@@ -44,6 +44,8 @@ pub(crate) struct Ctx<'t> {
     pub degraded: bool,
     /// Degraded: every event emitted, for the spool.
     pub spooled: Vec<Event>,
+    /// Replaying a degraded spool: events are marked `degraded`.
+    pub replaying: bool,
 }
 
 impl<'t> Ctx<'t> {
@@ -61,6 +63,7 @@ impl<'t> Ctx<'t> {
             actor: String::new(),
             degraded: false,
             spooled: Vec::new(),
+            replaying: false,
         }
     }
 
@@ -84,7 +87,7 @@ impl<'t> Ctx<'t> {
         if event.event_id.is_empty() {
             event.event_id = new_id("evt_")?;
         }
-        event.degraded |= self.degraded;
+        event.degraded |= self.degraded || self.replaying;
         let head = self.head()?;
         let stored = crate::chain::seal(&mut event, head.as_ref())?;
         self.tx.append(&stored)?;

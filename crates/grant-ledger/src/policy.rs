@@ -94,8 +94,11 @@ pub(crate) fn decide(
         ));
     }
     set_facts(engine, &mut request, facts);
-    // DEGRADED-MERGE: engine.decide_degraded when facts.degraded
-    engine.decide(&request)
+    if facts.degraded {
+        engine.decide_degraded(&request)
+    } else {
+        engine.decide(&request)
+    }
 }
 
 /// The `ledger.*` attributes `attrs` tries to give, flat or nested.

@@ -23,9 +23,17 @@ fn degradable(policy: &str, with_spool: bool) -> Degradable {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool.ndjson");
     let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
-    let config = LedgerConfig { spool: with_spool.then(|| spool.clone()), ..LedgerConfig::default() };
+    let config = LedgerConfig {
+        spool: with_spool.then(|| spool.clone()),
+        ..LedgerConfig::default()
+    };
     let f = Fixture::with(store.clone(), policy, config);
-    Degradable { f, store, spool, _dir: dir }
+    Degradable {
+        f,
+        store,
+        spool,
+        _dir: dir,
+    }
 }
 
 #[test]
@@ -37,11 +45,22 @@ fn without_a_degraded_policy_grant_requests_are_denied() {
     let answer = d.f.request(&task, "tool.b", json!({}));
     assert!(answer.grant.is_none());
     let errors = &answer.decision.decision.errors;
-    assert!(errors[0].starts_with("ledger store unavailable: "), "{errors:?}");
-    assert!(errors[0].ends_with("(the policy does not declare `ledger.degraded`)"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("ledger store unavailable: "),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].ends_with("(the policy does not declare `ledger.degraded`)"),
+        "{errors:?}"
+    );
     let used = d.f.ledger.use_grant(
         "gateway",
-        grant_ledger::UseGrant { grant_id: grant.grant_id, agent: "agent".into(), tool: "tool.b".into(), attrs: None },
+        grant_ledger::UseGrant {
+            grant_id: grant.grant_id,
+            agent: "agent".into(),
+            tool: "tool.b".into(),
+            attrs: None,
+        },
     );
     assert!(matches!(used, Err(LedgerError::Store(_))), "{used:?}");
     assert!(!d.f.ledger.is_degraded());
@@ -52,7 +71,8 @@ fn without_a_spool_grant_requests_are_denied() {
     let d = degradable("degraded.grant", false);
     let task = d.f.open("agent", None);
     d.store.faults().set_down(true);
-    let answer = d.f.request(&task, "db.read", json!({"sensitivity": "public"}));
+    let answer =
+        d.f.request(&task, "db.read", json!({"sensitivity": "public"}));
     assert!(answer.grant.is_none());
     assert!(answer.decision.decision.errors[0].ends_with("(no degraded spool is configured)"));
 }
@@ -61,16 +81,23 @@ fn without_a_spool_grant_requests_are_denied() {
 fn degraded_issuance_is_spooled_and_replayed_in_order() {
     let d = degradable("degraded.grant", true);
     let task = d.f.open("agent", None);
-    let normal = d.f.issue(&task, "db.read", json!({"sensitivity": "internal"}));
+    let normal =
+        d.f.issue(&task, "db.read", json!({"sensitivity": "internal"}));
     let unseen_before = d.f.head_seq();
     d.store.faults().set_down(true);
 
     // Only allow rules that read `ledger.degraded` apply.
-    let internal = d.f.request(&task, "db.read", json!({"sensitivity": "internal"}));
+    let internal =
+        d.f.request(&task, "db.read", json!({"sensitivity": "internal"}));
     assert!(internal.grant.is_none());
-    let refund = d.f.request(&task, "payments.refund", json!({"amount_cents": 1}));
-    assert!(refund.grant.is_none(), "an allow rule that does not read ledger.degraded applies not: {refund:?}");
-    let answer = d.f.request(&task, "db.read", json!({"sensitivity": "public"}));
+    let refund =
+        d.f.request(&task, "payments.refund", json!({"amount_cents": 1}));
+    assert!(
+        refund.grant.is_none(),
+        "an allow rule that does not read ledger.degraded applies not: {refund:?}"
+    );
+    let answer =
+        d.f.request(&task, "db.read", json!({"sensitivity": "public"}));
     let local = answer.grant.expect("the degraded rule allows");
     assert!(local.degraded);
     assert_eq!(local.ttl_seconds, 30);
@@ -81,13 +108,24 @@ fn degraded_issuance_is_spooled_and_replayed_in_order() {
     assert!(d.f.use_(&local).ok);
     let refused = d.f.use_(&normal);
     assert!(!refused.ok);
-    assert!(refused.reason.unwrap().contains("was not issued by this process while degraded"));
+    assert!(
+        refused
+            .reason
+            .unwrap()
+            .contains("was not issued by this process while degraded")
+    );
     // Revocations apply at once, locally, and are spooled.
-    let revoked = d
-        .f
-        .ledger
-        .revoke("security", Revoke { target: RevokeTarget::Grant(normal.grant_id.clone()), reason: "r".into(), block: false })
-        .unwrap();
+    let revoked =
+        d.f.ledger
+            .revoke(
+                "security",
+                Revoke {
+                    target: RevokeTarget::Grant(normal.grant_id.clone()),
+                    reason: "r".into(),
+                    block: false,
+                },
+            )
+            .unwrap();
     assert_eq!(revoked.revoked, [normal.grant_id.clone()]);
     assert!(std::fs::metadata(&d.spool).unwrap().len() > 0);
     // Nothing reached the store.
@@ -96,9 +134,16 @@ fn degraded_issuance_is_spooled_and_replayed_in_order() {
 
     assert!(d.f.ledger.recover().unwrap());
     assert!(!d.f.ledger.is_degraded());
-    assert_eq!(std::fs::metadata(&d.spool).unwrap().len(), 0, "the spool is emptied once replayed");
+    assert_eq!(
+        std::fs::metadata(&d.spool).unwrap().len(),
+        0,
+        "the spool is emptied once replayed"
+    );
     let types = d.f.event_types();
-    let replayed: Vec<&str> = types[unseen_before as usize..].iter().map(String::as_str).collect();
+    let replayed: Vec<&str> = types[unseen_before as usize..]
+        .iter()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         replayed,
         [
@@ -112,7 +157,10 @@ fn degraded_issuance_is_spooled_and_replayed_in_order() {
             "ledger.recovered"
         ]
     );
-    assert_eq!(d.f.ledger.grant(&normal.grant_id).unwrap().state, GrantState::Revoked);
+    assert_eq!(
+        d.f.ledger.grant(&normal.grant_id).unwrap().state,
+        GrantState::Revoked
+    );
     let stored = d.f.ledger.grant(&local.grant_id).unwrap();
     assert!(stored.degraded);
     assert_eq!(stored.expires_at, local.expires_at);
@@ -124,7 +172,11 @@ fn degraded_issuance_is_spooled_and_replayed_in_order() {
         }
     }
     // Back to normal decisions.
-    assert!(d.f.request(&task, "db.read", json!({"sensitivity": "internal"})).grant.is_some());
+    assert!(
+        d.f.request(&task, "db.read", json!({"sensitivity": "internal"}))
+            .grant
+            .is_some()
+    );
 }
 
 #[test]
@@ -132,19 +184,31 @@ fn a_spool_left_by_a_crash_is_replayed_at_the_next_start() {
     let d = degradable("degraded.grant", true);
     let task = d.f.open("agent", None);
     d.store.faults().set_down(true);
-    let local = d.f.issue(&task, "db.read", json!({"sensitivity": "public"}));
+    let local =
+        d.f.issue(&task, "db.read", json!({"sensitivity": "public"}));
     // The process dies here: the ledger is dropped with its spool unreplayed.
-    let Degradable { f, store, spool, _dir } = d;
+    let Degradable {
+        f,
+        store,
+        spool,
+        _dir,
+    } = d;
     drop(f);
     store.faults().set_down(false);
-    let config = LedgerConfig { spool: Some(spool.clone()), ..LedgerConfig::default() };
+    let config = LedgerConfig {
+        spool: Some(spool.clone()),
+        ..LedgerConfig::default()
+    };
     let f = Fixture::with(store.clone(), "degraded.grant", config);
     assert!(!f.ledger.is_degraded());
     assert!(f.ledger.grant(&local.grant_id).unwrap().degraded);
     // Replayed once: a third start replays nothing.
     let seq = f.head_seq();
     drop(f);
-    let config = LedgerConfig { spool: Some(spool), ..LedgerConfig::default() };
+    let config = LedgerConfig {
+        spool: Some(spool),
+        ..LedgerConfig::default()
+    };
     let f = Fixture::with(store, "degraded.grant", config);
     assert_eq!(f.head_seq(), seq);
 }
@@ -154,12 +218,20 @@ fn a_task_unseen_by_this_process_cannot_be_decided_degraded() {
     let d = degradable("degraded.grant", true);
     let task = d.f.open("agent", None);
     // Another process's ledger, on the same store, opened this one.
-    let other = grant_ledger::Ledger::open(d.store.clone(), common::policy("degraded.grant")).unwrap();
+    let other =
+        grant_ledger::Ledger::open(d.store.clone(), common::policy("degraded.grant")).unwrap();
     let theirs = other
-        .open_task("issuer", grant_ledger::OpenTask { agent: "agent".into(), ..Default::default() })
+        .open_task(
+            "issuer",
+            grant_ledger::OpenTask {
+                agent: "agent".into(),
+                ..Default::default()
+            },
+        )
         .unwrap();
     d.store.faults().set_down(true);
-    let answer = d.f.request(&theirs, "db.read", json!({"sensitivity": "public"}));
+    let answer =
+        d.f.request(&theirs, "db.read", json!({"sensitivity": "public"}));
     assert!(answer.grant.is_none());
     assert!(answer.decision.decision.errors[0].contains("is unknown to this process"));
     let _ = task;
@@ -172,7 +244,8 @@ fn ledger_attributes_the_process_cannot_know_fail_closed() {
     let d = degradable("lifecycle.grant", true);
     let task = d.f.open("agent", None);
     d.store.faults().set_down(true);
-    let answer = d.f.request(&task, "db.read", json!({"sensitivity": "public"}));
+    let answer =
+        d.f.request(&task, "db.read", json!({"sensitivity": "public"}));
     assert!(answer.grant.is_none());
     assert_eq!(answer.decision.decision.rules[0].id, "task-cap");
     assert_eq!(answer.decision.decision.missing, ["ledger.task_grants"]);
