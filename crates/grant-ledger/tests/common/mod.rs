@@ -118,3 +118,30 @@ impl Fixture {
             .map_or(0, |e| e.seq)
     }
 }
+
+/// Every event links to the one before and hashes to its `hash`.
+pub fn assert_chain_intact(ledger: &Ledger) {
+    let mut prev = grant_ledger::chain::GENESIS.to_string();
+    let mut after = 0;
+    loop {
+        let page = ledger.events_after(after, 1000).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for stored in &page {
+            let value: serde_json::Value = serde_json::from_str(&stored.json).unwrap();
+            assert_eq!(
+                value["prev_hash"],
+                serde_json::json!(prev),
+                "event {}",
+                stored.seq
+            );
+            assert_eq!(
+                grant_ledger::chain::event_hash(&value),
+                stored.hash,
+                "event {}",
+                stored.seq
+            );
+            prev = stored.hash.clone();
+        }
+    }
+}
