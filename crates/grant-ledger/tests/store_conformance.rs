@@ -1419,3 +1419,35 @@ fn postgres_refuses_a_newer_schema() {
         .get(0);
     assert_eq!(version, 99);
 }
+
+#[test]
+fn postgres_writes_wait_for_the_append_lock() {
+    let Some(place) = PgPlace::new() else { return };
+    drop(place.open());
+    // A short lock timeout of the URL's own, in place of the store's 5 s.
+    let separator = if place.server.contains('?') { '&' } else { '?' };
+    let url = format!(
+        "{}{separator}options=-csearch_path%3D{}%20-clock_timeout%3D300",
+        place.server, place.schema
+    );
+    let store = store::open(&url).unwrap();
+    // Another replica holds the append lock, mid-write.
+    let mut other = place.admin();
+    other
+        .batch_execute(&format!(
+            "SET search_path = {}; BEGIN; SELECT pg_advisory_xact_lock(1198672996, hashtext(current_schema()))",
+            place.schema
+        ))
+        .unwrap();
+    let started = Instant::now();
+    let error = store
+        .write(&mut |tx| tx.set_meta("k", "v"))
+        .expect_err("the lock is taken");
+    assert_eq!(error.kind, StoreErrorKind::Unavailable, "{error}");
+    assert!(error.message.contains("lock timeout"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Reads do not wait for it.
+    assert_eq!(read(&store, |tx| tx.meta("k")), None);
+    other.batch_execute("COMMIT").unwrap();
+    write(&store, |tx| tx.set_meta("k", "v"));
+}
