@@ -15,9 +15,11 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+mod common;
+
+use common::places::{PgPlace, Place, SqlitePlace};
 use grant_ledger::chain;
 use grant_ledger::store::faulty::FaultyStore;
 use grant_ledger::store::{self, Head, Store, StoreError, StoreErrorKind, StoredEvent, Tx};
@@ -25,107 +27,6 @@ use grant_ledger::{Approvals, Event, Grant, GrantState, Task, TaskState, Timesta
 
 // ---------------------------------------------------------------------------
 // Backends.
-
-/// A place a store lives, as a URL `store::open` takes, removed when this
-/// is dropped.
-trait Place {
-    fn url(&self) -> String;
-
-    fn open(&self) -> Arc<dyn Store> {
-        match store::open(&self.url()) {
-            Ok(store) => store,
-            Err(e) => panic!("cannot open `{}`: {e}", self.url()),
-        }
-    }
-}
-
-struct SqlitePlace {
-    dir: tempfile::TempDir,
-}
-
-impl SqlitePlace {
-    fn new() -> SqlitePlace {
-        SqlitePlace {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("ledger.db")
-    }
-}
-
-impl Place for SqlitePlace {
-    fn url(&self) -> String {
-        format!("sqlite:{}", self.path().display())
-    }
-}
-
-/// A fresh schema on the test server.
-struct PgPlace {
-    server: String,
-    schema: String,
-}
-
-impl PgPlace {
-    /// `None` (after a note) when no server is configured outside CI.
-    fn new() -> Option<PgPlace> {
-        let Ok(server) = std::env::var("GRANT_TEST_PG_URL") else {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "GRANT_TEST_PG_URL is not set: CI must run the PostgreSQL store tests \
-                     (.ci/run starts a server and sets it)"
-                );
-            }
-            eprintln!("note: GRANT_TEST_PG_URL is not set; skipping a PostgreSQL store test");
-            return None;
-        };
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!(
-            "grant_t_{}_{}_{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let place = PgPlace { server, schema };
-        place
-            .admin()
-            .batch_execute(&format!("CREATE SCHEMA {}", place.schema))
-            .unwrap();
-        Some(place)
-    }
-
-    fn admin(&self) -> postgres::Client {
-        postgres::Client::connect(&self.server, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to GRANT_TEST_PG_URL: {e}"))
-    }
-
-    /// The URL with `extra` parameters.
-    fn url_with(&self, extra: &str) -> String {
-        let separator = if self.server.contains('?') { '&' } else { '?' };
-        format!(
-            "{}{separator}options=-csearch_path%3D{}{extra}",
-            self.server, self.schema
-        )
-    }
-}
-
-impl Place for PgPlace {
-    fn url(&self) -> String {
-        self.url_with("")
-    }
-}
-
-impl Drop for PgPlace {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
-        }
-    }
-}
 
 /// Runs each named test, a `fn(&Arc<dyn Store>)`, on every backend.
 macro_rules! every_store {

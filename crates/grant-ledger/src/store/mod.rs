@@ -46,7 +46,8 @@ pub struct Head {
 }
 
 /// What a transaction may read and write. Lists come back in a stable
-/// order: tasks and grants by id, events by `seq`.
+/// order: tasks and grants by id (the due lists by deadline or expiry,
+/// then id), events by `seq`.
 pub trait Tx {
     /// The last event, or `None` for an empty chain.
     fn head(&mut self) -> Result<Option<Head>, StoreError>;

@@ -2,7 +2,8 @@
 //! under a policy file of tests/policies/.
 #![allow(dead_code)]
 
-pub mod concurrency;
+pub mod places;
+pub mod scenarios;
 
 use std::sync::Arc;
 
