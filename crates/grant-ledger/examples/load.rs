@@ -83,8 +83,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let operations = after.operations - before.operations;
     let commits = after.commits - before.commits;
     let granted = granted.load(Ordering::Relaxed);
+    // Peak resident memory: flat in the run's length when nothing per
+    // grant stays in the process.
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .unwrap_or_else(|| "?".to_string());
     println!(
-        "{url}: {threads} threads, {elapsed:.1} s: {granted} grants, {:.0} grant requests/s; {commits} commits, {:.1} operations per commit",
+        "{url}: {threads} threads, {elapsed:.1} s: {granted} grants, {:.0} grant requests/s; {commits} commits, {:.1} operations per commit; peak RSS {peak} kB",
         granted as f64 / elapsed,
         operations as f64 / commits.max(1) as f64
     );

@@ -38,7 +38,7 @@ use crate::store::{Store, StoreError, StoreErrorKind};
 use crate::time::Timestamp;
 
 /// How many tasks this process remembers for deciding while degraded.
-const TASKS_REMEMBERED: usize = 65_536;
+const TASKS_REMEMBERED: usize = 16_384;
 
 /// One line of the spool.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,6 +102,10 @@ impl Degraded {
 
     /// Remembers a task as the store last showed it.
     pub(crate) fn remember(&mut self, task: &Task) {
+        // Labels play no part in decisions: not kept, so the memory this
+        // takes is bounded by the task count and chain lengths.
+        let mut task = task.clone();
+        task.labels.clear();
         if self
             .seen
             .insert(task.task_id.clone(), task.clone())
