@@ -3,6 +3,7 @@
 //! normative behaviour is the lifecycle spec).
 
 pub mod chain;
+pub mod checkpoint;
 pub mod clock;
 pub mod error;
 pub mod event;
