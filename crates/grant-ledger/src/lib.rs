@@ -11,6 +11,7 @@ mod hex;
 mod id;
 pub mod jcs;
 pub mod model;
+pub mod redact;
 pub mod store;
 pub mod time;
 
