@@ -1,6 +1,6 @@
 //! Where the ledger keeps its events and the state they project to. One
 //! trait, [`Store`], with three backends (memory, SQLite, PostgreSQL) and
-//! one conformance suite (tests/conformance.rs) run against each.
+//! one conformance suite (tests/store_conformance.rs) run against each.
 //!
 //! A store is deliberately dumb: rows in, rows out, by a few keys. Every
 //! rule of the lifecycle lives once, in the ledger above it. What a store
@@ -14,7 +14,10 @@
 //! - Reads inside a write see that write's own changes.
 //! - Events are never updated or deleted.
 
+pub mod faulty;
 pub mod memory;
+pub mod postgres;
+pub mod sqlite;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -140,16 +143,38 @@ impl StoreError {
     }
 }
 
-/// Opens the store a URL names: `memory`, `sqlite:PATH`, or
-/// `postgres://...` (also `postgresql://`).
+/// Opens the store a URL names: `memory`, `sqlite:PATH` (also
+/// `sqlite://PATH`, so `sqlite:///abs/path`), or `postgres://...` (also
+/// `postgresql://`, passed to the PostgreSQL client as given).
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url == "memory" || url == "memory:" {
         return Ok(Arc::new(memory::MemoryStore::new()));
     }
-    Err(StoreError::new(
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err(bad_url(url));
+        }
+        return Ok(Arc::new(sqlite::SqliteStore::open(path)?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PostgresStore::open(url)?));
+    }
+    Err(bad_url(url))
+}
+
+fn bad_url(url: &str) -> StoreError {
+    // Whatever it is, it may hold a password.
+    let url = postgres::mask_password(url);
+    StoreError::new(
         StoreErrorKind::BadUrl,
-        format!("`{url}` names no store; use `memory`, `sqlite:PATH` or `postgres://...`"),
-    ))
+        format!(
+            "`{url}` names no store; use `memory`, `sqlite:PATH` or \
+             `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`"
+        ),
+    )
 }
 
 /// Serializes a task or grant for a store's body column.
