@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use ed25519_dalek::VerifyingKey;
 
+use grant_syntax::source::describe_io;
+
 use crate::time::Timestamp;
 
 /// A signed statement that the chain's event `seq` has `hash`.
@@ -88,7 +90,7 @@ impl Signer {
     pub fn load(path: &Path) -> Result<Signer, CheckpointError> {
         let text = read_text(path)?;
         Signer::from_pem(&text).map_err(|message| CheckpointError::Key {
-            path: path.display().to_string(),
+            path: shown(path),
             what: "private",
             message,
         })
@@ -190,7 +192,7 @@ pub fn append(path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointErro
     let io = |action: &'static str| {
         move |e: std::io::Error| CheckpointError::Io {
             action,
-            path: path.display().to_string(),
+            path: shown(path),
             message: describe_io(&e),
         }
     };
@@ -246,7 +248,7 @@ fn sync_parent(_path: &Path) -> std::io::Result<()> {
 /// Blank lines are skipped; any other line that is not a checkpoint is an
 /// error naming its line number.
 pub fn read_file(path: &Path) -> Result<Vec<Checkpoint>, CheckpointError> {
-    let shown = path.display().to_string();
+    let shown = shown(path);
     let file = File::open(path).map_err(|e| CheckpointError::Io {
         action: "read",
         path: shown.clone(),
@@ -293,7 +295,7 @@ pub fn generate_key_pair() -> Result<(String, String), CheckpointError> {
 pub fn load_public_key(path: &Path) -> Result<VerifyingKey, CheckpointError> {
     let text = read_text(path)?;
     public_key_from_pem(&text).map_err(|message| CheckpointError::Key {
-        path: path.display().to_string(),
+        path: shown(path),
         what: "public",
         message,
     })
@@ -315,7 +317,7 @@ const MAX_KEY_FILE: u64 = 64 * 1024;
 fn read_text(path: &Path) -> Result<String, CheckpointError> {
     let io = |e: std::io::Error| CheckpointError::Io {
         action: "read",
-        path: path.display().to_string(),
+        path: shown(path),
         message: describe_io(&e),
     };
     let mut text = String::new();
@@ -327,16 +329,10 @@ fn read_text(path: &Path) -> Result<String, CheckpointError> {
     Ok(text)
 }
 
-/// An I/O error as messages show it: lowercase, without the OS's error
-/// number.
-fn describe_io(error: &std::io::Error) -> String {
-    use std::io::ErrorKind;
-    match error.kind() {
-        ErrorKind::NotFound => "no such file or directory".to_string(),
-        ErrorKind::PermissionDenied => "permission denied".to_string(),
-        ErrorKind::InvalidData => "not valid UTF-8 text".to_string(),
-        _ => lowercase(&error.to_string()),
-    }
+/// A path for a message: escaped, so that a file name cannot write to
+/// the terminal.
+fn shown(path: &Path) -> String {
+    grant_syntax::chars::printable(&path.display().to_string()).into_owned()
 }
 
 /// Messages start in lowercase, as every message of Grant does.
