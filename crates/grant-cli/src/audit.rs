@@ -124,9 +124,17 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// Opens an existing ledger. `sqlite:` would create a missing file: a
-/// mistyped path must not verify as an empty, intact chain.
+/// Opens an existing ledger. `sqlite:` would create a missing file, and
+/// `memory` is always empty: neither must verify as an intact chain.
 fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
+    if url == "memory" || url == "memory:" {
+        // A new memory store is always empty: it would verify as intact.
+        return Err(Failure::Usage(
+            "the `memory` store lives inside one process and is empty here; \
+             give `sqlite:PATH` or `postgres://...`"
+                .to_string(),
+        ));
+    }
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"));

@@ -264,6 +264,15 @@ fn what_cannot_be_read_exits_2() {
     );
     assert!(!missing.exists(), "verify must not create a ledger");
 
+    let run = grant(&["audit", "export", "--store", "memory"]);
+    assert_eq!(run.exit, Exit::Usage);
+    assert!(
+        run.stderr
+            .starts_with("error: the `memory` store lives inside one process"),
+        "{}",
+        run.stderr
+    );
+
     let run = grant(&["audit", "verify", "--store", "mysql://x"]);
     assert_eq!(run.exit, Exit::Usage);
     assert!(

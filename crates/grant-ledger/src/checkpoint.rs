@@ -280,8 +280,14 @@ pub fn generate_key_pair() -> Result<(String, String), CheckpointError> {
         CheckpointError::Internal(format!("the operating system's random source failed: {e}"))
     })?;
     let key = SigningKey::from_bytes(&secret);
+    // PKCS#8 v1, the secret alone: ed25519-dalek would write v2 (RFC 5958,
+    // with the public key), which OpenSSL 3 refuses to read.
+    let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: secret,
+        public_key: None,
+    };
     secret.fill(0);
-    let private = key
+    let private = bytes
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .map_err(|e| CheckpointError::Internal(format!("cannot encode the private key: {e}")))?;
     let public = key

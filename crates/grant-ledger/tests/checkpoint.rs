@@ -136,3 +136,30 @@ fn key_files() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Keys as `openssl genpkey -algorithm ed25519` and `openssl pkey -pubout`
+/// write them (a test key, used nowhere else).
+const OPENSSL_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEICuHLckeumigZvopjFW/Mb0A5KT4hmDpGKK7ApKREnmy
+-----END PRIVATE KEY-----
+";
+const OPENSSL_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA3tBcUsoqHXmBa1ZhyyljHs3hldP3JriFOg6rzLbURqA=
+-----END PUBLIC KEY-----
+";
+
+#[test]
+fn openssl_keys_work_and_ours_are_alike() {
+    let signer = Signer::from_pem(OPENSSL_PRIVATE).unwrap();
+    let key = checkpoint::public_key_from_pem(OPENSSL_PUBLIC).unwrap();
+    assert_eq!(signer.verifying_key(), key);
+    let signed = signer.sign(1, &"11".repeat(32), Timestamp::from_secs(1));
+    signed.verify(Some(&key)).unwrap();
+    // Ours have the same shape: PKCS#8 v1 (the 32-byte secret alone), which
+    // OpenSSL reads, and SPKI.
+    let (private, public) = checkpoint::generate_key_pair().unwrap();
+    assert_eq!(private.len(), OPENSSL_PRIVATE.len());
+    assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"));
+    assert_eq!(public.len(), OPENSSL_PUBLIC.len());
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"));
+}
