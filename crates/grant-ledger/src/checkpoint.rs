@@ -210,14 +210,15 @@ pub fn append(path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointErro
         }
         Err(e) => return Err(io("create")(e)),
     };
-    // A line cut short by a crash must not swallow this one: start it on
-    // a line of its own (the cut line stays, and reading reports it).
-    if !created && file.metadata().map_err(io("read"))?.len() > 0 {
-        let mut last = [0u8; 1];
-        file.seek(SeekFrom::End(-1)).map_err(io("read"))?;
-        file.read_exact(&mut last).map_err(io("read"))?;
-        if last != *b"\n" {
-            line.insert(0, '\n');
+    // A line cut short by a crash was never acknowledged (append returns
+    // once the whole line is flushed): drop it, so this line neither joins
+    // it nor follows a malformed one.
+    if !created {
+        let length = file.metadata().map_err(io("read"))?.len();
+        let keep = complete_length(&mut file, length).map_err(io("read"))?;
+        if keep < length {
+            file.set_len(keep)
+                .map_err(io("cut the torn last line of"))?;
         }
     }
     file.write_all(line.as_bytes()).map_err(io("append to"))?;
@@ -226,6 +227,27 @@ pub fn append(path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointErro
         sync_parent(path).map_err(io("flush the directory of"))?;
     }
     Ok(())
+}
+
+/// The length of `file` up to and including its last line break: the
+/// whole file when it ends with one (or is empty).
+fn complete_length(file: &mut File, length: u64) -> std::io::Result<u64> {
+    const CHUNK: u64 = 4096;
+    let mut end = length;
+    let mut buffer = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let chunk = buffer
+            .get_mut(..usize::try_from(end - start).unwrap_or(0))
+            .unwrap_or_default();
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(at) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + at as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 #[cfg(unix)]
@@ -244,9 +266,15 @@ fn sync_parent(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The longest line a checkpoint file may hold (a checkpoint is about
+/// 350 bytes).
+const MAX_LINE: u64 = 64 * 1024;
+
 /// Reads every checkpoint of an NDJSON checkpoint file, in file order.
-/// Blank lines are skipped; any other line that is not a checkpoint is an
-/// error naming its line number.
+/// Blank lines are skipped, and so is a last line cut short by a crash
+/// (no line break, not a checkpoint), which [`append`] never acknowledged;
+/// any other line that is not a checkpoint is an error naming its line
+/// number.
 pub fn read_file(path: &Path) -> Result<Vec<Checkpoint>, CheckpointError> {
     let shown = shown(path);
     let file = File::open(path).map_err(|e| CheckpointError::Io {
@@ -254,20 +282,38 @@ pub fn read_file(path: &Path) -> Result<Vec<Checkpoint>, CheckpointError> {
         path: shown.clone(),
         message: describe_io(&e),
     })?;
+    let mut reader = BufReader::new(file);
     let mut checkpoints = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    let mut bytes = Vec::new();
+    for number in 1.. {
         let line_error = |message: String| CheckpointError::Line {
             path: shown.clone(),
-            line: index + 1,
+            line: number,
             message,
         };
-        let line = line.map_err(|e| line_error(describe_io(&e)))?;
+        bytes.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| line_error(describe_io(&e)))?;
+        if read == 0 {
+            break;
+        }
+        let complete = bytes.last() == Some(&b'\n');
+        if !complete && read as u64 > MAX_LINE {
+            return Err(line_error(format!("longer than {MAX_LINE} bytes")));
+        }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            return Err(line_error("not UTF-8 text".to_string()));
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let checkpoint = serde_json::from_str(&line)
-            .map_err(|e| line_error(format!("not a checkpoint: {e}")))?;
-        checkpoints.push(checkpoint);
+        match serde_json::from_str(line) {
+            Ok(checkpoint) => checkpoints.push(checkpoint),
+            Err(_) if !complete => break,
+            Err(e) => return Err(line_error(format!("not a checkpoint: {e}"))),
+        }
     }
     Ok(checkpoints)
 }
