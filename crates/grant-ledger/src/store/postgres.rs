@@ -44,7 +44,7 @@ const LOCK: &str =
 
 /// How long a write waits for the append lock, and a connection attempt
 /// for the server, before failing with [`StoreErrorKind::Unavailable`]
-/// (unless the URL sets `connect_timeout` or `options=-clock_timeout...`).
+/// (unless the URL sets `connect_timeout`, or `lock_timeout` in `options`).
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The application this schema belongs to, in `grant_ledger.application`.
@@ -169,10 +169,17 @@ impl PostgresStore {
 
     fn connect(&self) -> Result<Connection, StoreError> {
         let mut client = self.config.connect(NoTls).map_err(|e| self.error(&e))?;
-        // The append lock is waited for as long as SQLite's busy timeout.
-        client
-            .batch_execute(&format!("SET lock_timeout = {}", TIMEOUT.as_millis()))
-            .map_err(|e| self.error(&e))?;
+        // The append lock is waited for as long as SQLite's busy timeout,
+        // unless the URL says otherwise.
+        let own_lock_timeout = self
+            .config
+            .get_options()
+            .is_some_and(|options| options.contains("lock_timeout"));
+        if !own_lock_timeout {
+            client
+                .batch_execute(&format!("SET lock_timeout = {}", TIMEOUT.as_millis()))
+                .map_err(|e| self.error(&e))?;
+        }
         Ok(Connection {
             client,
             statements: HashMap::new(),
