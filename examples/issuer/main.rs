@@ -149,21 +149,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let ended = ledger.end_task(issuer, &task.task_id)?;
     println!("ended {:?}, revoking {:?}", ended.ended, ended.revoked);
 
-    println!("\ntimeline of task {}:", task.task_id);
-    for event in ledger.timeline(&task.task_id)? {
-        println!(
-            "  {:>4} {} {:<18} {:<40} {}",
-            event.seq,
-            event.time,
-            event.kind.as_str(),
-            event
-                .grant_id
-                .as_deref()
-                .or(event.task_id.as_deref())
-                .unwrap_or(""),
-            event.reason.as_deref().unwrap_or("")
-        );
-    }
+    println!(
+        "\n{}",
+        grant_ledger::audit::render_timeline(&ledger.timeline(&task.task_id)?)
+    );
     println!("\ntask id: {}", task.task_id);
     Ok(())
 }

@@ -3,11 +3,13 @@
 //! [`run`] takes the arguments and the two output streams, so tests drive the
 //! real command without a process.
 
+mod audit;
 mod check;
 mod eval;
 mod explain;
 mod fmt;
 mod inspect;
+mod keygen;
 mod output;
 mod policy;
 pub mod report;
@@ -26,7 +28,8 @@ pub use output::{ColorChoice, Format};
 pub enum Exit {
     /// Everything checked out.
     Ok = 0,
-    /// The policy has errors (or warnings, with `--deny-warnings`).
+    /// The policy has errors (or warnings, with `--deny-warnings`); for
+    /// `grant audit verify`, the audit chain is broken ([`Exit::BROKEN`]).
     PolicyErrors = 1,
     /// Bad arguments, or a file that could not be read.
     Usage = 2,
@@ -36,6 +39,12 @@ pub enum Exit {
     /// `grant test`: a case failed, or rule coverage is below
     /// `--coverage-min`.
     TestFailed = 4,
+}
+
+impl Exit {
+    /// `grant audit verify`: the chain (or a checkpoint) does not check
+    /// out. Status 1, as for a policy with errors: what was checked is bad.
+    pub const BROKEN: Exit = Exit::PolicyErrors;
 }
 
 #[derive(Debug, Parser)]
@@ -61,6 +70,10 @@ enum Command {
     Fmt(fmt::FmtArgs),
     /// Run policy tests: cases that pin decisions, and rule coverage.
     Test(test::TestArgs),
+    /// Make an ed25519 key pair for signed checkpoints of the audit chain.
+    Keygen(keygen::KeygenArgs),
+    /// Verify, show and export the ledger's audit chain.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs `grant` with `args` (the first is the program name).
@@ -91,5 +104,7 @@ where
         Command::Inspect(args) => inspect::run(&args, stdout, stderr),
         Command::Fmt(args) => fmt::run(&args, stdout, stderr),
         Command::Test(args) => test::run(&args, stdout, stderr),
+        Command::Keygen(args) => keygen::run(&args, stdout, stderr),
+        Command::Audit(args) => audit::run(&args, stdout, stderr),
     }
 }

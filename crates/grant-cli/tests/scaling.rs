@@ -85,7 +85,7 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "check: constant `matches` on a long literal (G0905)",
         why: "constant `matches` was folded by a backtracking matcher",
-        n: 4_000,
+        n: 8_000,
         input: constant_matches,
     },
     Family {

@@ -150,7 +150,7 @@ pub struct Event {
 impl Event {
     /// An event of `kind` with only the common fields set; the operation
     /// fills in the rest before it is chained.
-    pub(crate) fn new(kind: EventType, actor: &str, policy_hash: &str, time: Timestamp) -> Event {
+    pub fn new(kind: EventType, actor: &str, policy_hash: &str, time: Timestamp) -> Event {
         Event {
             seq: 0,
             event_id: String::new(),

@@ -4,7 +4,8 @@
 //! numbers as ECMAScript writes doubles. RFC 8785 treats numbers as
 //! doubles, so an integer outside ±2^53 (which a double cannot hold
 //! exactly) is written as a string of its digits, as the lifecycle spec
-//! says.
+//! says: a 64-bit integer, and a double whose value is one (so that the
+//! canonical form, parsed again, gives itself back).
 
 use std::fmt::Write as _;
 
@@ -67,30 +68,72 @@ fn write_number(out: &mut String, number: &Number) {
             write_string(out, &i.to_string());
         }
     } else if let Some(f) = number.as_f64() {
-        write_double(out, f);
+        if let Some(digits) = wide_integer(f) {
+            write_string(out, &digits);
+        } else {
+            write_double(out, f);
+        }
     }
+}
+
+/// The digits of a double that is an integer beyond ±2^53 inside the range
+/// of 64-bit integers, which is written as a string like the integers of
+/// that range: ECMAScript would write `1e16` as `10000000000000000`, which
+/// a parser reads back as an integer, and written again it would become a
+/// string, so the stored event would no longer hash to its own `hash`.
+/// Beyond 64 bits a parser reads such digits as a double again, and they
+/// stay numbers (RFC 8785 Appendix B's 2^68).
+fn wide_integer(value: f64) -> Option<String> {
+    // 2^64 and -2^63, exactly, as doubles.
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    const MINUS_TWO_63: f64 = -9_223_372_036_854_775_808.0;
+    #[allow(clippy::cast_precision_loss)] // 2^53 is exact in a double
+    let exact = MAX_EXACT as f64;
+    if value.fract() != 0.0 || value.abs() <= exact || !(MINUS_TWO_63..TWO_64).contains(&value) {
+        return None;
+    }
+    // In range and integral, so the casts are exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let digits = if value < 0.0 {
+        (value as i64).to_string()
+    } else {
+        (value as u64).to_string()
+    };
+    Some(digits)
 }
 
 /// ECMAScript's Number::toString for a finite double (RFC 8785 §3.2.2.3).
 fn write_double(out: &mut String, value: f64) {
-    if value == 0.0 || !value.is_finite() {
-        // JSON has no NaN or infinity; -0 is written as 0.
+    // JSON has no NaN or infinity (serde_json's `Value` cannot hold them);
+    // -0 is written as 0.
+    let Some(number) = Number::from_f64(value.abs()).filter(|_| value != 0.0) else {
         out.push('0');
         return;
-    }
+    };
     if value < 0.0 {
         out.push('-');
     }
-    // Rust's `{:e}` gives the shortest digits that round-trip, which is
-    // what ECMAScript requires; only the layout differs.
-    let scientific = format!("{:e}", value.abs());
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let exponent: i32 = exponent.parse().unwrap_or(0);
+    // ECMAScript wants the shortest digits that round-trip and, of two
+    // equally close, the even one (RFC 8785 Appendix B, 1424953923781206.2).
+    // Rust's `{:e}` rounds such a tie up; serde_json's own formatter
+    // (tests/jcs.rs pins it) breaks it to even. Only its layout differs
+    // from ECMAScript's, so take the digits and the exponent and lay
+    // them out again.
+    let text = number.to_string();
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i32>().unwrap_or(0)),
+        None => (text.as_str(), 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // The value is 0.DIGITS × 10^n.
+    let mut n = i32::try_from(int.len()).unwrap_or(0) + exponent;
+    let all = format!("{int}{frac}");
+    let trimmed = all.trim_start_matches('0');
+    n -= i32::try_from(all.len() - trimmed.len()).unwrap_or(0);
+    let digits = trimmed.trim_end_matches('0');
     let k = i32::try_from(digits.len()).unwrap_or(i32::MAX);
-    let n = exponent + 1;
     if k <= n && n <= 21 {
-        out.push_str(&digits);
+        out.push_str(digits);
         out.extend(std::iter::repeat_n(
             '0',
             usize::try_from(n - k).unwrap_or(0),
@@ -103,7 +146,7 @@ fn write_double(out: &mut String, value: f64) {
     } else if -6 < n && n <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', usize::try_from(-n).unwrap_or(0)));
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         let (first, rest) = digits.split_at(1.min(digits.len()));
         out.push_str(first);

@@ -37,6 +37,21 @@ pub struct LedgerConfig {
     /// recovery). Without one, grant requests are denied while the store is
     /// unavailable, whatever the policy says.
     pub spool: Option<std::path::PathBuf>,
+    /// Attribute paths whose values events keep only as a keyed hash.
+    pub redactor: Option<crate::Redactor>,
+    /// Signed checkpoints of the chain, when a key is configured.
+    pub checkpoints: Option<CheckpointConfig>,
+}
+
+/// Where and how often the ledger writes signed checkpoints: after a commit
+/// that takes the chain `every` events or more past the last checkpoint, it
+/// signs the head, keeps it in the store (meta `checkpoint`) and appends it
+/// to `file`, outside the store, where a rewrite of the store cannot reach.
+#[derive(Clone, Debug)]
+pub struct CheckpointConfig {
+    pub signer: Arc<crate::Signer>,
+    pub file: std::path::PathBuf,
+    pub every: u64,
 }
 
 impl Default for LedgerConfig {
@@ -45,13 +60,19 @@ impl Default for LedgerConfig {
             max_grant_lifetime: 12 * 3600,
             approval_timeout: 15 * 60,
             spool: None,
+            redactor: None,
+            checkpoints: None,
         }
     }
 }
 
 impl LedgerConfig {
     /// Replaces the configured attribute paths with keyed hashes.
-    pub(crate) fn redact(&self, _attrs: &mut serde_json::Value) {}
+    pub(crate) fn redact(&self, attrs: &mut serde_json::Value) {
+        if let Some(redactor) = &self.redactor {
+            redactor.redact(attrs);
+        }
+    }
 }
 
 /// Tasks, grants and their audit chain, over a [`Store`]. Cheap to clone;
@@ -348,6 +369,11 @@ impl Ledger {
         LedgerStats {
             operations: self.inner.committer.operations.load(Ordering::Relaxed),
             commits: self.inner.committer.commits.load(Ordering::Relaxed),
+            checkpoint_failures: self
+                .inner
+                .committer
+                .checkpoint_failures
+                .load(Ordering::Relaxed),
         }
     }
 
@@ -522,23 +548,7 @@ impl Ledger {
 
     /// Every event of a task and its sub-tasks, in order.
     pub fn timeline(&self, task_id: &str) -> Result<Vec<Event>, LedgerError> {
-        let mut ids = vec![task_id.to_string()];
-        let mut events = Vec::new();
-        let mut known = false;
-        self.inner.store.read(&mut |tx| {
-            known = tx.task(task_id)?.is_some();
-            let mut at = 0;
-            while let Some(id) = ids.get(at).cloned() {
-                ids.extend(tx.subtasks(&id)?.into_iter().map(|t| t.task_id));
-                at += 1;
-            }
-            events = tx.events_of_tasks(&ids)?;
-            Ok(())
-        })?;
-        if !known {
-            return Err(LedgerError::not_found("task", task_id));
-        }
-        events.iter().map(|e| parse_event(&e.json)).collect()
+        crate::audit::timeline(self.inner.store.as_ref(), task_id)
     }
 
     /// Runs one operation through the group committer.
@@ -568,6 +578,9 @@ pub struct LedgerStats {
     pub operations: u64,
     /// Store transactions they ran in.
     pub commits: u64,
+    /// Signed checkpoints kept in the store but not written to the
+    /// checkpoint file (it could not be written).
+    pub checkpoint_failures: u64,
 }
 
 /// How often a degraded ledger tries its store again, at most.
@@ -576,14 +589,6 @@ const RECOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1)
 enum Attempt<T> {
     Done(Result<T, LedgerError>),
     Unavailable(StoreError),
-}
-
-pub(crate) fn parse_event(json: &str) -> Result<Event, LedgerError> {
-    serde_json::from_str(json).map_err(|e| {
-        LedgerError::Store(StoreError::corrupt(format!(
-            "a stored event is malformed: {e}"
-        )))
-    })
 }
 
 type Slot<T> = Arc<Mutex<Option<Result<T, LedgerError>>>>;
@@ -654,6 +659,7 @@ struct Committer {
     done: Condvar,
     operations: AtomicU64,
     commits: AtomicU64,
+    checkpoint_failures: AtomicU64,
 }
 
 #[derive(Default)]
@@ -713,21 +719,40 @@ impl Committer {
 fn commit_batch(inner: &Inner, mut batch: Vec<Box<dyn Job>>) {
     let engine = inner.policy.current();
     let mut fatal: Option<LedgerError> = None;
+    let mut checkpoint = None;
     let written = inner.store.write(&mut |tx| {
         let mut ctx = Ctx::new(tx, Arc::clone(&engine), &inner.config);
+        let abort = |error: LedgerError, fatal: &mut Option<LedgerError>| {
+            let store_error = match &error {
+                LedgerError::Store(e) => e.clone(),
+                other => StoreError::corrupt(other.to_string()),
+            };
+            *fatal = Some(error);
+            store_error
+        };
         for job in &mut batch {
             ctx.now = inner.clock.now();
             if let Err(error) = job.run(&mut ctx) {
-                let store_error = match &error {
-                    LedgerError::Store(e) => e.clone(),
-                    other => StoreError::corrupt(other.to_string()),
-                };
-                fatal = Some(error);
-                return Err(store_error);
+                return Err(abort(error, &mut fatal));
             }
+        }
+        if let Some(config) = &inner.config.checkpoints {
+            checkpoint = due_checkpoint(&mut ctx, config).map_err(|e| abort(e, &mut fatal))?;
         }
         Ok(())
     });
+    if let (Ok(()), None, Some(checkpoint), Some(config)) =
+        (&written, &fatal, &checkpoint, &inner.config.checkpoints)
+    {
+        // Exported once durable in the store: a checkpoint outside never
+        // names an event the store does not hold.
+        if crate::checkpoint::append(&config.file, checkpoint).is_err() {
+            inner
+                .committer
+                .checkpoint_failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
     let failure = match (written, fatal) {
         (_, Some(error)) => Some(error),
         (Err(error), None) => Some(LedgerError::Store(error)),
@@ -736,4 +761,32 @@ fn commit_batch(inner: &Inner, mut batch: Vec<Box<dyn Job>>) {
     for job in batch {
         job.finish(failure.as_ref());
     }
+}
+
+/// The meta key of the latest signed checkpoint.
+const CHECKPOINT_KEY: &str = "checkpoint";
+
+/// Signs the head when the chain has grown `every` events past the last
+/// checkpoint, keeping it in the store in the same transaction.
+fn due_checkpoint(
+    ctx: &mut Ctx<'_>,
+    config: &CheckpointConfig,
+) -> Result<Option<crate::Checkpoint>, LedgerError> {
+    let Some(head) = ctx.head()? else {
+        return Ok(None);
+    };
+    let last = match ctx.tx.meta(CHECKPOINT_KEY)? {
+        Some(json) => serde_json::from_str::<crate::Checkpoint>(&json)
+            .map(|c| c.seq)
+            .unwrap_or(0),
+        None => 0,
+    };
+    if head.seq < last.saturating_add(config.every.max(1)) {
+        return Ok(None);
+    }
+    let checkpoint = config.signer.sign(head.seq, &head.hash, ctx.now);
+    let json = serde_json::to_string(&checkpoint)
+        .map_err(|e| LedgerError::Internal(format!("cannot encode a checkpoint: {e}")))?;
+    ctx.tx.set_meta(CHECKPOINT_KEY, &json)?;
+    Ok(Some(checkpoint))
 }

@@ -8,7 +8,9 @@
 //! State is a projection of the events, so replaying a chain rebuilds it.
 
 pub mod api;
+pub mod audit;
 pub mod chain;
+pub mod checkpoint;
 pub mod clock;
 mod degraded;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod model;
 mod ops;
 mod policy;
 mod project;
+pub mod redact;
 pub mod replay;
 pub mod store;
 pub mod time;
@@ -29,12 +32,16 @@ pub use api::{
     Approve, BindCredential, GrantAnswer, OpenTask, Renew, RequestGrant, Revoke, RevokeTarget,
     Revoked, Swept, UseAnswer, UseGrant,
 };
+
+pub use chain::{Problem, Verification};
+pub use checkpoint::{Checkpoint, CheckpointError, Signer, VerifyingKey};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::LedgerError;
 pub use event::{Event, EventType};
-pub use ledger::{Ledger, LedgerConfig, LedgerStats};
+pub use ledger::{CheckpointConfig, Ledger, LedgerConfig, LedgerStats};
 pub use model::{Approval, Approvals, Credential, Grant, GrantState, Task, TaskState, TaskView};
 pub use ops::{MAX_DEPTH, MAX_LABEL_BYTES, MAX_LABELS};
 pub use policy::{LedgerDecision, forged_ledger_keys};
+pub use redact::Redactor;
 pub use store::{Store, StoreError, StoreErrorKind};
 pub use time::Timestamp;

@@ -4,7 +4,6 @@
 //! chain the record of truth (tests/replay.rs).
 
 use crate::error::LedgerError;
-use crate::ledger::parse_event;
 use crate::store::Store;
 
 /// Events copied per transaction.
@@ -37,7 +36,7 @@ pub fn replay(from: &dyn Store, into: &dyn Store) -> Result<u64, LedgerError> {
         let last_seq = last.seq;
         let events = page
             .iter()
-            .map(|e| parse_event(&e.json))
+            .map(crate::audit::parse)
             .collect::<Result<Vec<_>, _>>()?;
         let mut failure = None;
         let written = into.write(&mut |tx| {

@@ -104,3 +104,82 @@ pub fn binary(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8(output.stderr).unwrap(),
     )
 }
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("grant-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A SQLite ledger at `db` holding the events of the NDJSON file `events`
+/// (sealed anew, one write, which must give back the very same hashes),
+/// and the tasks their `task.opened` events open. Returns the stored
+/// events.
+pub fn ledger_from(events: &str, db: &Path) -> Vec<grant_ledger::store::StoredEvent> {
+    let text = std::fs::read_to_string(events).unwrap();
+    let events: Vec<grant_ledger::Event> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let stored = seal_into(db, events);
+    for (line, row) in text.lines().zip(&stored) {
+        assert_eq!(line, row.json, "sealing is deterministic");
+    }
+    stored
+}
+
+/// Seals `events` into a SQLite ledger at `db`, in one write, with the
+/// tasks their `task.opened` events open.
+pub fn seal_into(
+    db: &Path,
+    events: Vec<grant_ledger::Event>,
+) -> Vec<grant_ledger::store::StoredEvent> {
+    use grant_ledger::{EventType, Task, TaskState, chain};
+    let store = grant_ledger::store::open(&format!("sqlite:{}", db.display())).unwrap();
+    let mut stored = Vec::new();
+    store
+        .write(&mut |tx| {
+            let mut depth = std::collections::BTreeMap::new();
+            for event in &events {
+                let mut event = event.clone();
+                let head = tx.head()?;
+                let row = chain::seal(&mut event, head.as_ref()).unwrap();
+                tx.append(&row)?;
+                stored.push(row);
+                if event.kind == EventType::TaskOpened {
+                    let task_id = event.task_id.clone().unwrap();
+                    let d = event
+                        .parent_task_id
+                        .as_ref()
+                        .and_then(|p| depth.get(p))
+                        .map_or(0, |d| d + 1);
+                    depth.insert(task_id.clone(), d);
+                    tx.put_task(&Task {
+                        task_id,
+                        agent: event.agent.clone().unwrap(),
+                        parent_task_id: event.parent_task_id.clone(),
+                        depth: d,
+                        chain: Vec::new(),
+                        opened_at: event.time,
+                        deadline: event.deadline,
+                        state: TaskState::Open,
+                        labels: event.labels.clone().unwrap_or_default(),
+                        grants_issued: 0,
+                        ended_at: None,
+                        end_reason: None,
+                    })?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    stored
+}
+
+/// Runs SQL on the SQLite file at `db`, behind the ledger's back.
+pub fn tamper(db: &Path, sql: &str) {
+    let connection = rusqlite::Connection::open(db).unwrap();
+    connection.execute_batch(sql).unwrap();
+}
