@@ -405,7 +405,14 @@ fn open_spool(path: &Path) -> Result<(File, Vec<Spooled>, String), LedgerError> 
             Ok(parsed) => parsed,
             // A last line cut short by a crash was never fsynced, so never
             // answered: nothing acknowledged is in it.
-            Err(_) if Some(n) == last && !line.ends_with('}') => break,
+            // It is cut off, so the next append starts on a line of its own.
+            Err(_) if Some(n) == last && !line.ends_with('}') => {
+                let good: usize = lines.iter().take(n).map(|l| l.len() + 1).sum();
+                file.set_len(good as u64)
+                    .and_then(|()| file.sync_all())
+                    .map_err(unavailable)?;
+                break;
+            }
             Err(e) => {
                 return Err(LedgerError::Store(StoreError::new(
                     StoreErrorKind::Corrupt,

@@ -250,3 +250,34 @@ fn ledger_attributes_the_process_cannot_know_fail_closed() {
     assert_eq!(answer.decision.decision.rules[0].id, "task-cap");
     assert_eq!(answer.decision.decision.missing, ["ledger.task_grants"]);
 }
+
+#[test]
+fn a_torn_last_spool_line_is_cut_off_and_the_rest_replayed() {
+    let d = degradable("degraded.grant", true);
+    let task = d.f.open("agent", None);
+    d.store.faults().set_down(true);
+    let local =
+        d.f.issue(&task, "db.read", json!({"sensitivity": "public"}));
+    let Degradable {
+        f,
+        store,
+        spool,
+        _dir,
+    } = d;
+    drop(f);
+    // A crash mid-write leaves half a line, never fsynced nor answered.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&spool)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"{\"spool_id\":\"spool_x\",\"spooled\":\"ev").unwrap();
+    drop(file);
+    store.faults().set_down(false);
+    let config = LedgerConfig {
+        spool: Some(spool),
+        ..LedgerConfig::default()
+    };
+    let f = Fixture::with(store, "degraded.grant", config);
+    assert!(!f.ledger.is_degraded());
+    assert!(f.ledger.grant(&local.grant_id).unwrap().degraded);
+}
