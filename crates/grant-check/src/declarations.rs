@@ -83,23 +83,23 @@ impl Checker<'_> {
         }
         scope.used_attrs = vec![false; scope.attr_list.len()];
         self.check_attr_prefixes(&scope);
-        if let (Some(default), Some(max)) = (&scope.default_ttl, &scope.max_ttl) {
-            if default.value > max.value {
-                self.report(
-                    Diagnostic::new(
-                        Code::DefaultAboveMax,
-                        default.span,
-                        format!(
-                            "`default ttl` of {} is above `max ttl` of {}",
-                            format_duration(default.value),
-                            format_duration(max.value)
-                        ),
-                    )
-                    .label("above the maximum")
-                    .secondary(max.span, "the maximum is set here")
-                    .help("lower `default ttl` or raise `max ttl`"),
-                );
-            }
+        if let (Some(default), Some(max)) = (&scope.default_ttl, &scope.max_ttl)
+            && default.value > max.value
+        {
+            self.report(
+                Diagnostic::new(
+                    Code::DefaultAboveMax,
+                    default.span,
+                    format!(
+                        "`default ttl` of {} is above `max ttl` of {}",
+                        format_duration(default.value),
+                        format_duration(max.value)
+                    ),
+                )
+                .label("above the maximum")
+                .secondary(max.span, "the maximum is set here")
+                .help("lower `default ttl` or raise `max ttl`"),
+            );
         }
         scope
     }

@@ -172,18 +172,17 @@ impl Checker<'_> {
             ));
         }
         if path.is_bare() {
-            if let Some(Type::Scalar(Scalar::Enum(id))) = expected {
-                if let Some(ordinal) = self.scope.enum_type(id).and_then(|t| t.ordinal(&path.name))
-                {
-                    let ty = Type::Scalar(Scalar::Enum(id));
-                    return Some((
-                        Expr {
-                            kind: ExprKind::Const(Value::Enum(ordinal)),
-                            span,
-                        },
-                        ty,
-                    ));
-                }
+            if let Some(Type::Scalar(Scalar::Enum(id))) = expected
+                && let Some(ordinal) = self.scope.enum_type(id).and_then(|t| t.ordinal(&path.name))
+            {
+                let ty = Type::Scalar(Scalar::Enum(id));
+                return Some((
+                    Expr {
+                        kind: ExprKind::Const(Value::Enum(ordinal)),
+                        span,
+                    },
+                    ty,
+                ));
             }
             self.report(self.unknown_name(path, expected));
             return None;
@@ -475,9 +474,10 @@ impl Checker<'_> {
                 ),
             )
             .label(format!("`{name}` has no order"));
-            if let Type::Scalar(Scalar::Enum(id)) = lhs_ty {
-                if let Some(t) = self.scope.enum_type(id).filter(|t| t.variants.len() > 1) {
-                    diagnostic = diagnostic
+            if let Type::Scalar(Scalar::Enum(id)) = lhs_ty
+                && let Some(t) = self.scope.enum_type(id).filter(|t| t.variants.len() > 1)
+            {
+                diagnostic = diagnostic
                         .secondary(t.span, "declared without an order here")
                         .help(if t.variants.len() <= 8 {
                             format!(
@@ -488,7 +488,6 @@ impl Checker<'_> {
                         } else {
                             format!("declare it with `<` between its variants to order it: `type {} = a < b < ...`", t.name)
                         });
-                }
             }
             self.report(diagnostic);
             return None;

@@ -427,10 +427,10 @@ impl GlobSet {
             Some(occurrences) => {
                 for occurrence in occurrences {
                     let piece = occurrence.pattern().as_u32();
-                    if scratch.found.insert(piece) {
-                        if let Some(members) = self.middles.members.get(piece as usize) {
-                            found(members);
-                        }
+                    if scratch.found.insert(piece)
+                        && let Some(members) = self.middles.members.get(piece as usize)
+                    {
+                        found(members);
                     }
                 }
             }

@@ -77,14 +77,14 @@ impl Checker<'_> {
     fn rule(&mut self, file: FileId, rule: Cow<'_, ast::Rule>) -> Option<Rule> {
         let errors_before = self.error_count();
         let (mut annotations, firsts) = self.annotations(&rule);
-        if let ToolPattern::List(patterns, span) = &rule.pattern {
-            if patterns.is_empty() {
-                self.report(
-                    Diagnostic::new(Code::EmptyPatternList, *span, "empty list of tool patterns")
-                        .label("matches no tool")
-                        .help("name at least one tool, or write `*` for every tool"),
-                );
-            }
+        if let ToolPattern::List(patterns, span) = &rule.pattern
+            && patterns.is_empty()
+        {
+            self.report(
+                Diagnostic::new(Code::EmptyPatternList, *span, "empty list of tool patterns")
+                    .label("matches no tool")
+                    .help("name at least one tool, or write `*` for every tool"),
+            );
         }
         let ttl = self.rule_ttl(&rule);
         let (uses, approval) = self.obligations(&rule);
@@ -240,24 +240,24 @@ impl Checker<'_> {
             self.report(zero_ttl(ttl.span));
             return None;
         }
-        if let Some(max) = &self.scope.max_ttl {
-            if ttl.value > max.value {
-                let (max_value, max_span) = (max.value, max.span);
-                self.report(
-                    Diagnostic::new(
-                        Code::TtlAboveMax,
-                        ttl.span,
-                        format!(
-                            "ttl {} is above `max ttl` of {}",
-                            format_duration(ttl.value),
-                            format_duration(max_value)
-                        ),
-                    )
-                    .label("above the maximum")
-                    .secondary(max_span, "the maximum is set here")
-                    .help(format!("grant at most {}", format_duration(max_value))),
-                );
-            }
+        if let Some(max) = &self.scope.max_ttl
+            && ttl.value > max.value
+        {
+            let (max_value, max_span) = (max.value, max.span);
+            self.report(
+                Diagnostic::new(
+                    Code::TtlAboveMax,
+                    ttl.span,
+                    format!(
+                        "ttl {} is above `max ttl` of {}",
+                        format_duration(ttl.value),
+                        format_duration(max_value)
+                    ),
+                )
+                .label("above the maximum")
+                .secondary(max_span, "the maximum is set here")
+                .help(format!("grant at most {}", format_duration(max_value))),
+            );
         }
         Some(ttl.value)
     }

@@ -138,13 +138,13 @@ fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"));
-    if let Some(path) = path.filter(|p| !p.is_empty()) {
-        if !Path::new(path).is_file() {
-            return Err(Failure::Usage(format!(
-                "no ledger at `{}`: no such file",
-                printable(path)
-            )));
-        }
+    if let Some(path) = path.filter(|p| !p.is_empty())
+        && !Path::new(path).is_file()
+    {
+        return Err(Failure::Usage(format!(
+            "no ledger at `{}`: no such file",
+            printable(path)
+        )));
     }
     store::open(url).map_err(|e| Failure::Usage(printable(&e.message).into_owned()))
 }

@@ -257,10 +257,10 @@ impl Decision {
                 )
             });
         }
-        if let (Some(asked), Some(granted)) = (requested_ttl, outcome.ttl) {
-            if asked == granted {
-                reasons.push(format!("the ttl is the {asked}s the request asked for"));
-            }
+        if let (Some(asked), Some(granted)) = (requested_ttl, outcome.ttl)
+            && asked == granted
+        {
+            reasons.push(format!("the ttl is the {asked}s the request asked for"));
         }
         Decision {
             effect,

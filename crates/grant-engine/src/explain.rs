@@ -296,10 +296,10 @@ fn condition_lines(text: &str) -> Vec<String> {
 fn slots_read(code: &[Op]) -> Vec<SlotId> {
     let mut slots = Vec::new();
     let mut add = |operand: Operand| {
-        if let Operand::Slot(slot) = operand {
-            if !slots.contains(&slot) {
-                slots.push(slot);
-            }
+        if let Operand::Slot(slot) = operand
+            && !slots.contains(&slot)
+        {
+            slots.push(slot);
         }
     };
     for op in code {

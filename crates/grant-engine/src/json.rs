@@ -48,11 +48,12 @@ pub(crate) fn read(json: &[u8], request: &mut Request) {
     // a request with errors can hold a `-0`: such a request is read again
     // with each `-0` written ` 0` (the same length, so that errors keep
     // their columns). Valid requests pay nothing for it.
-    if !request.errors.is_empty() && text.as_bytes().contains(&b'-') {
-        if let Some(zeros) = negative_zeros(text) {
-            request.clear();
-            parse(inner, &zeros, request);
-        }
+    if !request.errors.is_empty()
+        && text.as_bytes().contains(&b'-')
+        && let Some(zeros) = negative_zeros(text)
+    {
+        request.clear();
+        parse(inner, &zeros, request);
     }
 }
 

@@ -414,10 +414,10 @@ impl Request {
         if current != Slot::Missing || self.is_null(attr) {
             return Err(given_twice(path));
         }
-        if let Value::Set(items) = value {
-            if items.len() > self.limits.set_elements {
-                return Err(too_many_elements(path, items.len(), self.limits));
-            }
+        if let Value::Set(items) = value
+            && items.len() > self.limits.set_elements
+        {
+            return Err(too_many_elements(path, items.len(), self.limits));
         }
         let slot = self.convert(attr.ty, attr.slot, value)?;
         if let Some(place) = self.values.get_mut(index) {
@@ -650,19 +650,19 @@ impl Request {
         value: Value<'_>,
     ) -> Result<Slot, RequestError> {
         let path = || excerpt(self.path(slot), EXCERPT_CHARS);
-        if let Value::Str(s) = value {
-            if s.len() > self.limits.string_bytes {
-                return Err(RequestError::new(
-                    RequestErrorKind::TooLarge,
-                    format!(
-                        "attribute `{}` has a string of {} bytes, over the limit of {} (it begins `{}`)",
-                        path(),
-                        s.len(),
-                        self.limits.string_bytes,
-                        excerpt(s, EXCERPT_CHARS)
-                    ),
-                ));
-            }
+        if let Value::Str(s) = value
+            && s.len() > self.limits.string_bytes
+        {
+            return Err(RequestError::new(
+                RequestErrorKind::TooLarge,
+                format!(
+                    "attribute `{}` has a string of {} bytes, over the limit of {} (it begins `{}`)",
+                    path(),
+                    s.len(),
+                    self.limits.string_bytes,
+                    excerpt(s, EXCERPT_CHARS)
+                ),
+            ));
         }
         let mismatched = || {
             mismatch(

@@ -128,10 +128,12 @@ fn pieces<'a>(
 /// breaking the line after it.
 fn hoist_comments(pieces: &mut [Piece<'_>]) {
     for k in 1..pieces.len() {
-        if let Some([.., keyword, next]) = pieces.get_mut(..=k) {
-            if keyword.keyword && !keyword.has_comments() && !next.leading.is_empty() {
-                keyword.leading = std::mem::take(&mut next.leading);
-            }
+        if let Some([.., keyword, next]) = pieces.get_mut(..=k)
+            && keyword.keyword
+            && !keyword.has_comments()
+            && !next.leading.is_empty()
+        {
+            keyword.leading = std::mem::take(&mut next.leading);
         }
     }
 }
@@ -283,11 +285,11 @@ impl<'a> Printer<'a> {
                     });
                 }
             }
-            if let Some(comment) = piece.trailing {
-                if let Some(mut line) = open.take() {
-                    line.comment = Some(comment);
-                    self.lines.push(line);
-                }
+            if let Some(comment) = piece.trailing
+                && let Some(mut line) = open.take()
+            {
+                line.comment = Some(comment);
+                self.lines.push(line);
             }
         }
         if let Some(line) = open {
@@ -416,10 +418,11 @@ impl<'a> Printer<'a> {
                 });
             }
             // `"a"  # note` then `,`: the note goes after the comma.
-            if let [.., string, comma] = group.as_mut_slice() {
-                if comma.kind == Token::Comma && !comma.has_comments() {
-                    comma.trailing = string.trailing.take();
-                }
+            if let [.., string, comma] = group.as_mut_slice()
+                && comma.kind == Token::Comma
+                && !comma.has_comments()
+            {
+                comma.trailing = string.trailing.take();
             }
             self.emit(&group, INDENT, INDENT, false);
         }

@@ -270,10 +270,10 @@ impl Walk<'_> {
                 )));
             }
         }
-        if let Some(checkpoints) = self.expected.remove(&seq) {
-            if checkpoints.iter().any(|c| c.hash != hash) {
-                return Err(rewritten(seq));
-            }
+        if let Some(checkpoints) = self.expected.remove(&seq)
+            && checkpoints.iter().any(|c| c.hash != hash)
+        {
+            return Err(rewritten(seq));
         }
         self.events += 1;
         self.head = Some(Head {

@@ -152,15 +152,15 @@ impl Checkpoint {
                 self.seq
             ));
         };
-        if let Some(pinned) = pinned {
-            if *pinned != named {
-                return bad(format!(
-                    "the checkpoint at seq {} is signed by key `{}`, not by the pinned key `{}`",
-                    self.seq,
-                    self.public_key,
-                    crate::hex::encode(pinned.as_bytes())
-                ));
-            }
+        if let Some(pinned) = pinned
+            && *pinned != named
+        {
+            return bad(format!(
+                "the checkpoint at seq {} is signed by key `{}`, not by the pinned key `{}`",
+                self.seq,
+                self.public_key,
+                crate::hex::encode(pinned.as_bytes())
+            ));
         }
         let Some(signature) = crate::hex::decode(&self.signature)
             .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())

@@ -18,7 +18,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 
 /// The bytes of lowercase or uppercase hex; `None` when not hex.
 pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.as_bytes()

@@ -337,10 +337,10 @@ impl Ledger {
             }
             Ok(())
         })?;
-        if let crate::api::RevokeTarget::Grant(id) = &revoke.target {
-            if !done.revoked.contains(id) {
-                done.revoked.insert(0, id.clone());
-            }
+        if let crate::api::RevokeTarget::Grant(id) = &revoke.target
+            && !done.revoked.contains(id)
+        {
+            done.revoked.insert(0, id.clone());
         }
         Ok(done)
     }

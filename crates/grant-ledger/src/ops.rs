@@ -150,13 +150,13 @@ pub(crate) fn open_task(ctx: &mut Ctx<'_>, open: OpenTask) -> Result<Task, Ledge
         check_name("task_id", id)?;
     }
     check_labels(&open.labels)?;
-    if let Some(deadline) = open.deadline {
-        if deadline <= ctx.now {
-            return Err(LedgerError::invalid(format!(
-                "deadline {deadline} is not in the future (now is {})",
-                ctx.now
-            )));
-        }
+    if let Some(deadline) = open.deadline
+        && deadline <= ctx.now
+    {
+        return Err(LedgerError::invalid(format!(
+            "deadline {deadline} is not in the future (now is {})",
+            ctx.now
+        )));
     }
     if ctx.tx.is_blocked(&open.agent)? {
         return Err(LedgerError::Forbidden(format!(
@@ -362,7 +362,9 @@ fn caps(
     })
 }
 
-/// How a grant request came out, before anything is written.
+/// How a grant request came out, before anything is written. Short-lived
+/// and moved once, so the size of `Allowed` does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum GrantDecided {
     Denied {
         decision: LedgerDecision,
@@ -581,7 +583,7 @@ fn check_approver(
     check_name("approver", &approve.approver)?;
     check_name("group", &approve.group)?;
     let task = ctx.task(&grant.task_id)?;
-    if approve.approver == grant.agent || task.chain.iter().any(|a| *a == approve.approver) {
+    if approve.approver == grant.agent || task.chain.contains(&approve.approver) {
         return Err(LedgerError::Forbidden(format!(
             "`{}` may not approve grant `{}`: an agent never approves its own chain's grants",
             approve.approver, grant.grant_id
@@ -731,35 +733,35 @@ pub(crate) fn use_grant(ctx: &mut Ctx<'_>, use_: UseGrant) -> Result<UseAnswer, 
     };
     let mut uses_left = grant.uses_left;
     let mut decision = None;
-    if refusal.is_none() {
-        if let Some(attrs) = &use_.attrs {
-            let task = ctx.task(&grant.task_id)?;
-            let decided = ctx.decided(policy::decide(
-                &ctx.engine,
-                &grant.tool,
-                attrs,
-                None,
-                &facts(ctx, &task, grant.renewals),
-            ))?;
-            if !decided.is_allow() {
-                refusal = Some(
-                    decided
-                        .decision
-                        .reasons
-                        .first()
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-            } else if let Some(group) = unmet_approval(&decided, &grant) {
-                refusal = Some(format!(
-                    "this use needs an approval from `{group}`, which grant `{}` lacks",
-                    grant.grant_id
-                ));
-            } else if let Some(lower) = decided.decision.obligations.as_ref().and_then(|o| o.uses) {
-                uses_left = Some(uses_left.map_or(lower, |left| left.min(lower)));
-            }
-            decision = Some(decided);
+    if refusal.is_none()
+        && let Some(attrs) = &use_.attrs
+    {
+        let task = ctx.task(&grant.task_id)?;
+        let decided = ctx.decided(policy::decide(
+            &ctx.engine,
+            &grant.tool,
+            attrs,
+            None,
+            &facts(ctx, &task, grant.renewals),
+        ))?;
+        if !decided.is_allow() {
+            refusal = Some(
+                decided
+                    .decision
+                    .reasons
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        } else if let Some(group) = unmet_approval(&decided, &grant) {
+            refusal = Some(format!(
+                "this use needs an approval from `{group}`, which grant `{}` lacks",
+                grant.grant_id
+            ));
+        } else if let Some(lower) = decided.decision.obligations.as_ref().and_then(|o| o.uses) {
+            uses_left = Some(uses_left.map_or(lower, |left| left.min(lower)));
         }
+        decision = Some(decided);
     }
     event.decision = decision.as_ref().map(LedgerDecision::to_json);
     if let Some(reason) = refusal {
@@ -932,13 +934,13 @@ pub(crate) fn bind_credential(
             state_name(grant.state_at(ctx.now))
         )));
     }
-    if let Some(expires_at) = bind.expires_at {
-        if expires_at > grant.expires_at {
-            return Err(LedgerError::Conflict(format!(
-                "the credential expires at {expires_at}, after grant `{}` (at {})",
-                grant.grant_id, grant.expires_at
-            )));
-        }
+    if let Some(expires_at) = bind.expires_at
+        && expires_at > grant.expires_at
+    {
+        return Err(LedgerError::Conflict(format!(
+            "the credential expires at {expires_at}, after grant `{}` (at {})",
+            grant.grant_id, grant.expires_at
+        )));
     }
     let mut event = grant_event(ctx, EventType::CredentialBound, &grant);
     event.issuer = Some(bind.issuer);

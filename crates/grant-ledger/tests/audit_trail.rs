@@ -2,6 +2,8 @@
 //! chain grows verify against it (and catch a truncation), and configured
 //! attribute paths reach the events only as keyed hashes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

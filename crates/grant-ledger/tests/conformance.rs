@@ -2,6 +2,8 @@
 //! file) and PostgreSQL (a schema of its own on `GRANT_TEST_PG_URL`).
 //! tests/store_conformance.rs holds the stores' own suite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

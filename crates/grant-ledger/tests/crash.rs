@@ -3,6 +3,8 @@
 //! it is killed with SIGKILL mid-loop. Every printed grant is in the store,
 //! and the chain is intact.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -3,6 +3,8 @@
 //! ancestor's expiry or revocation, no child holds a tool its parent does
 //! not, and no use goes through that its ancestors could not pay for.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The lifecycle of the spec, operation by operation, on the memory store
 //! (the conformance suite runs the same ledger over every store).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use common::Fixture;
@@ -24,8 +26,8 @@ fn issue_use_and_end_read_as_one_lifecycle() {
     assert!(answer.decision.decision_id.starts_with("dec_"));
     assert!(f.use_(&grant).ok);
     let ended = f.ledger.end_task("issuer", &task.task_id).unwrap();
-    assert_eq!(ended.revoked, [grant.grant_id.clone()]);
-    assert_eq!(ended.ended, [task.task_id.clone()]);
+    assert_eq!(ended.revoked, std::slice::from_ref(&grant.grant_id));
+    assert_eq!(ended.ended, std::slice::from_ref(&task.task_id));
     assert_eq!(
         f.event_types(),
         [
@@ -253,7 +255,7 @@ fn an_unapproved_grant_expires_at_the_approval_timeout() {
         GrantState::Expired
     );
     let swept = f.ledger.sweep().unwrap();
-    assert_eq!(swept.expired, [pending.grant_id.clone()]);
+    assert_eq!(swept.expired, std::slice::from_ref(&pending.grant_id));
     assert!(f.ledger.sweep().unwrap().expired.is_empty(), "expired once");
     let reject = f.ledger.reject(
         "console",
@@ -538,7 +540,7 @@ fn expiry_is_swept_once_and_never_after_revocation() {
         .unwrap();
     f.clock.advance_secs(400);
     let swept = f.ledger.sweep().unwrap();
-    assert_eq!(swept.expired, [short.grant_id.clone()]);
+    assert_eq!(swept.expired, std::slice::from_ref(&short.grant_id));
     assert!(f.ledger.sweep().unwrap().expired.is_empty());
     assert_eq!(
         f.event_types()

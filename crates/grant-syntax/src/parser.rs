@@ -476,10 +476,11 @@ impl Parser<'_> {
             };
             if let Some(diagnostic) = diagnostic {
                 diagnostics.push(diagnostic);
-            } else if let Some(syntax) = syntax {
-                if !lexical(char_errors) && !lexical(&self.string_errors) {
-                    diagnostics.push(syntax);
-                }
+            } else if let Some(syntax) = syntax
+                && !lexical(char_errors)
+                && !lexical(&self.string_errors)
+            {
+                diagnostics.push(syntax);
             }
         }
         items

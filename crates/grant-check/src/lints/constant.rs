@@ -31,11 +31,11 @@ impl Checker<'_> {
     }
 
     fn constant_in(&mut self, policy: &Policy, expr: &Expr, place: Place) {
-        if !matches!(place, Place::Other) {
-            if let Some(value) = constant(expr) {
-                self.report(constant_operand(expr, place, value));
-                return;
-            }
+        if !matches!(place, Place::Other)
+            && let Some(value) = constant(expr)
+        {
+            self.report(constant_operand(expr, place, value));
+            return;
         }
         match &expr.kind {
             ExprKind::Not(operand) => self.constant_in(policy, operand, Place::Other),

@@ -38,10 +38,10 @@ impl Checker<'_> {
                     groups.push((pattern, Vec::new()));
                     groups.len() - 1
                 });
-                if let Some((_, list)) = groups.get_mut(group) {
-                    if list.last() != Some(&index) {
-                        list.push(index);
-                    }
+                if let Some((_, list)) = groups.get_mut(group)
+                    && list.last() != Some(&index)
+                {
+                    list.push(index);
                 }
             }
         }

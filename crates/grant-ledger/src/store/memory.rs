@@ -129,12 +129,11 @@ impl State {
     }
 
     fn pop_event(&mut self) {
-        if let Some(event) = self.events.pop() {
-            if let Some(task) = &event.task_id {
-                if let Some(list) = self.events_by_task.get_mut(task) {
-                    list.pop();
-                }
-            }
+        if let Some(event) = self.events.pop()
+            && let Some(task) = &event.task_id
+            && let Some(list) = self.events_by_task.get_mut(task)
+        {
+            list.pop();
         }
     }
 

@@ -113,12 +113,12 @@ impl SqliteStore {
             .map_err(|e| error(&path, &e))?;
         // Nothing is written before the file is known to be a ledger (or
         // empty) of a schema this build knows.
-        if let Content::Empty = content(&writer, &path)? {
-            if !fresh {
-                // An empty file someone else made becomes a ledger: give it
-                // the mode a ledger has.
-                restrict_mode(&path)?;
-            }
+        if let Content::Empty = content(&writer, &path)?
+            && !fresh
+        {
+            // An empty file someone else made becomes a ledger: give it
+            // the mode a ledger has.
+            restrict_mode(&path)?;
         }
         let mode: String = writer
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
