@@ -57,6 +57,76 @@ pub(crate) fn read(json: &[u8], request: &mut Request) {
     }
 }
 
+/// Fills `request` (cleared first) from a request already parsed into its
+/// parts, by the same rules as [`read`]: the same seeds read `attrs` and
+/// `ttl`. The size limit applies to the length the parts would have as
+/// JSON text, counted without writing it.
+pub(crate) fn read_parts(
+    tool: &str,
+    attrs: &serde_json::Map<String, serde_json::Value>,
+    ttl: Option<&serde_json::Value>,
+    request: &mut Request,
+) {
+    request.clear();
+    let size = tool.len() + object_len(attrs) + ttl.map_or(0, value_len) + 32;
+    if let Some(error) = request.limits.json_too_large(size) {
+        request.errors.push(error);
+        return;
+    }
+    let inner = std::sync::Arc::clone(&request.inner);
+    let inner = &*inner;
+    request.set_tool(tool);
+    match ttl.map(<Scalar<'_> as serde::Deserialize>::deserialize) {
+        None | Some(Ok(Scalar::Null)) => {}
+        Some(Ok(value)) => match ttl_seconds(&value) {
+            Ok(seconds) => {
+                request.set_ttl(seconds);
+            }
+            Err(message) => request
+                .errors
+                .push(RequestError::new(RequestErrorKind::Ttl, message)),
+        },
+        Some(Err(error)) => request.errors.push(RequestError::new(
+            RequestErrorKind::Ttl,
+            format!("`ttl` expects a duration string or integer seconds: {error}"),
+        )),
+    }
+    let mut prefix = std::mem::take(&mut request.path_buffer);
+    prefix.clear();
+    let read = Attrs {
+        inner,
+        request: &mut *request,
+        prefix: &mut prefix,
+    }
+    .deserialize(attrs);
+    request.path_buffer = prefix;
+    if let Err(error) = read {
+        request.errors.clear();
+        request.errors.push(malformed(&error));
+    }
+}
+
+/// The length of `value` written as compact JSON, near enough for a size
+/// limit (escapes are not counted).
+fn value_len(value: &serde_json::Value) -> usize {
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => 4,
+        Json::Bool(_) => 5,
+        Json::Number(_) => 20,
+        Json::String(s) => s.len() + 2,
+        Json::Array(items) => 2 + items.iter().map(|v| value_len(v) + 1).sum::<usize>(),
+        Json::Object(map) => object_len(map),
+    }
+}
+
+fn object_len(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    2 + map
+        .iter()
+        .map(|(k, v)| k.len() + 4 + value_len(v))
+        .sum::<usize>()
+}
+
 fn parse(inner: &Inner, text: &str, request: &mut Request) {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result = RequestSeed {

@@ -447,6 +447,37 @@ impl Engine {
         json::read(json.as_ref(), request);
     }
 
+    /// Fills `request` (cleared first) from a request already parsed into
+    /// its parts: the tool, the `attrs` object, and the asked `ttl` (a
+    /// duration string or integer seconds; `None` or `null` for none). The
+    /// same rules as [`Engine::read_json`], without writing and parsing
+    /// JSON text again: for a caller (the ledger, a service) that holds the
+    /// request as `serde_json` values. (A parsed map holds each key once, so
+    /// a key its text gave twice can no longer be refused: read the text
+    /// with `read_json` when that matters.)
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr env: string\nallow tool \"t\" when env == \"dev\" ttl 1m")?;
+    /// let attrs = serde_json::json!({"env": "dev"});
+    /// let mut request = engine.request();
+    /// engine.read_parts("t", attrs.as_object().expect("an object"), Some(&serde_json::json!("30s")), &mut request);
+    /// assert_eq!(engine.decide(&request).ttl_seconds, Some(30));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn read_parts(
+        &self,
+        tool: &str,
+        attrs: &serde_json::Map<String, serde_json::Value>,
+        ttl: Option<&serde_json::Value>,
+        request: &mut Request,
+    ) {
+        if request.inner.id != self.inner.id {
+            *request = self.request();
+        }
+        request.limits = self.limits;
+        json::read_parts(tool, attrs, ttl, request);
+    }
+
     /// Decides a JSON request (text or bytes): the convenient path.
     ///
     /// ```

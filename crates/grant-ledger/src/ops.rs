@@ -240,21 +240,6 @@ fn facts<'a>(ctx: &Ctx<'_>, task: &'a Task, renewals: u64) -> LedgerFacts<'a> {
     }
 }
 
-/// Refuses an oversized attribute object before anything is decided or
-/// written: the engine's request limit applies to the whole request.
-fn check_attrs_size(
-    engine: &Engine,
-    attrs: &Map<String, serde_json::Value>,
-) -> Result<(), LedgerError> {
-    let bytes = serde_json::to_vec(attrs)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    match engine.limits().json_too_large(bytes) {
-        Some(error) => Err(LedgerError::invalid(format!("attrs: {error}"))),
-        None => Ok(()),
-    }
-}
-
 /// The cap a parent grant puts on a child: the parent task's usable grant
 /// for the same tool, the one that lasts longest.
 fn parent_grant(
@@ -387,6 +372,7 @@ pub(crate) enum GrantDecided {
 pub(crate) fn decide_grant(
     ctx: &mut Ctx<'_>,
     request: &RequestGrant,
+    read: &mut grant_engine::Request,
     task: &Task,
 ) -> Result<GrantDecided, LedgerError> {
     let refuse = |ctx: &Ctx<'_>, reason: String| -> Result<GrantDecided, LedgerError> {
@@ -407,13 +393,7 @@ pub(crate) fn decide_grant(
             ),
         );
     }
-    let decision = policy::decide(
-        &ctx.engine,
-        &request.tool,
-        &request.attrs,
-        request.ttl.as_ref(),
-        &facts(ctx, task, 0),
-    );
+    let decision = policy::decide(&ctx.engine, read, &facts(ctx, task, 0));
     let decision = ctx.decided(decision)?;
     if !decision.is_allow() {
         let reason = decision
@@ -483,11 +463,21 @@ pub(crate) fn decide_grant(
 }
 
 /// Checks a grant request's input and reads its task.
-fn grant_request_task(ctx: &mut Ctx<'_>, request: &RequestGrant) -> Result<Task, LedgerError> {
+/// Checks a grant request's input, reads it as the engine will decide it,
+/// and reads its task.
+fn grant_request_task(
+    ctx: &mut Ctx<'_>,
+    request: &RequestGrant,
+) -> Result<(Task, grant_engine::Request), LedgerError> {
     check_name("tool", &request.tool)?;
     check_name("agent", &request.agent)?;
-    check_attrs_size(&ctx.engine, &request.attrs)?;
-    ctx.task(&request.task_id)
+    let read = policy::read(
+        &ctx.engine,
+        &request.tool,
+        &request.attrs,
+        request.ttl.as_ref(),
+    )?;
+    Ok((ctx.task(&request.task_id)?, read))
 }
 
 /// What [`request_grant`] would decide, writing nothing.
@@ -495,8 +485,8 @@ pub(crate) fn preview_grant(
     ctx: &mut Ctx<'_>,
     request: &RequestGrant,
 ) -> Result<LedgerDecision, LedgerError> {
-    let task = grant_request_task(ctx, request)?;
-    Ok(match decide_grant(ctx, request, &task)? {
+    let (task, mut read) = grant_request_task(ctx, request)?;
+    Ok(match decide_grant(ctx, request, &mut read, &task)? {
         GrantDecided::Denied { decision, .. } | GrantDecided::Allowed { decision, .. } => decision,
     })
 }
@@ -507,8 +497,8 @@ pub(crate) fn request_grant(
     ctx: &mut Ctx<'_>,
     request: RequestGrant,
 ) -> Result<(GrantAnswer, Task), LedgerError> {
-    let task = grant_request_task(ctx, &request)?;
-    let decided = decide_grant(ctx, &request, &task)?;
+    let (task, mut read) = grant_request_task(ctx, &request)?;
+    let decided = decide_grant(ctx, &request, &mut read, &task)?;
     let attrs = ctx.redacted(&request.attrs);
     let mut event = ctx.event(EventType::GrantDenied);
     event.task_id = Some(task.task_id.clone());
@@ -704,9 +694,10 @@ pub(crate) fn reject(ctx: &mut Ctx<'_>, approve: Approve) -> Result<Grant, Ledge
 
 pub(crate) fn use_grant(ctx: &mut Ctx<'_>, use_: UseGrant) -> Result<UseAnswer, LedgerError> {
     let grant = ctx.grant(&use_.grant_id)?;
-    if let Some(attrs) = &use_.attrs {
-        check_attrs_size(&ctx.engine, attrs)?;
-    }
+    let mut read = match &use_.attrs {
+        Some(attrs) => Some(policy::read(&ctx.engine, &grant.tool, attrs, None)?),
+        None => None,
+    };
     let mut event = grant_event(ctx, EventType::GrantUseRefused, &grant);
     event.agent = Some(use_.agent.clone());
     event.tool = Some(use_.tool.clone());
@@ -734,14 +725,12 @@ pub(crate) fn use_grant(ctx: &mut Ctx<'_>, use_: UseGrant) -> Result<UseAnswer, 
     let mut uses_left = grant.uses_left;
     let mut decision = None;
     if refusal.is_none()
-        && let Some(attrs) = &use_.attrs
+        && let Some(read) = &mut read
     {
         let task = ctx.task(&grant.task_id)?;
         let decided = ctx.decided(policy::decide(
             &ctx.engine,
-            &grant.tool,
-            attrs,
-            None,
+            read,
             &facts(ctx, &task, grant.renewals),
         ))?;
         if !decided.is_allow() {
@@ -802,7 +791,7 @@ fn unmet_approval(decision: &LedgerDecision, grant: &Grant) -> Option<String> {
 
 pub(crate) fn renew(ctx: &mut Ctx<'_>, renew: Renew) -> Result<GrantAnswer, LedgerError> {
     let grant = ctx.grant(&renew.grant_id)?;
-    check_attrs_size(&ctx.engine, &renew.attrs)?;
+    let mut read = policy::read(&ctx.engine, &grant.tool, &renew.attrs, renew.ttl.as_ref())?;
     let task = ctx.task(&grant.task_id)?;
     let mut denied = grant_event(ctx, EventType::GrantRenewDenied, &grant);
     denied.agent = Some(renew.agent.clone());
@@ -829,9 +818,7 @@ pub(crate) fn renew(ctx: &mut Ctx<'_>, renew: Renew) -> Result<GrantAnswer, Ledg
     }
     let decision = ctx.decided(policy::decide(
         &ctx.engine,
-        &grant.tool,
-        &renew.attrs,
-        renew.ttl.as_ref(),
+        &mut read,
         &facts(ctx, &task, grant.renewals + 1),
     ))?;
     if !decision.is_allow() {

@@ -68,36 +68,48 @@ impl LedgerDecision {
     }
 }
 
-/// Decides `tool` for the caller's `attrs` (and requested `ttl`, a
-/// duration string or seconds, checked by the engine) with the ledger
-/// attributes the policy declares set from `facts`.
-pub(crate) fn decide(
+/// Reads the caller's part of a request: `tool`, `attrs` and the asked
+/// `ttl` (a duration string or seconds), checked by the engine's rules. A
+/// request over the engine's size limit is an error (nothing is decided or
+/// recorded); any `ledger.*` key in `attrs` makes the request invalid.
+pub(crate) fn read(
     engine: &Engine,
     tool: &str,
     attrs: &Map<String, serde_json::Value>,
     ttl: Option<&serde_json::Value>,
-    facts: &LedgerFacts<'_>,
-) -> Decision {
-    let mut body = Map::new();
-    body.insert("tool".into(), serde_json::Value::String(tool.to_string()));
-    body.insert("attrs".into(), serde_json::Value::Object(attrs.clone()));
-    if let Some(ttl) = ttl {
-        body.insert("ttl".into(), ttl.clone());
-    }
-    let text = serde_json::Value::Object(body).to_string();
+) -> Result<grant_engine::Request, crate::LedgerError> {
     let mut request = engine.request();
-    engine.read_json(text.as_bytes(), &mut request);
+    engine.read_parts(tool, attrs, ttl, &mut request);
+    if let Some(error) = request
+        .errors()
+        .iter()
+        .find(|e| e.kind() == RequestErrorKind::TooLarge)
+    {
+        return Err(crate::LedgerError::Invalid(format!(
+            "the request is too large: {error}"
+        )));
+    }
     for key in forged_ledger_keys(attrs) {
         request.refuse(RequestError::new(
             RequestErrorKind::Refused,
             format!("`{key}` is set by the ledger; a request cannot give it"),
         ));
     }
-    set_facts(engine, &mut request, facts);
+    Ok(request)
+}
+
+/// Decides a request [`read`] made, with the ledger attributes the policy
+/// declares set from `facts`.
+pub(crate) fn decide(
+    engine: &Engine,
+    request: &mut grant_engine::Request,
+    facts: &LedgerFacts<'_>,
+) -> Decision {
+    set_facts(engine, request, facts);
     if facts.degraded {
-        engine.decide_degraded(&request)
+        engine.decide_degraded(request)
     } else {
-        engine.decide(&request)
+        engine.decide(request)
     }
 }
 
