@@ -602,6 +602,13 @@ fn bad_input_is_an_error_and_writes_nothing() {
     let before = f.head_seq();
     let open = |o: OpenTask| f.ledger.open_task("issuer", o);
     let cases = [
+        // A task cannot be its own parent (nor any task opened after it).
+        open(OpenTask {
+            agent: "a".into(),
+            task_id: Some("loop".into()),
+            parent_task_id: Some("loop".into()),
+            ..OpenTask::default()
+        }),
         open(OpenTask {
             agent: "a".into(),
             task_id: Some(task.task_id.clone()),
@@ -646,11 +653,15 @@ fn bad_input_is_an_error_and_writes_nothing() {
         .collect();
     assert!(cases.iter().all(Result::is_err), "{cases:?}");
     assert!(
-        matches!(cases[0], Err(LedgerError::Conflict(_))),
+        matches!(cases[0], Err(LedgerError::NotFound { .. })),
         "{kinds:?}"
     );
-    assert!(matches!(cases[1], Err(LedgerError::NotFound { .. })));
-    assert!(matches!(cases[2], Err(LedgerError::Invalid(_))));
+    assert!(
+        matches!(cases[1], Err(LedgerError::Conflict(_))),
+        "{kinds:?}"
+    );
+    assert!(matches!(cases[2], Err(LedgerError::NotFound { .. })));
+    assert!(matches!(cases[3], Err(LedgerError::Invalid(_))));
     let unknown_grant = f.ledger.use_grant(
         "gateway",
         UseGrant {
