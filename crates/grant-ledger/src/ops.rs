@@ -396,12 +396,7 @@ pub(crate) fn decide_grant(
     let decision = policy::decide(&ctx.engine, read, &facts(ctx, task, 0));
     let decision = ctx.decided(decision)?;
     if !decision.is_allow() {
-        let reason = decision
-            .decision
-            .reasons
-            .first()
-            .cloned()
-            .unwrap_or_default();
+        let reason = decision.reason();
         return Ok(GrantDecided::Denied { decision, reason });
     }
     let parent = match parent_grant(ctx, task, &request.tool)? {
@@ -734,14 +729,7 @@ pub(crate) fn use_grant(ctx: &mut Ctx<'_>, use_: UseGrant) -> Result<UseAnswer, 
             &facts(ctx, &task, grant.renewals),
         ))?;
         if !decided.is_allow() {
-            refusal = Some(
-                decided
-                    .decision
-                    .reasons
-                    .first()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
+            refusal = Some(decided.reason());
         } else if let Some(group) = unmet_approval(&decided, &grant) {
             refusal = Some(format!(
                 "this use needs an approval from `{group}`, which grant `{}` lacks",
@@ -822,12 +810,7 @@ pub(crate) fn renew(ctx: &mut Ctx<'_>, renew: Renew) -> Result<GrantAnswer, Ledg
         &facts(ctx, &task, grant.renewals + 1),
     ))?;
     if !decision.is_allow() {
-        let reason = decision
-            .decision
-            .reasons
-            .first()
-            .cloned()
-            .unwrap_or_default();
+        let reason = decision.reason();
         return deny_renewal(ctx, denied, decision, &reason, &grant);
     }
     if let Some(group) = unmet_approval(&decision, &grant) {

@@ -63,6 +63,11 @@ impl LedgerDecision {
         self.decision.is_allow()
     }
 
+    /// The first reason, the one a refusal records.
+    pub fn reason(&self) -> String {
+        self.decision.reasons.first().cloned().unwrap_or_default()
+    }
+
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
