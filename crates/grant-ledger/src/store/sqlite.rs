@@ -113,16 +113,14 @@ impl SqliteStore {
             .map_err(|e| error(&path, &e))?;
         // Nothing is written before the file is known to be a ledger (or
         // empty) of a schema this build knows.
-        if let Content::Empty = content(&writer, &path)?
+        if let Content::Empty = content_snapshot(&writer, &path)?
             && !fresh
         {
             // An empty file someone else made becomes a ledger: give it
             // the mode a ledger has.
             restrict_mode(&path)?;
         }
-        let mode: String = writer
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(|e| error(&path, &e))?;
+        let mode = journal_mode_wal(&writer, &path)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::unavailable(format!(
                 "sqlite store `{}` cannot use write-ahead logging (journal mode stays `{mode}`)",
@@ -216,6 +214,39 @@ fn not_a_ledger(path: &Path, why: &str) -> StoreError {
         StoreErrorKind::NotALedger,
         format!("`{}` {why}, so it is not a grant ledger", path.display()),
     )
+}
+
+/// [`content`] read in one read transaction: another process may be
+/// creating the ledger in this file right now, and its tables and its
+/// `application_id` must be seen together or not at all.
+fn content_snapshot(conn: &Connection, path: &Path) -> Result<Content, StoreError> {
+    conn.execute_batch("BEGIN").map_err(|e| error(path, &e))?;
+    let content = content(conn, path);
+    let _ = conn.execute_batch("COMMIT");
+    content
+}
+
+/// Switches the file to write-ahead logging. Another process switching it
+/// at the same moment can make SQLite answer "locked" at once, without
+/// waiting in the busy handler, so that is retried for the busy timeout.
+fn journal_mode_wal(conn: &Connection, path: &Path) -> Result<String, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        }) {
+            Ok(mode) => return Ok(mode),
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(error(path, &e)),
+        }
+    }
 }
 
 /// What the file holds, read without writing.
