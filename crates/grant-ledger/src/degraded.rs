@@ -82,7 +82,8 @@ pub(crate) struct Local {
     entries: Vec<Spooled>,
     /// The id under which the store records how far this spool was replayed.
     spool_id: String,
-    pub(crate) last_attempt: Option<std::time::Instant>,
+    /// When the store was last tried (by the ledger's clock).
+    pub(crate) last_attempt: Option<Timestamp>,
 }
 
 impl Degraded {
@@ -145,7 +146,7 @@ impl Degraded {
                 spool,
                 entries,
                 spool_id,
-                last_attempt: Some(std::time::Instant::now()),
+                last_attempt: Some(now),
             };
             if local.entries.is_empty() {
                 let mut event =

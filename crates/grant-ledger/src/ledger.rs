@@ -391,7 +391,7 @@ impl Ledger {
         let Some(local) = degraded.state.as_mut() else {
             return Ok(false);
         };
-        local.last_attempt = Some(std::time::Instant::now());
+        local.last_attempt = Some(self.inner.clock.now());
         let engine = self.engine();
         local.replay(
             self.inner.store.as_ref(),
@@ -406,27 +406,15 @@ impl Ledger {
         Ok(true)
     }
 
-    /// Runs `op` against the store, first replaying a degraded spool when
-    /// one is waiting (at most one attempt a second). `Unavailable` when
-    /// the store cannot be written, so the caller may work degraded.
+    /// Runs `op` against the store (through [`Ledger::run`], which first
+    /// replays a waiting degraded spool). `Unavailable` when the store
+    /// cannot be written, so the caller may work degraded.
     fn attempt<A, T, F>(&self, actor: &str, input: A, op: F) -> Attempt<T>
     where
         A: Send + 'static,
         T: Send + 'static,
         F: FnOnce(&mut Ctx<'_>, A) -> Result<T, LedgerError> + Send + 'static,
     {
-        if self.is_degraded() {
-            let due = lock(&self.inner.degraded).state.as_ref().is_some_and(|l| {
-                l.last_attempt
-                    .is_none_or(|at| at.elapsed() >= RECOVERY_INTERVAL)
-            });
-            let recovered = due && self.recover().is_ok();
-            if !recovered {
-                return Attempt::Unavailable(StoreError::unavailable(
-                    "the ledger is degraded and its spool is not yet replayed",
-                ));
-            }
-        }
         match self.run(actor, move |ctx| op(ctx, input)) {
             Err(LedgerError::Store(e)) if e.kind == StoreErrorKind::Unavailable => {
                 Attempt::Unavailable(e)
@@ -560,6 +548,20 @@ impl Ledger {
         T: Send + 'static,
         F: FnOnce(&mut Ctx<'_>) -> Result<T, LedgerError> + Send + 'static,
     {
+        // While a spool waits, nothing reaches the store before it: the
+        // chain keeps the order in which the answers were given.
+        if self.is_degraded() {
+            let now = self.inner.clock.now();
+            let due = lock(&self.inner.degraded).state.as_ref().is_some_and(|l| {
+                l.last_attempt
+                    .is_none_or(|at| now >= at.plus_micros(RECOVERY_INTERVAL_MICROS))
+            });
+            if !(due && self.recover().is_ok()) && self.is_degraded() {
+                return Err(LedgerError::Store(StoreError::unavailable(
+                    "the ledger works without its store until its degraded spool is replayed",
+                )));
+            }
+        }
         let slot = Arc::new(Mutex::new(None));
         let job = Box::new(TypedJob {
             op: Some(op),
@@ -584,7 +586,7 @@ pub struct LedgerStats {
 }
 
 /// How often a degraded ledger tries its store again, at most.
-const RECOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+const RECOVERY_INTERVAL_MICROS: i64 = 1_000_000;
 
 enum Attempt<T> {
     Done(Result<T, LedgerError>),

@@ -283,3 +283,34 @@ fn a_torn_last_spool_line_is_cut_off_and_the_rest_replayed() {
     assert!(!f.ledger.is_degraded());
     assert!(f.ledger.grant(&local.grant_id).unwrap().degraded);
 }
+
+#[test]
+fn nothing_reaches_the_store_before_a_waiting_spool() {
+    let d = degradable("degraded.grant", true);
+    let task = d.f.open("agent", None);
+    d.store.faults().set_down(true);
+    let local =
+        d.f.issue(&task, "db.read", json!({"sensitivity": "public"}));
+    d.store.faults().set_down(false);
+    // Within a second of the last try, the ledger stays degraded: an
+    // operation without a degraded form fails rather than jump the spool.
+    let early = d.f.ledger.open_task(
+        "issuer",
+        grant_ledger::OpenTask {
+            agent: "b".into(),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(early, Err(LedgerError::Store(_))), "{early:?}");
+    // A second later the next operation replays the spool first.
+    d.f.clock.advance_secs(1);
+    let other = d.f.open("b", None);
+    assert!(!d.f.ledger.is_degraded());
+    let types = d.f.event_types();
+    let issued = types.iter().position(|t| t == "grant.issued").unwrap();
+    let recovered = types.iter().position(|t| t == "ledger.recovered").unwrap();
+    let opened = types.iter().rposition(|t| t == "task.opened").unwrap();
+    assert!(issued < recovered && recovered < opened, "{types:?}");
+    assert!(d.f.ledger.grant(&local.grant_id).is_ok());
+    let _ = other;
+}
