@@ -314,3 +314,24 @@ fn nothing_reaches_the_store_before_a_waiting_spool() {
     assert!(d.f.ledger.grant(&local.grant_id).is_ok());
     let _ = other;
 }
+
+#[test]
+fn a_commit_whose_answer_is_lost_fails_safe() {
+    // The store commits, then the answer is lost (a dropped connection):
+    // the caller is told no, so it holds nothing; what the store kept is
+    // an orphan that expires on its own, and the chain stays whole.
+    let d = degradable("delegation.grant", false);
+    let task = d.f.open("agent", None);
+    d.store.faults().fail_after_commit(1);
+    let answer = d.f.request(&task, "tool.b", json!({}));
+    assert!(answer.grant.is_none());
+    assert!(answer.decision.decision.errors[0].starts_with("ledger store unavailable"));
+    let orphans = d.f.ledger.task(&task.task_id).unwrap().grants;
+    assert_eq!(orphans.len(), 1, "committed before the failure");
+    d.f.clock.advance_secs(121);
+    assert_eq!(
+        d.f.ledger.sweep().unwrap().expired,
+        [orphans[0].grant_id.clone()]
+    );
+    common::assert_chain_intact(&d.f.ledger);
+}
