@@ -296,6 +296,28 @@ fn ancestors_usable(ctx: &mut Ctx<'_>, grant: &Grant) -> Result<Result<(), Strin
     Ok(Ok(()))
 }
 
+/// The grant that caps `grant` (its `parent_grant_id`), and whether it
+/// and every grant above it is usable now: what an approval's start and a
+/// renewal need.
+fn parent_of(
+    ctx: &mut Ctx<'_>,
+    grant: &Grant,
+) -> Result<(Option<Grant>, Result<(), String>), LedgerError> {
+    let Some(id) = &grant.parent_grant_id else {
+        return Ok((None, Ok(())));
+    };
+    let parent = ctx.grant(id)?;
+    let usable = if parent.usable_at(ctx.now) {
+        ancestors_usable(ctx, &parent)?
+    } else {
+        Err(format!(
+            "parent grant `{id}` is {}",
+            describe_unusable(&parent, ctx.now)
+        ))
+    };
+    Ok((Some(parent), usable))
+}
+
 fn describe_unusable(grant: &Grant, now: Timestamp) -> &'static str {
     match grant.state_at(now) {
         GrantState::Pending => "pending approval",
@@ -634,19 +656,7 @@ pub(crate) fn approve(ctx: &mut Ctx<'_>, approve: Approve) -> Result<Grant, Ledg
     let mut refused = None;
     if last {
         // The lifetime starts now, under the caps of issuance applied again.
-        let parent = match &grant.parent_grant_id {
-            Some(id) => Some(ctx.grant(id)?),
-            None => None,
-        };
-        let parent_ok = match &parent {
-            Some(p) if !p.usable_at(ctx.now) => Err(format!(
-                "parent grant `{}` is {}",
-                p.grant_id,
-                describe_unusable(p, ctx.now)
-            )),
-            Some(p) => ancestors_usable(ctx, p)?,
-            None => Ok(()),
-        };
+        let (parent, parent_ok) = parent_of(ctx, &grant)?;
         match parent_ok.and_then(|()| {
             caps(
                 ctx,
@@ -821,25 +831,11 @@ pub(crate) fn renew(ctx: &mut Ctx<'_>, renew: Renew) -> Result<GrantAnswer, Ledg
         let decision = ctx.refusal(&reason)?;
         return deny_renewal(ctx, denied, decision, &reason, &grant);
     }
-    let parent = match &grant.parent_grant_id {
-        Some(id) => {
-            let parent = ctx.grant(id)?;
-            let usable = if parent.usable_at(now) {
-                ancestors_usable(ctx, &parent)?
-            } else {
-                Err(format!(
-                    "parent grant `{id}` is {}",
-                    describe_unusable(&parent, now)
-                ))
-            };
-            if let Err(reason) = usable {
-                let decision = ctx.refusal(&reason)?;
-                return deny_renewal(ctx, denied, decision, &reason, &grant);
-            }
-            Some(parent)
-        }
-        None => None,
-    };
+    let (parent, usable) = parent_of(ctx, &grant)?;
+    if let Err(reason) = usable {
+        let decision = ctx.refusal(&reason)?;
+        return deny_renewal(ctx, denied, decision, &reason, &grant);
+    }
     let ttl_seconds = decision.decision.ttl_seconds.unwrap_or(0);
     let lower = decision.decision.obligations.as_ref().and_then(|o| o.uses);
     let uses = match (grant.uses_left, lower) {

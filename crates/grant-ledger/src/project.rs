@@ -25,8 +25,11 @@ pub(crate) fn apply(tx: &mut dyn Tx, event: &Event) -> Result<(), LedgerError> {
         EventType::GrantApproved => {
             let mut grant = grant_of(tx, event)?;
             grant.approvals.granted.push(Approval {
-                group: event.group.clone().unwrap_or_default(),
-                approver: event.approver.clone().unwrap_or_default(),
+                group: event.group.clone().ok_or_else(|| missing(event, "group"))?,
+                approver: event
+                    .approver
+                    .clone()
+                    .ok_or_else(|| missing(event, "approver"))?,
                 at: event.time,
             });
             // The last approval carries the lifetime that starts with it.
@@ -61,7 +64,10 @@ pub(crate) fn apply(tx: &mut dyn Tx, event: &Event) -> Result<(), LedgerError> {
             let mut grant = grant_of(tx, event)?;
             for credential_ref in event.credential_refs.iter().flatten() {
                 grant.credentials.push(Credential {
-                    issuer: event.issuer.clone().unwrap_or_default(),
+                    issuer: event
+                        .issuer
+                        .clone()
+                        .ok_or_else(|| missing(event, "issuer"))?,
                     credential_ref: credential_ref.clone(),
                     expires_at: event.expires_at,
                 });
