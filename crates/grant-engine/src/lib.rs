@@ -73,6 +73,9 @@ use grant_compile::program::SlotId;
 pub use decision::{DecidingRule, Decision, DecisionEffect, Obligations, Verdict};
 pub use explain::{ConditionResult, ExplainedRule, Explanation, GivenValue, RuleInfo, RuleStatus};
 pub use grant_syntax::diagnostic::Label;
+/// Durations as the language writes them (`90s`, `1h30m`): ttls, and the
+/// settings of the tools built on the engine.
+pub use grant_syntax::literal::{format_duration, parse_duration};
 pub use grant_syntax::render;
 pub use grant_syntax::{
     Code, Diagnostic, FileId, LoadError, Severity, SourceFile, SourceMap, Span,

@@ -184,6 +184,11 @@ impl Degraded {
 }
 
 impl Local {
+    /// Entries spooled so far.
+    pub(crate) fn entry_count(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
     /// Appends events to the spool and fsyncs it before anyone answers.
     pub(crate) fn append(&mut self, events: Vec<Event>) -> Result<(), LedgerError> {
         let start = self.entries.len() as u64 + 1;

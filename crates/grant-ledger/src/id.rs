@@ -6,15 +6,20 @@
 use crate::error::LedgerError;
 
 /// A fresh id: `prefix` and 32 hex digits.
-pub(crate) fn new_id(prefix: &str) -> Result<String, LedgerError> {
+pub fn new_id(prefix: &str) -> Result<String, LedgerError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        LedgerError::Internal(format!("the operating system's random source failed: {e}"))
-    })?;
+    random_bytes(&mut bytes)?;
     let mut id = String::with_capacity(prefix.len() + 32);
     id.push_str(prefix);
     crate::hex::push(&mut id, &bytes);
     Ok(id)
+}
+
+/// Fills `bytes` from the operating system's CSPRNG.
+pub fn random_bytes(bytes: &mut [u8]) -> Result<(), LedgerError> {
+    getrandom::fill(bytes).map_err(|e| {
+        LedgerError::Internal(format!("the operating system's random source failed: {e}"))
+    })
 }
 
 /// The longest id, task id or agent a caller may give, in bytes.

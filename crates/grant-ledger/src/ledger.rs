@@ -383,6 +383,18 @@ impl Ledger {
         self.inner.is_degraded.load(Ordering::SeqCst)
     }
 
+    /// Entries (events and revocations) in the degraded spool, waiting to
+    /// be replayed into the store; 0 when not degraded.
+    pub fn spooled_entries(&self) -> u64 {
+        if !self.is_degraded() {
+            return 0;
+        }
+        lock(&self.inner.degraded)
+            .state
+            .as_ref()
+            .map_or(0, Local::entry_count)
+    }
+
     /// Replays the degraded spool into the store now. `Ok(true)` when the
     /// ledger was degraded and has recovered; `Ok(false)` when it was not
     /// degraded; an error when the store is still unavailable.

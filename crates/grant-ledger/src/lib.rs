@@ -38,6 +38,7 @@ pub use checkpoint::{Checkpoint, CheckpointError, Signer, VerifyingKey};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::LedgerError;
 pub use event::{Event, EventType};
+pub use id::{new_id, random_bytes};
 pub use ledger::{CheckpointConfig, Ledger, LedgerConfig, LedgerStats};
 pub use model::{Approval, Approvals, Credential, Grant, GrantState, Task, TaskState, TaskView};
 pub use ops::{MAX_DEPTH, MAX_LABEL_BYTES, MAX_LABELS};
