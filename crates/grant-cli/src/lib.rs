@@ -13,7 +13,9 @@ mod keygen;
 mod output;
 mod policy;
 pub mod report;
+mod serve;
 mod test;
+mod token;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -74,6 +76,11 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Verify, show and export the ledger's audit chain.
     Audit(audit::AuditArgs),
+    /// Run the decision and lifecycle service (native API, AuthZEN,
+    /// health, metrics).
+    Serve(serve::ServeArgs),
+    /// Make bearer tokens for `grant serve`.
+    Token(token::TokenArgs),
 }
 
 /// Runs `grant` with `args` (the first is the program name).
@@ -106,5 +113,7 @@ where
         Command::Test(args) => test::run(&args, stdout, stderr),
         Command::Keygen(args) => keygen::run(&args, stdout, stderr),
         Command::Audit(args) => audit::run(&args, stdout, stderr),
+        Command::Serve(args) => serve::run(&args, stdout, stderr),
+        Command::Token(args) => token::run(&args, stdout, stderr),
     }
 }

@@ -13,6 +13,7 @@ use axum::http::{HeaderName, Response, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::PropagateRequestIdLayer;
 
@@ -30,7 +31,9 @@ pub fn apply(routes: Router<AppState>, app: &AppState) -> Router {
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded_or_late))
                 .load_shed()
-                .concurrency_limit(limits.max_concurrency)
+                // Global: axum clones layers per route, and the limit is
+                // on the whole service, not each route.
+                .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrency))
                 .timeout(limits.request_timeout),
         )
         .layer(CatchPanicLayer::custom(panicked))

@@ -141,7 +141,13 @@ impl Server {
     /// The router of every route, with the limits, panic catching, request
     /// ids and metrics layered on.
     pub fn router(&self) -> Router {
-        let routes = Router::new()
+        self.router_with(Router::new())
+    }
+
+    /// The router with an embedder's own routes merged in, under the same
+    /// limits, panic catching, request ids and metrics.
+    pub fn router_with(&self, extra: Router<AppState>) -> Router {
+        let routes = extra
             .route("/v1/decide", post(native::decide))
             .route("/v1/decide/batch", post(native::decide_batch))
             .route("/v1/explain", post(native::explain))
@@ -223,6 +229,53 @@ impl Server {
         let app = self.router();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_background.send(());
+        let _ = background.await;
+        self.close();
+        result
+    }
+
+    /// Serves HTTPS (rustls) on `listener` with the PEM certificate chain
+    /// and key of `tls` until `shutdown` resolves, then drains requests in
+    /// flight (at most the request timeout) and flushes the decision log.
+    pub async fn serve_tls(
+        self,
+        listener: std::net::TcpListener,
+        tls: &config::TlsFiles,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        // One provider for the process; a second install is refused, which
+        // is fine (it is the same one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rustls_config =
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "TLS certificate {} or key {}: {e}",
+                            tls.cert.display(),
+                            tls.key.display()
+                        ),
+                    )
+                })?;
+        let (stop_background, background_stopped) = tokio::sync::oneshot::channel::<()>();
+        let background = self.spawn_background(async {
+            let _ = background_stopped.await;
+        });
+        let handle = axum_server::Handle::new();
+        let drain = self.state.settings.limits.request_timeout;
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stopper.graceful_shutdown(Some(drain));
+        });
+        listener.set_nonblocking(true)?;
+        let result = axum_server::from_tcp_rustls(listener, rustls_config)
+            .handle(handle)
+            .serve(self.router().into_make_service())
             .await;
         let _ = stop_background.send(());
         let _ = background.await;

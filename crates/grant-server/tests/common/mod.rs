@@ -45,6 +45,15 @@ impl TestServer {
 
     /// Runs a server built by the caller.
     pub fn run(server: Server, dir: tempfile::TempDir) -> TestServer {
+        TestServer::run_routes(server, dir, None)
+    }
+
+    /// Runs a server with extra routes under its layers (`router_with`).
+    pub fn run_routes(
+        server: Server,
+        dir: tempfile::TempDir,
+        extra: Option<axum::Router<grant_server::AppState>>,
+    ) -> TestServer {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, address) = std::sync::mpsc::channel();
         let serving = server.clone();
@@ -61,12 +70,23 @@ impl TestServer {
                 ready
                     .send(listener.local_addr().expect("address"))
                     .expect("report address");
-                serving
-                    .serve(listener, async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .expect("serve");
+                match extra {
+                    None => serving
+                        .serve(listener, async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                        .expect("serve"),
+                    Some(extra) => {
+                        let router = serving.router_with(extra);
+                        axum::serve(listener, router)
+                            .with_graceful_shutdown(async {
+                                let _ = stopped.await;
+                            })
+                            .await
+                            .expect("serve");
+                    }
+                }
             });
         });
         let address = address.recv().expect("server address");
@@ -157,6 +177,42 @@ pub fn read(response: Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, json)
+}
+
+/// A token of a test: name, roles, agent patterns, approval groups.
+pub type TokenSpec<'a> = (
+    &'a str,
+    &'a [&'a str],
+    Option<&'a [&'a str]>,
+    Option<&'a [&'a str]>,
+);
+
+/// A tokens file with one token per `(name, roles, agents, groups)`;
+/// each secret is `secret-NAME`.
+pub fn tokens_file(dir: &Path, tokens: &[TokenSpec<'_>]) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let mut text = String::new();
+    for (name, roles, agents, groups) in tokens {
+        let digest = Sha256::digest(format!("secret-{name}").as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        text.push_str(&format!(
+            "[[token]]\nname = \"{name}\"\nsha256 = \"{hex}\"\nroles = {roles:?}\n"
+        ));
+        if let Some(agents) = agents {
+            text.push_str(&format!("agents = {agents:?}\n"));
+        }
+        if let Some(groups) = groups {
+            text.push_str(&format!("groups = {groups:?}\n"));
+        }
+    }
+    let path = dir.join("tokens.toml");
+    std::fs::write(&path, text).expect("tokens file");
+    path
+}
+
+/// The secret of a token `tokens_file` wrote.
+pub fn secret(name: &str) -> String {
+    format!("secret-{name}")
 }
 
 pub fn shared<T>(value: T) -> Arc<T> {
