@@ -77,9 +77,11 @@ if [ -z "$address" ]; then
 fi
 echo "== schemathesis against $address (policy $policy, $max_examples examples per operation, at most ${limit}s)"
 
+# From the scratch folder: schemathesis leaves its caches where it runs.
+document=$PWD/docs/openapi.yaml
 status=0
-timeout --signal=INT --kill-after=15 "$limit" \
-  schemathesis run docs/openapi.yaml \
+(cd "$work" && timeout --signal=INT --kill-after=15 "$limit" \
+  schemathesis run "$document" \
     --url "$address" \
     --checks not_a_server_error,response_schema_conformance \
     --max-examples "$max_examples" \
@@ -88,7 +90,7 @@ timeout --signal=INT --kill-after=15 "$limit" \
     --seed "${GRANT_ST_SEED:-1}" \
     --no-color \
     --generation-database none \
-    "$@" || status=$?
+    "$@") || status=$?
 if [ "$status" -eq 124 ] || [ "$status" -eq 130 ]; then
   echo "schemathesis ran past its ${limit}s limit" >&2
 fi
