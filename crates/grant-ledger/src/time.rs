@@ -186,12 +186,31 @@ fn parse_rfc3339(text: &str) -> Option<Timestamp> {
     let second = second.min(59);
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
         - offset_seconds;
+    // An offset can carry 0000-01-01 or 9999-12-31 out of the four-digit
+    // years RFC 3339 can write; such an instant could not be written back.
+    if !(FIRST_WRITABLE_SECOND..=LAST_WRITABLE_SECOND).contains(&seconds) {
+        return None;
+    }
     Some(Timestamp(seconds * MICROS_PER_SECOND + micros))
 }
+
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z, in seconds since the epoch.
+const FIRST_WRITABLE_SECOND: i64 = -62_167_219_200;
+const LAST_WRITABLE_SECOND: i64 = 253_402_300_799;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_instants_an_offset_carries_out_of_four_digit_years() {
+        assert!(Timestamp::parse("9999-12-31T23:59:59-23:59").is_err());
+        assert!(Timestamp::parse("0000-01-01T00:00:00+00:01").is_err());
+        let last = Timestamp::parse("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(last.to_string(), "9999-12-31T23:59:59.000000Z");
+        let first = Timestamp::parse("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(first.to_string(), "0000-01-01T00:00:00.000000Z");
+    }
 
     #[test]
     fn formats_and_parses_round_trip() {

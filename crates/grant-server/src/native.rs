@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use grant_ledger::{
@@ -114,7 +115,7 @@ pub async fn open_task(State(app): State<AppState>, headers: HeaderMap, body: Bo
 /// `POST /v1/tasks/{id}/end`.
 pub async fn end_task(
     State(app): State<AppState>,
-    Path(task_id): Path<String>,
+    PathId(task_id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -139,7 +140,7 @@ pub async fn end_task(
 /// `GET /v1/tasks/{id}`.
 pub async fn get_task(
     State(app): State<AppState>,
-    Path(task_id): Path<String>,
+    PathId(task_id): PathId,
     headers: HeaderMap,
 ) -> Response {
     respond(async {
@@ -153,7 +154,7 @@ pub async fn get_task(
 /// `GET /v1/tasks/{id}/timeline`.
 pub async fn timeline(
     State(app): State<AppState>,
-    Path(task_id): Path<String>,
+    PathId(task_id): PathId,
     headers: HeaderMap,
 ) -> Response {
     respond(async {
@@ -204,7 +205,7 @@ struct UseBody {
 /// `POST /v1/grants/{id}/use`.
 pub async fn use_grant(
     State(app): State<AppState>,
-    Path(grant_id): Path<String>,
+    PathId(grant_id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -272,7 +273,7 @@ struct RenewBody {
 /// `POST /v1/grants/{id}/renew`.
 pub async fn renew(
     State(app): State<AppState>,
-    Path(grant_id): Path<String>,
+    PathId(grant_id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -316,7 +317,7 @@ struct ApproveBody {
 /// `POST /v1/grants/{id}/approve`.
 pub async fn approve(
     state: State<AppState>,
-    path: Path<String>,
+    path: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -326,7 +327,7 @@ pub async fn approve(
 /// `POST /v1/grants/{id}/reject`.
 pub async fn reject(
     state: State<AppState>,
-    path: Path<String>,
+    path: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -335,7 +336,7 @@ pub async fn reject(
 
 async fn approve_or_reject(
     State(app): State<AppState>,
-    Path(grant_id): Path<String>,
+    PathId(grant_id): PathId,
     headers: HeaderMap,
     body: Body,
     approving: bool,
@@ -397,7 +398,7 @@ struct CredentialBody {
 /// `POST /v1/grants/{id}/credential`.
 pub async fn bind_credential(
     State(app): State<AppState>,
-    Path(grant_id): Path<String>,
+    PathId(grant_id): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -425,7 +426,7 @@ pub async fn bind_credential(
 /// `GET /v1/grants/{id}`.
 pub async fn get_grant(
     State(app): State<AppState>,
-    Path(grant_id): Path<String>,
+    PathId(grant_id): PathId,
     headers: HeaderMap,
 ) -> Response {
     respond(async {
@@ -494,7 +495,7 @@ pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Body)
 /// `POST /v1/agents/{id}/unblock`.
 pub async fn unblock(
     State(app): State<AppState>,
-    Path(agent): Path<String>,
+    PathId(agent): PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -609,6 +610,25 @@ pub async fn events(
 }
 
 // ----- shared --------------------------------------------------------------
+
+/// The `{id}` of a route's path; a malformed one (invalid UTF-8 after
+/// percent-decoding) is a 400 with the service's JSON error body, not
+/// axum's plain-text one.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PathId, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(PathId(id)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "the path is malformed: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
 
 /// Routes without a body accept none, or an empty JSON object.
 #[derive(Deserialize)]

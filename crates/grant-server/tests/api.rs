@@ -618,6 +618,17 @@ fn unknown_routes_methods_and_an_unavailable_store() {
     assert!(!error_of(&body).is_empty());
     let (status, body) = get(&server, "/v1/decide");
     assert_eq!(status, 405, "{body}");
+    // Path ids that are not UTF-8 once decoded: a JSON 400 too.
+    let (status, body) = get(&server, "/v1/tasks/%FF");
+    assert_eq!(status, 400, "{body}");
+    assert!(!error_of(&body).is_empty());
+    // An instant an offset carries past year 9999 cannot be written back.
+    let (status, body) = post(
+        &server,
+        "/v1/tasks",
+        &json!({"agent": "a", "deadline": "9999-12-31T23:59:59-23:59"}),
+    );
+    assert_eq!(status, 400, "{body}");
     assert!(!error_of(&body).is_empty());
 
     let task = open_task(&server, "a1");
@@ -629,7 +640,12 @@ fn unknown_routes_methods_and_an_unavailable_store() {
     // (or fail) while the store is down, never issued.
     let (status, body) = request_grant(&server, &task, "db.read", json!({"sensitivity": "public"}));
     assert_eq!(status, 403, "{body}");
-    assert!(body["decision"]["reasons"].to_string().contains("unavailable"), "{body}");
+    assert!(
+        body["decision"]["reasons"]
+            .to_string()
+            .contains("unavailable"),
+        "{body}"
+    );
     let (status, health) = get(&server, "/health");
     assert_eq!(
         (status, &health["status"]),
