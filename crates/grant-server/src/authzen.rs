@@ -72,8 +72,14 @@ pub async fn evaluations(State(app): State<AppState>, headers: HeaderMap, body: 
         };
     };
     let mut answers = Vec::with_capacity(items.len());
-    for item in items {
-        let evaluation = item.and_then(|item| batch.defaults.overridden_by(&item).complete());
+    for (i, item) in items.into_iter().enumerate() {
+        let evaluation = item.and_then(|item| {
+            batch
+                .defaults
+                .overridden_by(&item)
+                .complete()
+                .map_err(|e| format!("evaluations[{i}]: {e}, in the item or at the top level"))
+        });
         let answer = decide(&app, &engine, evaluation);
         let granted = answer.get("decision") == Some(&Value::Bool(true));
         answers.push(answer);
