@@ -1,12 +1,12 @@
 //! What every handler shares: the ledger (and through it the served
 //! engine), the policy source, the tokens, the metrics and the decision
-//! log; and the one path every native decision takes.
+//! log; and the one path every decision takes, native or AuthZEN.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use grant_engine::{Decision, Engine, RequestError, RequestErrorKind};
+use grant_engine::{Decision, Engine, Request, RequestError, RequestErrorKind};
 use grant_ledger::{GrantAnswer, Ledger, LedgerError};
 use serde_json::{Map, Value, json};
 
@@ -70,9 +70,6 @@ impl AppState {
         let started = Instant::now();
         let mut request = engine.request();
         engine.read_json(bytes, &mut request);
-        if let Err(stale) = self.policies.check_fresh() {
-            request.refuse(RequestError::new(RequestErrorKind::Refused, stale));
-        }
         // Most requests never mention the ledger: only those are parsed
         // again to find the keys they try to give.
         if memchr_ledger(bytes) {
@@ -83,9 +80,40 @@ impl AppState {
                 ));
             }
         }
-        let decision = engine.decide(&request);
+        self.decide_request(engine, &mut request, started, Decision::is_allow, || {
+            serde_json::from_slice(bytes).unwrap_or(Value::Null)
+        })
+    }
+
+    /// The one path every decision of the service takes, whatever API it
+    /// came by: a request already read into `request` (since `started`) is
+    /// refused if the policy is stale, decided by `engine`, given its
+    /// `decision_id`, counted (as an allow when `granted` says the caller
+    /// was granted it), and logged with `logged()` as its request (built
+    /// only when the decision log is on; its `attrs` are redacted).
+    pub fn decide_request(
+        &self,
+        engine: &Engine,
+        request: &mut Request,
+        started: Instant,
+        granted: impl FnOnce(&Decision) -> bool,
+        logged: impl FnOnce() -> Value,
+    ) -> Value {
+        if let Err(stale) = self.policies.check_fresh() {
+            request.refuse(RequestError::new(RequestErrorKind::Refused, stale));
+        }
+        let decision = engine.decide(request);
         let elapsed = started.elapsed();
-        self.finish(bytes, decision, elapsed)
+        self.metrics
+            .decision(granted(&decision), elapsed.as_secs_f64());
+        // Without an id from the OS's random source a decision cannot be
+        // traced; it is still answered (a deny stays a deny).
+        let id = grant_ledger::new_id("dec_").unwrap_or_default();
+        let out = with_id(&decision, &id);
+        if self.decision_log.is_enabled() {
+            self.log_decision(logged(), &out, elapsed);
+        }
+        out
     }
 
     /// A deny decision for `tool` with `reason` as its error, decided by
@@ -100,21 +128,7 @@ impl AppState {
         with_id(&decision, &id)
     }
 
-    fn finish(&self, bytes: &[u8], decision: Decision, elapsed: Duration) -> Value {
-        self.metrics
-            .decision(decision.is_allow(), elapsed.as_secs_f64());
-        // Without an id from the OS's random source a decision cannot be
-        // traced; it is still answered (a deny stays a deny).
-        let id = grant_ledger::new_id("dec_").unwrap_or_default();
-        let out = with_id(&decision, &id);
-        if self.decision_log.is_enabled() {
-            self.log_decision(bytes, &out, elapsed);
-        }
-        out
-    }
-
-    fn log_decision(&self, bytes: &[u8], decision: &Value, elapsed: Duration) {
-        let mut request: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    fn log_decision(&self, mut request: Value, decision: &Value, elapsed: Duration) {
         if let (Some(redactor), Some(attrs)) =
             (&self.settings.ledger.redactor, request.get_mut("attrs"))
         {
