@@ -82,9 +82,15 @@ fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
 
 /// Starts `grant serve ARGS` and waits (at most 20 s) for its first line.
 fn serve(dir: &Path, args: &[&str]) -> Served {
+    serve_logging(dir, args, "info")
+}
+
+/// The same, with `GRANT_LOG` set to `filter`.
+fn serve_logging(dir: &Path, args: &[&str], filter: &str) -> Served {
     let mut child = grant()
         .arg("serve")
         .args(args)
+        .env("GRANT_LOG", filter)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -290,7 +296,7 @@ fn a_token_made_by_grant_token_new_authenticates() {
     );
     let tokens = dir.path().join("tokens.toml");
     std::fs::write(&tokens, &text).unwrap();
-    let served = serve(
+    let served = serve_logging(
         dir.path(),
         &[
             "--policy",
@@ -302,6 +308,7 @@ fn a_token_made_by_grant_token_new_authenticates() {
             "--tokens",
             tokens.to_str().unwrap(),
         ],
+        "debug",
     );
     let url = format!("{}/v1/decide", served.base);
     let anonymous = client()
@@ -317,6 +324,11 @@ fn a_token_made_by_grant_token_new_authenticates() {
         .send()
         .unwrap();
     assert_eq!(authenticated.status().as_u16(), 200);
+    // Debug logs name requests, never their tokens.
+    std::thread::sleep(Duration::from_millis(200));
+    let logs = served.stderr_text();
+    assert!(logs.contains("/v1/decide"), "{logs}");
+    assert!(!logs.contains(&secret), "the secret was logged");
     let bad = grant()
         .args(["token", "new", "--name", "x", "--roles", "root"])
         .output()

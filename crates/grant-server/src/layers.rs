@@ -16,6 +16,7 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::PropagateRequestIdLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::error::error_response;
 use crate::state::AppState;
@@ -37,6 +38,9 @@ pub fn apply(routes: Router<AppState>, app: &AppState) -> Router {
                 .timeout(limits.request_timeout),
         )
         .layer(CatchPanicLayer::custom(panicked))
+        // Request spans and events at DEBUG (`GRANT_LOG=tower_http=debug`):
+        // method, path, status, latency; never headers, so never tokens.
+        .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn_with_state(app.clone(), count_request))
         .layer(PropagateRequestIdLayer::new(request_id))
         .with_state(app.clone())
