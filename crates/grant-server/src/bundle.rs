@@ -65,9 +65,7 @@ pub enum BundleError {
     Malformed(String),
     #[error("bundle format {0} is not supported (this version reads format {FORMAT})")]
     Format(u64),
-    #[error(
-        "the bundle is unsigned, and a key is configured: only bundles signed by it are served"
-    )]
+    #[error("the bundle is unsigned; only bundles signed by a configured key are accepted")]
     Unsigned,
     #[error(
         "the bundle is unsigned, and no key is configured: bundles are served only when signed and verified (give --bundle-key)"
@@ -86,7 +84,7 @@ pub enum BundleError {
     #[error("revision {0} is out of range (1 to {MAX_REVISION})")]
     RevisionRange(u64),
     #[error(
-        "revision {revision} is lower than the last-known-good revision {floor}: rollback refused"
+        "revision {revision} is below {floor}, the lowest revision accepted (the last-known-good one): rollback refused"
     )]
     Rollback { revision: u64, floor: u64 },
     #[error("file name `{name}` is not allowed: {why}")]
