@@ -4,6 +4,7 @@
 //! real command without a process.
 
 mod audit;
+mod bundle;
 mod check;
 mod eval;
 mod explain;
@@ -74,6 +75,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Verify, show and export the ledger's audit chain.
     Audit(audit::AuditArgs),
+    /// Build and verify signed policy bundles for `grant serve --bundle`.
+    Bundle(bundle::BundleArgs),
 }
 
 /// Runs `grant` with `args` (the first is the program name).
@@ -106,5 +109,6 @@ where
         Command::Test(args) => test::run(&args, stdout, stderr),
         Command::Keygen(args) => keygen::run(&args, stdout, stderr),
         Command::Audit(args) => audit::run(&args, stdout, stderr),
+        Command::Bundle(args) => bundle::run(&args, stdout, stderr),
     }
 }
