@@ -4,6 +4,7 @@
 //! real command without a process.
 
 mod audit;
+mod bundle;
 mod check;
 mod eval;
 mod explain;
@@ -81,6 +82,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Make bearer tokens for `grant serve`.
     Token(token::TokenArgs),
+    /// Build and verify signed policy bundles for `grant serve --bundle`.
+    Bundle(bundle::BundleArgs),
 }
 
 /// Runs `grant` with `args` (the first is the program name).
@@ -115,5 +118,6 @@ where
         Command::Audit(args) => audit::run(&args, stdout, stderr),
         Command::Serve(args) => serve::run(&args, stdout, stderr),
         Command::Token(args) => token::run(&args, stdout, stderr),
+        Command::Bundle(args) => bundle::run(&args, stdout, stderr),
     }
 }

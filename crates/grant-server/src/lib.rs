@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod authzen;
 mod body;
+pub mod bundle;
 pub mod config;
 pub mod decision_log;
 pub mod error;
@@ -19,6 +20,7 @@ mod native;
 pub mod ops;
 pub mod policy;
 mod state;
+mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -180,15 +182,32 @@ impl Server {
         self.state.reload(actor.to_string()).await
     }
 
+    /// Watches the policy source and reloads it 300 ms after the last
+    /// change (and checks it again periodically when a staleness limit is
+    /// set), until `shutdown` resolves; `None` when there is nothing to
+    /// do. [`Server::spawn_background`] runs it: call this only without
+    /// that.
+    pub fn spawn_watcher(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        watch::spawn(self.state.clone(), shutdown)
+    }
+
     /// Starts the background work: sweeping expired grants and overdue
-    /// tasks, and replaying a degraded spool when the store returns. Runs
-    /// until `shutdown` resolves.
+    /// tasks, replaying a degraded spool when the store returns, and
+    /// watching the policy source ([`Server::spawn_watcher`]). Runs until
+    /// `shutdown` resolves.
     pub fn spawn_background(
         &self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         let app = self.state.clone();
         let interval = app.settings.sweep_interval.max(Duration::from_millis(10));
+        let (stop_watcher, watcher_stopped) = tokio::sync::oneshot::channel::<()>();
+        let watcher = self.spawn_watcher(async {
+            let _ = watcher_stopped.await;
+        });
         tokio::spawn(async move {
             let mut shutdown = std::pin::pin!(shutdown);
             let mut ticker = tokio::time::interval(interval);
@@ -211,6 +230,10 @@ impl Server {
                     }
                 })
                 .await;
+            }
+            let _ = stop_watcher.send(());
+            if let Some(watcher) = watcher {
+                let _ = watcher.await;
             }
         })
     }
