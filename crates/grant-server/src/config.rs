@@ -134,6 +134,12 @@ impl ServeConfig {
             (Some(_), None, Some(_)) => {
                 return Err("--bundle-key goes with --bundle, not --policy".to_string());
             }
+            (None, Some(_), None) => {
+                return Err(
+                    "--bundle needs --bundle-key: every bundle is verified (docs/bundles.md)"
+                        .to_string(),
+                );
+            }
             (None, Some(path), key) => PolicySource::Bundle { path, key },
             (None, None, _) => {
                 return Err("give the policy to serve: --policy PATH or --bundle FILE".to_string());

@@ -75,6 +75,7 @@ pub async fn health_of(app: &AppState) -> Health {
             "last_error": policy.last_error,
             "reloads_ok": policy.reloads_ok,
             "reloads_failed": policy.reloads_failed,
+            "revision": policy.revision,
         },
         "store": match &store {
             StoreState::Up => json!({ "state": "up" }),

@@ -2,7 +2,7 @@
 //! record-1 and record-2, read/write/delete with a `soft` delete:
 //! examples/authzen-records) at the Basic (evaluation), Batch (evaluations,
 //! the three semantics, overrides and fallbacks) and Discovery (metadata)
-//! levels. The cases are tests/authzen/records.json.
+//! levels. The cases are tests/authzen/records/cases.json.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -23,7 +23,7 @@ fn records_server() -> TestServer {
 }
 
 fn fixture() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/authzen/records.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/authzen/records/cases.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
