@@ -129,10 +129,7 @@ pub async fn end_task(
         let revoked = app
             .ledger_call(move |ledger| ledger.end_task(&caller.name, &task_id))
             .await?;
-        app.metrics
-            .grants_revoked
-            .increment(revoked.revoked.len() as u64);
-        Ok(Json(json!(revoked)).into_response())
+        Ok(revoked_answer(&app, &revoked))
     })
     .await
 }
@@ -484,10 +481,7 @@ pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Body)
         let revoked = app
             .ledger_call(move |ledger| ledger.revoke(&caller.name, revoke))
             .await?;
-        app.metrics
-            .grants_revoked
-            .increment(revoked.revoked.len() as u64);
-        Ok(Json(json!(revoked)).into_response())
+        Ok(revoked_answer(&app, &revoked))
     })
     .await
 }
@@ -652,6 +646,14 @@ async fn respond(future: impl Future<Output = Result<Response, ApiError>>) -> Re
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// `{"revoked", "ended"}`, counted.
+fn revoked_answer(app: &AppState, revoked: &grant_ledger::Revoked) -> Response {
+    app.metrics
+        .grants_revoked
+        .increment(revoked.revoked.len() as u64);
+    Json(json!(revoked)).into_response()
 }
 
 /// `{"grant", "decision"}`: `status` on allow, 403 with `grant: null` on

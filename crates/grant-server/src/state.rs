@@ -183,7 +183,9 @@ impl AppState {
             }
             Reload::Unchanged(hash) => {
                 self.metrics.reloads_ok.increment(1);
-                tracing::info!("policy reloaded: unchanged ({hash})");
+                // The watcher re-checks an unchanged source periodically:
+                // not worth a line at the default level.
+                tracing::debug!("policy reloaded: unchanged ({hash})");
             }
             Reload::Failed(error) => {
                 self.metrics.reloads_failed.increment(1);
