@@ -141,8 +141,9 @@ open_tasks() {
     local base=$1 file=$2
     : >"$file"
     for _ in $(seq "$TASKS"); do
-        curl -sf --max-time 5 -X POST "$base/v1/tasks" -H 'Content-Type: application/json' \
-            -d '{"agent":"bench-agent"}' | sed -n 's/.*"task_id":"\([^"]*\)".*/\1/p' >>"$file"
+        # The answer has no final newline: add one for sed.
+        { curl -sf --max-time 5 -X POST "$base/v1/tasks" -H 'Content-Type: application/json' \
+            -d '{"agent":"bench-agent"}'; echo; } | sed -n 's/.*"task_id":"\([^"]*\)".*/\1/p' >>"$file"
     done
     if [ "$(wc -l <"$file")" != "$TASKS" ]; then
         echo "error: could not open $TASKS tasks on $base" >&2
