@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load-tests `grant serve` over HTTP with wrk, side by side with the Cerbos
 # PDP on the same one-rule decision, and writes a markdown table to stdout
-# and to benches/serve/results.md (soak: benches/serve/soak.md).
+# and to benches/serve/results.md (soak: benches/serve/soak.md, or
+# soak-scraped.md with SCRAPE_METRICS=1).
 #
 #   benches/serve/run.sh                   the five runs, DURATION each (15s)
 #   benches/serve/run.sh --soak MINUTES    the memory run: a decide + grant load
@@ -91,7 +92,7 @@ grant=$root/target/release/grant
 # ----- processes -----------------------------------------------------------
 
 work=$cache/run
-[ -n "$soak" ] && work=$cache/soak
+[ -n "$soak" ] && work=$cache/soak$([ "$SCRAPE_METRICS" = 1 ] && echo -scraped)
 rm -rf "$work"
 mkdir -p "$work"
 work=$root/$work
@@ -195,7 +196,11 @@ conditions() {
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "- Machine: $(nproc) CPUs ($cpu), $(uname -sr), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
     echo "- Load average before the runs: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)."
-    echo "- wrk: $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'), \`-t$THREADS -c$CONNECTIONS -d$DURATION --latency\`, keep-alive, on the same machine; ${WARMUP} s of unrecorded load before each run."
+    if [ -n "$soak" ]; then
+        echo "- wrk: $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'), \`-t$THREADS -c$CONNECTIONS -d${soak}m --latency\`, keep-alive, on the same machine."
+    else
+        echo "- wrk: $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'), \`-t$THREADS -c$CONNECTIONS -d$DURATION --latency\`, keep-alive, on the same machine; ${WARMUP} s of unrecorded load before each run."
+    fi
     echo "- grant: \`$commit\` (release), \`grant serve --listen 127.0.0.1:0\`, no tokens, no decision log; $(rustc --version | awk '{ print $1, $2 }')."
 }
 
@@ -259,7 +264,7 @@ if [ -n "$soak" ]; then
         echo "RSS samples (KiB, every 10 s): $(awk 'NR > 1 { printf "%s%s", sep, $2; sep = " " }' "$work/rss.tsv")"
         echo
         conditions
-    } | tee "$here/soak.md"
+    } | tee "$here/soak$([ "$SCRAPE_METRICS" = 1 ] && echo -scraped).md"
     exit 0
 fi
 
