@@ -92,7 +92,10 @@ grant=$root/target/release/grant
 # ----- processes -----------------------------------------------------------
 
 work=$cache/run
-[ -n "$soak" ] && work=$cache/soak$([ "$SCRAPE_METRICS" = 1 ] && echo -scraped)
+if [ -n "$soak" ]; then
+    work=$cache/soak
+    if [ "$SCRAPE_METRICS" = 1 ]; then work=$cache/soak-scraped; fi
+fi
 rm -rf "$work"
 mkdir -p "$work"
 work=$root/$work
