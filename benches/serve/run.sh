@@ -226,8 +226,15 @@ if [ -n "$soak" ]; then
         -s "$here/mix.lua" "$soak_url" >"$work/soak.txt" 2>&1 &
     wrk_pid=$!
     pids+=("$wrk_pid")
-    rss() { awk '/^VmRSS/ { print $2 }' "/proc/$soak_pid/status"; }
-    printf 'seconds\trss_kib\n' >"$work/rss.tsv"
+    # VmRSS, and its parts: anonymous memory (the heap, stacks) and file
+    # pages (the binary, SQLite's files); and the threads (tokio's
+    # blocking pool grows and shrinks with the ledger calls in flight).
+    rss() {
+        awk '/^(VmRSS|RssAnon|RssFile|Threads):/ { v[$1] = $2 }
+            END { printf "%s\t%s\t%s\t%s", v["VmRSS:"], v["RssAnon:"], v["RssFile:"], v["Threads:"] }' \
+            "/proc/$soak_pid/status"
+    }
+    printf 'seconds\trss_kib\tanon_kib\tfile_kib\tthreads\n' >"$work/rss.tsv"
     t=0
     printf '%s\t%s\n' "$t" "$(rss)" >>"$work/rss.tsv"
     while [ "$t" -lt "$seconds" ]; do
@@ -262,6 +269,8 @@ if [ -n "$soak" ]; then
         echo "| RSS after the warm-up (first sample at ≥ $warm s) | $first KiB |"
         echo "| RSS at the end | $last KiB |"
         echo "| peak RSS sampled | $peak KiB |"
+        echo "| anonymous / file-backed RSS, after the warm-up → at the end | $(awk -v w="$warm" 'NR > 1 && $1 >= w { print $3 " / " $4; exit }' "$work/rss.tsv") → $(awk 'END { print $3 " / " $4 }' "$work/rss.tsv") KiB |"
+        echo "| threads, after the warm-up → at the end (peak) | $(awk -v w="$warm" 'NR > 1 && $1 >= w { print $5; exit }' "$work/rss.tsv") → $(awk 'END { print $5 }' "$work/rss.tsv") ($(awk 'NR > 1 && $5 > m { m = $5 } END { print m }' "$work/rss.tsv")) |"
         echo "| growth after the warm-up | $growth |"
         echo
         echo "RSS samples (KiB, every 10 s): $(awk 'NR > 1 { printf "%s%s", sep, $2; sep = " " }' "$work/rss.tsv")"
