@@ -19,7 +19,9 @@
 # SCRAPE_METRICS (soak: 1 to GET /metrics every 10 s, as Prometheus would;
 # default 0, no scraper).
 #
-# Needs wrk, curl, python3 (to pick free ports) and cargo. Every process it
+# Needs wrk, curl, python3 (to pick free ports) and cargo, and free disk:
+# the grant runs write SQLite files under target/serve-bench (about 5 MB a
+# second of grant load: 3 GB for a 10-minute soak), deleted on exit. Every process it
 # starts is stopped on exit; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -110,6 +112,9 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    # The SQLite files grow fast (a 10-minute soak writes about 3 GB):
+    # they are not kept.
+    rm -f "$work"/*.db "$work"/*.db-wal "$work"/*.db-shm "$work/cerbos.log"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
