@@ -441,7 +441,7 @@ fn decide(app: &AppState, engine: &Engine, evaluation: Result<Evaluation<'_>, St
         granted,
         || json!({ "api": "authzen", "tool": tool, "attrs": attrs, "ttl": ttl }),
     );
-    answer(&decision)
+    answer(&serde_json::to_value(&decision).unwrap_or(Value::Null))
 }
 
 /// Whether an AuthZEN caller is granted `decision`: an allow that binds it

@@ -217,6 +217,7 @@ impl Server {
                     () = &mut shutdown => break,
                     _ = ticker.tick() => {}
                 }
+                app.metrics.upkeep();
                 let ledger = app.ledger.clone();
                 let metrics = app.metrics.clone();
                 let _ = tokio::task::spawn_blocking(move || {

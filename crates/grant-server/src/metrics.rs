@@ -3,7 +3,7 @@
 //! Each [`Metrics`] has its own recorder (not the process-global one), so
 //! several servers in one process (tests, embedders) count separately.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{
@@ -23,9 +23,24 @@ const HTTP_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// The statuses the service answers, whose request counters are kept
+/// ready; another status is registered when it happens.
+const STATUSES: [u16; 14] = [
+    200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504,
+];
+
+/// The request metrics of one route.
+#[derive(Default)]
+struct RouteSlots {
+    counters: [OnceLock<Counter>; STATUSES.len()],
+    duration: OnceLock<Histogram>,
+}
+
 /// Counters and histograms of one server.
 #[derive(Clone)]
 pub struct Metrics {
+    /// One per route of `ROUTES`, then one for unmatched requests.
+    routes: Arc<[RouteSlots]>,
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
     pub decisions_allow: Counter,
@@ -108,6 +123,9 @@ impl Metrics {
             ),
             recorder: Arc::clone(&recorder),
             handle,
+            routes: (0..=crate::ROUTES.len())
+                .map(|_| RouteSlots::default())
+                .collect(),
         };
         for described in [
             ("grant_decisions_total", "Decisions made, by effect."),
@@ -159,27 +177,60 @@ impl Metrics {
     }
 
     /// Counts one HTTP request by its route pattern (never the raw path:
-    /// ids would make the label set unbounded).
+    /// ids would make the label set unbounded). The handles of the routes
+    /// and statuses the service answers are registered once, on first use,
+    /// so the hot path allocates nothing.
     pub fn http_request(&self, route: &str, status: u16, seconds: f64) {
+        let route_index = crate::ROUTES
+            .iter()
+            .position(|(_, path)| *path == route)
+            .unwrap_or(crate::ROUTES.len());
+        let route_label = crate::ROUTES
+            .get(route_index)
+            .map_or("unmatched", |(_, path)| path);
+        let Some(slots) = self.routes.get(route_index) else {
+            return;
+        };
+        let slot = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .and_then(|i| slots.counters.get(i));
+        match slot {
+            Some(slot) => slot
+                .get_or_init(|| self.http_counter(route_label, status))
+                .increment(1),
+            None => self.http_counter(route_label, status).increment(1),
+        }
+        slots
+            .duration
+            .get_or_init(|| {
+                self.recorder.register_histogram(
+                    &Key::from_parts(
+                        "grant_http_request_duration_seconds",
+                        vec![Label::new("route", route_label.to_string())],
+                    ),
+                    &METADATA,
+                )
+            })
+            .record(seconds);
+    }
+
+    fn http_counter(&self, route: &str, status: u16) -> Counter {
         let labels = vec![
             Label::new("route", route.to_string()),
             Label::new("status", status.to_string()),
         ];
-        self.recorder
-            .register_counter(
-                &Key::from_parts("grant_http_requests_total", labels),
-                &METADATA,
-            )
-            .increment(1);
-        self.recorder
-            .register_histogram(
-                &Key::from_parts(
-                    "grant_http_request_duration_seconds",
-                    vec![Label::new("route", route.to_string())],
-                ),
-                &METADATA,
-            )
-            .record(seconds);
+        self.recorder.register_counter(
+            &Key::from_parts("grant_http_requests_total", labels),
+            &METADATA,
+        )
+    }
+
+    /// Drains the histograms' samples into their buckets. The exporter
+    /// keeps every sample until a scrape or this, so without it an
+    /// unscraped server's memory grows with every request.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 
     /// The text of `/metrics`.

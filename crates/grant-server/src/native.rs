@@ -59,7 +59,7 @@ pub async fn decide_batch(State(app): State<AppState>, headers: HeaderMap, body:
     match result {
         Ok(batch) => {
             let engine = app.engine();
-            let decisions: Vec<Value> = batch
+            let decisions: Vec<grant_ledger::LedgerDecision> = batch
                 .requests
                 .iter()
                 .map(|raw| app.decide_with(&engine, raw.get().as_bytes()))

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use grant_engine::{Decision, Engine, Request, RequestError, RequestErrorKind};
-use grant_ledger::{GrantAnswer, Ledger, LedgerError};
+use grant_ledger::{GrantAnswer, Ledger, LedgerDecision, LedgerError};
 use serde_json::{Map, Value, json};
 
 use crate::auth::{Auth, Caller};
@@ -57,7 +57,7 @@ impl AppState {
     }
 
     /// Decides one native request under the current policy.
-    pub fn decide_native(&self, bytes: &[u8]) -> Value {
+    pub fn decide_native(&self, bytes: &[u8]) -> LedgerDecision {
         let engine = self.engine();
         self.decide_with(&engine, bytes)
     }
@@ -66,7 +66,7 @@ impl AppState {
     /// `engine`: the decision JSON with its `decision_id`, counted, timed
     /// and logged. A stale policy, or a `ledger.*` attribute given, is a
     /// deny with that error.
-    pub fn decide_with(&self, engine: &Engine, bytes: &[u8]) -> Value {
+    pub fn decide_with(&self, engine: &Engine, bytes: &[u8]) -> LedgerDecision {
         let started = Instant::now();
         let mut request = engine.request();
         engine.read_json(bytes, &mut request);
@@ -98,7 +98,7 @@ impl AppState {
         started: Instant,
         granted: impl FnOnce(&Decision) -> bool,
         logged: impl FnOnce() -> Value,
-    ) -> Value {
+    ) -> LedgerDecision {
         if let Err(stale) = self.policies.check_fresh() {
             request.refuse(RequestError::new(RequestErrorKind::Refused, stale));
         }
@@ -108,8 +108,10 @@ impl AppState {
             .decision(granted(&decision), elapsed.as_secs_f64());
         // Without an id from the OS's random source a decision cannot be
         // traced; it is still answered (a deny stays a deny).
-        let id = grant_ledger::new_id("dec_").unwrap_or_default();
-        let out = with_id(&decision, &id);
+        let out = LedgerDecision {
+            decision_id: grant_ledger::new_id("dec_").unwrap_or_default(),
+            decision,
+        };
         if self.decision_log.is_enabled() {
             self.log_decision(logged(), &out, elapsed);
         }
@@ -118,28 +120,29 @@ impl AppState {
 
     /// A deny decision for `tool` with `reason` as its error, decided by
     /// nothing (the policy was not asked): a stale policy.
-    pub fn refusal(&self, tool: &str, reason: String) -> Value {
+    pub fn refusal(&self, tool: &str, reason: String) -> LedgerDecision {
         let engine = self.engine();
         let mut request = engine.request();
         request.set_tool(tool);
         request.refuse(RequestError::new(RequestErrorKind::Refused, reason));
-        let decision = engine.decide(&request);
-        let id = grant_ledger::new_id("dec_").unwrap_or_default();
-        with_id(&decision, &id)
+        LedgerDecision {
+            decision_id: grant_ledger::new_id("dec_").unwrap_or_default(),
+            decision: engine.decide(&request),
+        }
     }
 
-    fn log_decision(&self, mut request: Value, decision: &Value, elapsed: Duration) {
+    fn log_decision(&self, mut request: Value, decision: &LedgerDecision, elapsed: Duration) {
         if let (Some(redactor), Some(attrs)) =
             (&self.settings.ledger.redactor, request.get_mut("attrs"))
         {
             redactor.redact(attrs);
         }
         let line = json!({
-            "decision_id": decision.get("decision_id"),
+            "decision_id": decision.decision_id,
             "time": self.ledger.clock().now(),
             "request": request,
             "decision": decision,
-            "policy_hash": decision.get("policy_hash"),
+            "policy_hash": decision.decision.policy_hash,
             "latency_us": u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         });
         self.decision_log.write(line.to_string());
@@ -209,16 +212,6 @@ impl AppState {
             None => self.metrics.grants_denied.increment(1),
         }
     }
-}
-
-/// The decision JSON with `decision_id` first, as the ledger writes it.
-fn with_id(decision: &Decision, id: &str) -> Value {
-    let mut out = Map::new();
-    out.insert("decision_id".to_string(), Value::String(id.to_string()));
-    if let Ok(Value::Object(fields)) = serde_json::to_value(decision) {
-        out.extend(fields);
-    }
-    Value::Object(out)
 }
 
 /// Whether `bytes` mention `ledger` at all (a fast pre-check).
