@@ -225,11 +225,13 @@ pub async fn use_grant(
             tool: body.tool,
             attrs: body.attrs,
         };
+        let started = Instant::now();
         let answer = app
             .ledger_call(move |ledger| ledger.use_grant(&caller.name, use_))
             .await?;
         if let Some(decision) = &answer.decision {
-            app.metrics.decision(decision.is_allow(), 0.0);
+            app.metrics
+                .decision(decision.is_allow(), started.elapsed().as_secs_f64());
         }
         if answer.ok {
             app.metrics.grants_used.increment(1);
