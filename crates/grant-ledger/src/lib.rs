@@ -42,7 +42,7 @@ pub use id::{new_id, random_bytes};
 pub use ledger::{CheckpointConfig, Ledger, LedgerConfig, LedgerStats};
 pub use model::{Approval, Approvals, Credential, Grant, GrantState, Task, TaskState, TaskView};
 pub use ops::{MAX_DEPTH, MAX_LABEL_BYTES, MAX_LABELS};
-pub use policy::{LedgerDecision, forged_ledger_keys};
+pub use policy::{LedgerDecision, forged_ledger_keys, refuse_forged_keys};
 pub use redact::Redactor;
 pub use store::{Store, StoreError, StoreErrorKind};
 pub use time::Timestamp;

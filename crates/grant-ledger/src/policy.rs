@@ -94,12 +94,7 @@ pub(crate) fn read(
             "the request is too large: {error}"
         )));
     }
-    for key in forged_ledger_keys(attrs) {
-        request.refuse(RequestError::new(
-            RequestErrorKind::Refused,
-            format!("`{key}` is set by the ledger; a request cannot give it"),
-        ));
-    }
+    refuse_forged_keys(attrs, &mut request);
     Ok(request)
 }
 
@@ -115,6 +110,20 @@ pub(crate) fn decide(
         engine.decide_degraded(request)
     } else {
         engine.decide(request)
+    }
+}
+
+/// Makes `request` invalid for every `ledger.*` attribute `attrs` tries to
+/// give: those are the ledger's to set, whoever decides the request.
+pub fn refuse_forged_keys(
+    attrs: &Map<String, serde_json::Value>,
+    request: &mut grant_engine::Request,
+) {
+    for key in forged_ledger_keys(attrs) {
+        request.refuse(RequestError::new(
+            RequestErrorKind::Refused,
+            format!("`{key}` is set by the ledger; a request cannot give it"),
+        ));
     }
 }
 

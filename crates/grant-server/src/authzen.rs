@@ -19,7 +19,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::HOST;
 use axum::response::{IntoResponse, Response};
-use grant_engine::{Decision, Engine, RequestError, RequestErrorKind};
+use grant_engine::{Decision, Engine, Obligations, RequestError, RequestErrorKind};
+use grant_ledger::LedgerDecision;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Role;
@@ -441,7 +442,7 @@ fn decide(app: &AppState, engine: &Engine, evaluation: Result<Evaluation<'_>, St
         granted,
         || json!({ "api": "authzen", "tool": tool, "attrs": attrs, "ttl": ttl }),
     );
-    answer(&serde_json::to_value(&decision).unwrap_or(Value::Null))
+    answer(&decision)
 }
 
 /// Whether an AuthZEN caller is granted `decision`: an allow that binds it
@@ -454,29 +455,24 @@ fn granted(decision: &Decision) -> bool {
             .is_none_or(grant_engine::Obligations::is_empty)
 }
 
-/// The AuthZEN answer to a decision (its JSON, with `decision_id`).
-fn answer(decision: &Value) -> Value {
-    let field = |key: &str| decision.get(key).cloned().unwrap_or(Value::Null);
-    let errors: Vec<&str> = decision
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|errors| errors.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !errors.is_empty() {
+/// The AuthZEN answer to a decision.
+fn answer(decided: &LedgerDecision) -> Value {
+    let decision = &decided.decision;
+    if !decision.errors.is_empty() {
         return json!({
             "decision": false,
             "context": {
-                "error": errors.join("; "),
-                "decision_id": field("decision_id"),
-                "policy_hash": field("policy_hash"),
+                "error": decision.errors.join("; "),
+                "decision_id": decided.decision_id,
+                "policy_hash": decision.policy_hash,
             },
         });
     }
-    let allowed = decision.get("effect").and_then(Value::as_str) == Some("allow");
     let obligations = decision
-        .get("obligations")
-        .filter(|o| o.as_object().is_some_and(|o| !o.is_empty()));
-    if let (true, Some(obligations)) = (allowed, obligations) {
+        .obligations
+        .as_ref()
+        .filter(|o| decision.is_allow() && !o.is_empty());
+    if let Some(obligations) = obligations {
         return json!({
             "decision": false,
             "context": {
@@ -485,40 +481,35 @@ fn answer(decision: &Value) -> Value {
                     describe(obligations)
                 ),
                 "ttl_seconds": Value::Null,
-                "decision_id": field("decision_id"),
-                "policy_hash": field("policy_hash"),
-                "rules": field("rules"),
-                "reasons": field("reasons"),
+                "decision_id": decided.decision_id,
+                "policy_hash": decision.policy_hash,
+                "rules": decision.rules,
+                "reasons": decision.reasons,
                 "obligations": obligations,
             },
         });
     }
     json!({
-        "decision": allowed,
+        "decision": decision.is_allow(),
         "context": {
-            "ttl_seconds": field("ttl_seconds"),
-            "decision_id": field("decision_id"),
-            "policy_hash": field("policy_hash"),
-            "rules": field("rules"),
-            "reasons": field("reasons"),
+            "ttl_seconds": decision.ttl_seconds,
+            "decision_id": decided.decision_id,
+            "policy_hash": decision.policy_hash,
+            "rules": decision.rules,
+            "reasons": decision.reasons,
         },
     })
 }
 
 /// `uses 1, approval "sre"`: the obligations as the language writes them.
-fn describe(obligations: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(uses) = obligations.get("uses").and_then(Value::as_u64) {
-        parts.push(format!("uses {uses}"));
-    }
-    for group in obligations
-        .get("approvals")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        parts.push(format!("approval \"{group}\""));
-    }
-    parts.join(", ")
+fn describe(obligations: &Obligations) -> String {
+    let uses = obligations.uses.map(|uses| format!("uses {uses}"));
+    let approvals = obligations
+        .approvals
+        .iter()
+        .map(|group| format!("approval \"{group}\""));
+    uses.into_iter()
+        .chain(approvals)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -81,14 +81,8 @@ pub async fn explain(State(app): State<AppState>, headers: HeaderMap, body: Body
     match result {
         Ok(bytes) => {
             let engine = app.engine();
-            let decision = app.decide_with(&engine, &bytes);
-            let mut request = engine.request();
-            engine.read_json(&bytes, &mut request);
-            let explanation = if app.policies.check_fresh().is_ok() {
-                serde_json::to_value(engine.explain(&request)).unwrap_or(Value::Null)
-            } else {
-                Value::Null
-            };
+            let (decision, request) = app.decide_read(&engine, &bytes);
+            let explanation = engine.explain(&request);
             Json(json!({ "decision": decision, "explanation": explanation })).into_response()
         }
         Err(error) => error.into_response(),

@@ -67,22 +67,19 @@ impl AppState {
     /// and logged. A stale policy, or a `ledger.*` attribute given, is a
     /// deny with that error.
     pub fn decide_with(&self, engine: &Engine, bytes: &[u8]) -> LedgerDecision {
+        self.decide_read(engine, bytes).0
+    }
+
+    /// [`AppState::decide_with`], with the request as it was decided (its
+    /// refusals included), for an explanation that tells the same story.
+    pub fn decide_read(&self, engine: &Engine, bytes: &[u8]) -> (LedgerDecision, Request) {
         let started = Instant::now();
-        let mut request = engine.request();
-        engine.read_json(bytes, &mut request);
-        // Most requests never mention the ledger: only those are parsed
-        // again to find the keys they try to give.
-        if memchr_ledger(bytes) {
-            for key in forged_keys(bytes) {
-                request.refuse(RequestError::new(
-                    RequestErrorKind::Refused,
-                    format!("`{key}` is set by the ledger; a request cannot give it"),
-                ));
-            }
-        }
-        self.decide_request(engine, &mut request, started, Decision::is_allow, || {
-            serde_json::from_slice(bytes).unwrap_or(Value::Null)
-        })
+        let mut request = read_native(engine, bytes);
+        let decision =
+            self.decide_request(engine, &mut request, started, Decision::is_allow, || {
+                serde_json::from_slice(bytes).unwrap_or(Value::Null)
+            });
+        (decision, request)
     }
 
     /// The one path every decision of the service takes, whatever API it
@@ -214,20 +211,22 @@ impl AppState {
     }
 }
 
-/// Whether `bytes` mention `ledger` at all (a fast pre-check).
-fn memchr_ledger(bytes: &[u8]) -> bool {
-    bytes.windows(6).any(|w| w == b"ledger")
-}
-
-/// The `ledger.*` keys a native request's `attrs` gives.
-fn forged_keys(bytes: &[u8]) -> Vec<String> {
-    #[derive(serde::Deserialize)]
-    struct Attrs {
-        #[serde(default)]
-        attrs: Option<Map<String, Value>>,
+/// Reads a native request (`{"tool", "attrs", "ttl"}`, JSON) by the
+/// engine's rules, refusing any `ledger.*` attribute it gives.
+fn read_native(engine: &Engine, bytes: &[u8]) -> Request {
+    let mut request = engine.request();
+    engine.read_json(bytes, &mut request);
+    // Most requests never mention the ledger: only those are parsed again
+    // to find the keys they try to give.
+    if bytes.windows(6).any(|w| w == b"ledger") {
+        #[derive(serde::Deserialize)]
+        struct Attrs {
+            #[serde(default)]
+            attrs: Option<Map<String, Value>>,
+        }
+        if let Ok(Attrs { attrs: Some(attrs) }) = serde_json::from_slice::<Attrs>(bytes) {
+            grant_ledger::refuse_forged_keys(&attrs, &mut request);
+        }
     }
-    match serde_json::from_slice::<Attrs>(bytes) {
-        Ok(Attrs { attrs: Some(attrs) }) => grant_ledger::forged_ledger_keys(&attrs),
-        _ => Vec::new(),
-    }
+    request
 }

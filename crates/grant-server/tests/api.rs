@@ -149,6 +149,23 @@ fn batch_decides_in_order_and_explain_explains() {
     assert_eq!(status, 200, "{explained}");
     assert_eq!(explained["decision"]["effect"], "deny");
     assert!(explained["explanation"].is_object(), "{explained}");
+    // A request the service refuses (a `ledger.*` attribute) is explained
+    // as refused: the explanation's decision is the answer's.
+    let (status, forged) = post(
+        &server,
+        "/v1/explain",
+        &json!({"tool": "delegated.x", "attrs": {"ledger.depth": 0}}),
+    );
+    assert_eq!(status, 200, "{forged}");
+    assert_eq!(forged["decision"]["effect"], "deny");
+    assert_eq!(
+        forged["explanation"]["decision"]["effect"], "deny",
+        "{forged}"
+    );
+    assert_eq!(
+        forged["explanation"]["decision"]["errors"],
+        forged["decision"]["errors"]
+    );
 }
 
 #[test]
