@@ -11,6 +11,7 @@ mod explain;
 mod fmt;
 mod inspect;
 mod keygen;
+mod mcp;
 mod output;
 mod policy;
 pub mod report;
@@ -84,6 +85,9 @@ enum Command {
     Token(token::TokenArgs),
     /// Build and verify signed policy bundles for `grant serve --bundle`.
     Bundle(bundle::BundleArgs),
+    /// Stand in front of an MCP server and decide every tool call (the
+    /// session is a task of the ledger).
+    Mcp(mcp::McpArgs),
 }
 
 /// Runs `grant` with `args` (the first is the program name).
@@ -119,5 +123,6 @@ where
         Command::Serve(args) => serve::run(&args, stdout, stderr),
         Command::Token(args) => token::run(&args, stdout, stderr),
         Command::Bundle(args) => bundle::run(&args, stdout, stderr),
+        Command::Mcp(args) => mcp::run(&args, stdout, stderr),
     }
 }

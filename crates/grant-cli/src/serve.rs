@@ -217,7 +217,7 @@ fn spawn_reload_on_hangup(server: Server) {
     });
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GRANT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // A second init (tests running the command twice in one process) is

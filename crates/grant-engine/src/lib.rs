@@ -81,7 +81,9 @@ pub use grant_syntax::{
     Code, Diagnostic, FileId, LoadError, Severity, SourceFile, SourceMap, Span,
 };
 pub use limits::RequestLimits;
-pub use request::{Attr, Given, GivenSet, Request, RequestError, RequestErrorKind, Value};
+pub use request::{
+    Attr, AttrKind, Given, GivenSet, Request, RequestError, RequestErrorKind, Value,
+};
 
 use request::WRONG_ENGINE;
 
@@ -380,6 +382,42 @@ impl Engine {
     /// ```
     pub fn attr(&self, path: &str) -> Option<Attr> {
         self.inner.attrs.get(path).copied()
+    }
+
+    /// The paths of every declared attribute, sorted.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr b: bool\nattr a.x: int\nallow tool \"t\" when b and a.x > 1 ttl 1m")?;
+    /// assert_eq!(engine.attr_paths().collect::<Vec<_>>(), ["a.x", "b"]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn attr_paths(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .by_path
+            .iter()
+            .filter_map(|&slot| self.inner.attr_path(slot))
+    }
+
+    /// Whether some allow rule's pattern matches `tool`, whatever its
+    /// condition: when none does, every request for `tool` is denied.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "allow tool \"fs.read_*\" ttl 1m\ndeny tool \"fs.write\"")?;
+    /// assert!(engine.may_allow("fs.read_file"));
+    /// assert!(!engine.may_allow("fs.write"));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn may_allow(&self, tool: &str) -> bool {
+        let program = &self.inner.program;
+        let mut candidates = Vec::new();
+        program
+            .index
+            .candidates(tool, &program.globs, &mut candidates);
+        candidates.iter().any(|&id| {
+            program
+                .rule(id)
+                .is_some_and(|rule| rule.effect == grant_syntax::ast::Effect::Allow)
+        })
     }
 
     /// Every rule of the policy, in policy order, with where it is.

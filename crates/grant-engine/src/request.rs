@@ -49,6 +49,49 @@ impl Attr {
         }
         engine.inner.attr_path(self.slot)
     }
+
+    /// The kind of value the attribute holds: what a request must give
+    /// for it (an enum's variant by name, a duration as a string or
+    /// seconds).
+    ///
+    /// ```
+    /// use grant_engine::AttrKind;
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "attr tags: set<string>\nallow tool \"t\" when \"a\" in tags ttl 1m")?;
+    /// let tags = engine.attr("tags").expect("declared");
+    /// assert_eq!((tags.kind(), tags.is_set()), (AttrKind::String, true));
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn kind(&self) -> AttrKind {
+        let (Type::Scalar(scalar) | Type::Set(scalar)) = self.ty;
+        match scalar {
+            Scalar::Bool => AttrKind::Bool,
+            Scalar::Int => AttrKind::Int,
+            Scalar::String => AttrKind::String,
+            Scalar::Duration => AttrKind::Duration,
+            Scalar::Enum(_) => AttrKind::Enum,
+        }
+    }
+
+    /// Whether the attribute is a set of [`Attr::kind`] values.
+    pub fn is_set(&self) -> bool {
+        matches!(self.ty, Type::Set(_))
+    }
+}
+
+/// The kind of value an attribute (or each element of a set attribute)
+/// holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttrKind {
+    /// `true` or `false`.
+    Bool,
+    /// A 64-bit signed integer.
+    Int,
+    /// Any string.
+    String,
+    /// Whole seconds: a duration string (`5m`) or an integer.
+    Duration,
+    /// A declared enum: a variant, by its name.
+    Enum,
 }
 
 /// A value given for an attribute, in the encodings requests use: an enum

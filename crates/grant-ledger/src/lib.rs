@@ -25,6 +25,7 @@ mod policy;
 mod project;
 pub mod redact;
 pub mod replay;
+pub mod settings;
 pub mod store;
 pub mod time;
 
@@ -44,5 +45,6 @@ pub use model::{Approval, Approvals, Credential, Grant, GrantState, Task, TaskSt
 pub use ops::{MAX_DEPTH, MAX_LABEL_BYTES, MAX_LABELS};
 pub use policy::{LedgerDecision, forged_ledger_keys, refuse_forged_keys};
 pub use redact::Redactor;
+pub use settings::{LedgerSettings, RedactSettings};
 pub use store::{Store, StoreError, StoreErrorKind};
 pub use time::Timestamp;

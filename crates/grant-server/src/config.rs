@@ -33,9 +33,9 @@ pub struct ServeConfig {
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
-    pub ledger: LedgerSettingsConfig,
+    pub ledger: grant_ledger::LedgerSettings,
     #[serde(default)]
-    pub redact: Option<RedactConfig>,
+    pub redact: Option<grant_ledger::RedactSettings>,
 }
 
 /// `[limits]`.
@@ -46,30 +46,6 @@ pub struct LimitsConfig {
     /// A duration (`10s`).
     pub request_timeout: Option<String>,
     pub max_concurrency: Option<usize>,
-}
-
-/// `[ledger]`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerSettingsConfig {
-    /// A duration (`12h`).
-    pub max_grant_lifetime: Option<String>,
-    /// A duration (`15m`).
-    pub approval_timeout: Option<String>,
-    /// The degraded-mode spool file; `false`-like empty string disables.
-    pub spool: Option<PathBuf>,
-    /// How often expired grants and overdue tasks are swept (`1s`).
-    pub sweep_interval: Option<String>,
-}
-
-/// `[redact]`: attribute paths kept only as keyed hashes, in events and in
-/// the decision log.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RedactConfig {
-    /// A file holding the 32-byte HMAC key as 64 hex digits.
-    pub key_file: PathBuf,
-    pub paths: Vec<String>,
 }
 
 impl ServeConfig {
@@ -101,7 +77,7 @@ impl ServeConfig {
                 request_timeout: flags.limits.request_timeout.or(self.limits.request_timeout),
                 max_concurrency: flags.limits.max_concurrency.or(self.limits.max_concurrency),
             },
-            ledger: LedgerSettingsConfig {
+            ledger: grant_ledger::LedgerSettings {
                 max_grant_lifetime: flags
                     .ledger
                     .max_grant_lifetime
@@ -155,13 +131,8 @@ impl ServeConfig {
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key go together".to_string()),
         };
-        let duration = |what: &str, text: Option<String>| -> Result<Option<Duration>, String> {
-            text.map(|t| {
-                grant_engine::parse_duration(&t)
-                    .map(Duration::from_secs)
-                    .map_err(|e| format!("{what} `{t}`: {e}"))
-            })
-            .transpose()
+        let duration = |what: &str, text: Option<String>| {
+            grant_ledger::settings::duration(what, text.as_deref())
         };
         let max_staleness = duration("max_staleness", self.max_staleness)?;
         let limits = Limits {
@@ -179,34 +150,11 @@ impl ServeConfig {
         if limits.max_concurrency == 0 || limits.max_body_bytes == 0 {
             return Err("limits must be greater than zero".to_string());
         }
-        let mut ledger = grant_ledger::LedgerConfig::default();
-        if let Some(d) = duration("max_grant_lifetime", self.ledger.max_grant_lifetime)? {
-            ledger.max_grant_lifetime = d.as_secs();
-        }
-        if let Some(d) = duration("approval_timeout", self.ledger.approval_timeout)? {
-            ledger.approval_timeout = d.as_secs();
-        }
-        ledger.spool = match self.ledger.spool {
-            Some(path) if path.as_os_str().is_empty() => None,
-            Some(path) => Some(path),
-            None => Some(state_dir.join("grant-spool.ndjson")),
-        };
-        if let Some(redact) = &self.redact {
-            let text = std::fs::read_to_string(&redact.key_file)
-                .map_err(|e| format!("{}: cannot read: {e}", redact.key_file.display()))?;
-            let key = parse_key(text.trim()).ok_or_else(|| {
-                format!(
-                    "{}: the redaction key must be 64 hexadecimal digits (32 bytes)",
-                    redact.key_file.display()
-                )
-            })?;
-            ledger.redactor = Some(
-                grant_ledger::Redactor::new(key, redact.paths.clone())
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        let sweep_interval = duration("sweep_interval", self.ledger.sweep_interval)?
-            .unwrap_or(Duration::from_secs(1));
+        let ledger = self.ledger.resolve(
+            self.redact.as_ref(),
+            Some(state_dir.join("grant-spool.ndjson")),
+        )?;
+        let sweep_interval = self.ledger.sweep_interval()?;
         Ok(Settings {
             listen,
             policy,
@@ -346,15 +294,4 @@ fn default_state_dir(store: &str) -> PathBuf {
             .unwrap_or(here),
         None => here,
     }
-}
-
-fn parse_key(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-    }
-    Some(out)
 }
