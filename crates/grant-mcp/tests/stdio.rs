@@ -616,6 +616,9 @@ async fn messages_are_relayed_byte_for_byte_and_versions_pass_through() {
     assert_eq!(answer["id"], "s-1");
     let log = std::fs::read_to_string(&h.log).unwrap();
     assert!(log.lines().any(|l| l == odd), "{log}");
+    // Without --hide-denied, tools/list is relayed as the server sent it.
+    let listed = h.request(2, "tools/list", json!({})).await;
+    assert_eq!(listed["result"]["tools"].as_array().unwrap().len(), 7);
     let (outcome, ledger) = h.disconnect().await;
     assert_ended(&ledger, &outcome);
 }
@@ -635,7 +638,11 @@ async fn hide_denied_leaves_out_tools_no_allow_rule_names() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["echo", "write", "slow", "crash", "huge", "garbage"]);
+    assert_eq!(
+        names,
+        ["echo", "write", "slow", "crash", "huge", "garbage"],
+        "`forbidden` is left out: no allow rule names it"
+    );
     let (outcome, _) = h.disconnect().await;
     assert_eq!(outcome.ended, Ended::ClientClosed);
 }

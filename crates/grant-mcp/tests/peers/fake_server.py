@@ -5,7 +5,8 @@ to $FAKE_LOG (so a test can prove a denied call never reached it).
 
 Tools: echo (answers its arguments), write (records `path`), slow (never
 answers), crash (exits 3 at once), huge (answers `size` bytes of text),
-garbage (writes a line that is not JSON, then answers). `ping` answers {}.
+garbage (writes a line that is not JSON, then answers), forbidden
+(no rule of the test policy allows it). `ping` answers {}.
 An unknown method gets JSON-RPC's method-not-found error. A batch gets a
 batch of answers. The first argument, if any, is the protocol version to
 claim in `initialize` (default: echo the client's)."""
@@ -17,7 +18,7 @@ import time
 
 LOG = os.environ.get("FAKE_LOG")
 CLAIMED = sys.argv[1] if len(sys.argv) > 1 else None
-TOOLS = ["echo", "write", "slow", "crash", "huge", "garbage"]
+TOOLS = ["echo", "write", "slow", "crash", "huge", "garbage", "forbidden"]
 
 
 def log(line):
