@@ -191,6 +191,14 @@ fn line(event: &Event, task_agent: Option<&str>, seq_width: usize) -> String {
     if let Some(decision) = &event.decision {
         parts.push(decision_text(decision));
     }
+    if let Some(attrs) = event
+        .attrs
+        .as_ref()
+        .map(attrs_text)
+        .filter(|a| !a.is_empty())
+    {
+        parts.push(format!("attrs {attrs}"));
+    }
     if let Some(parent) = &event.parent_grant_id {
         parts.push(format!("capped by {}", short_id(parent)));
     }
@@ -249,6 +257,41 @@ fn line(event: &Event, task_agent: Option<&str>, seq_width: usize) -> String {
         parts.join("  ")
     )
 }
+
+/// `args.path="/srv/a", task.approved=true`: the attributes a request
+/// gave (redacted ones as their keyed hash), by dotted path, each value
+/// cut to [`ATTR_VALUE_CHARS`] characters: a timeline line stays a line
+/// when a call carried a file's contents.
+fn attrs_text(attrs: &serde_json::Value) -> String {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, inner, out);
+                }
+            }
+            other => {
+                let text = other.to_string();
+                let mut shown: String = text.chars().take(ATTR_VALUE_CHARS).collect();
+                if shown.len() < text.len() {
+                    shown.push('…');
+                }
+                out.push(format!("{}={}", printable(prefix), printable(&shown)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", attrs, &mut out);
+    out.join(", ")
+}
+
+/// The most characters of one attribute value `grant audit show` prints.
+pub const ATTR_VALUE_CHARS: usize = 80;
 
 /// `allow (rule, rule)`: the effect and the deciding rules' ids.
 fn decision_text(decision: &serde_json::Value) -> String {
