@@ -1,0 +1,418 @@
+//! `grant mcp` end to end with the real peers: the reference MCP servers
+//! from npm (`npm ci --prefix tests/mcp`) behind the gateway, driven by the
+//! official Python MCP SDK's client (tests/mcp/drive.py). Without the peers
+//! these tests say so and pass, unless `CI` is set: CI installs them, so
+//! there a missing peer fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grant_ledger::{GrantState, TaskState};
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The npm server's entry point, when the peers are installed.
+fn peers(server: &str) -> Option<PathBuf> {
+    let entry = root().join(format!(
+        "tests/mcp/node_modules/@modelcontextprotocol/{server}/dist/index.js"
+    ));
+    let python_sdk = Command::new("python3")
+        .args(["-c", "import mcp.client.stdio"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if entry.is_file() && python_sdk && node {
+        return Some(entry);
+    }
+    let missing = format!(
+        "the MCP peers are missing (node: {node}, python mcp: {python_sdk}, {}: {}): run `npm ci --prefix tests/mcp` and `pip install -r tests/mcp/requirements.txt`",
+        entry.display(),
+        entry.is_file()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{missing}");
+    eprintln!("skipped: {missing}");
+    None
+}
+
+/// A working directory without a dot in its path: the example policy
+/// denies every path under a dot-directory (`tempdir()` names `.tmpXXXX`).
+fn workspace() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("grant-mcp-")
+        .tempdir()
+        .unwrap()
+}
+
+/// What one drive.py session printed.
+struct Session {
+    report: Value,
+    stderr: String,
+}
+
+impl Session {
+    fn step(&self, index: usize) -> &Value {
+        &self.report["steps"][index]
+    }
+
+    /// The task the gateway named on stderr.
+    fn task_id(&self) -> String {
+        let at = self
+            .stderr
+            .find("task_")
+            .unwrap_or_else(|| panic!("no task on stderr:\n{}", self.stderr));
+        self.stderr[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    }
+}
+
+/// Starts drive.py with `plan` in front of `grant mcp ARGS -- SERVER...`.
+fn start(plan: &Value, gateway_args: &[&str], server: &[&str], keep_open: Option<f64>) -> Child {
+    let mut command = Command::new("python3");
+    command
+        .arg(root().join("tests/mcp/drive.py"))
+        .arg("-")
+        .args(keep_open.map(|s| format!("--keep-open={s}")))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_grant"))
+        .arg("mcp")
+        .args(gateway_args)
+        .arg("--")
+        .args(server)
+        .env("GRANT_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, plan.to_string().as_bytes()).unwrap();
+    drop(stdin);
+    child
+}
+
+/// Waits for drive.py (bounded) and reads its report.
+fn finish(mut child: Child) -> Session {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("drive.py did not finish in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    assert!(status.success(), "drive.py failed ({status}):\n{stderr}");
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("drive.py printed no report ({e}):\n{stdout}\n{stderr}"));
+    Session { report, stderr }
+}
+
+fn drive(plan: &Value, gateway_args: &[&str], server: &[&str]) -> Session {
+    finish(start(plan, gateway_args, server, None))
+}
+
+/// The example policy with its workspace directory replaced by `dir`.
+fn example_policy(dir: &Path, into: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("examples/mcp-filesystem/policy.grant"))
+        .unwrap()
+        .replace("/srv/workspace", &dir.display().to_string());
+    let path = into.join("policy.grant");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn ledger_of(store: &str) -> Arc<dyn grant_ledger::Store> {
+    grant_ledger::store::open(store).unwrap()
+}
+
+fn grant_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_grant"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_filesystem_server_behind_the_gateway_reads_denies_and_revokes() {
+    let Some(server) = peers("server-filesystem") else {
+        return;
+    };
+    let work = workspace();
+    let dir = work.path().join("project");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "hello from the workspace\n").unwrap();
+    std::fs::write(dir.join(".env"), "SECRET=1\n").unwrap();
+    let policy = example_policy(&dir, work.path());
+    let store = format!("sqlite:{}", work.path().join("ledger.db").display());
+    let d = dir.display().to_string();
+    let plan = json!([
+        {"call": "read_text_file", "arguments": {"path": format!("{d}/notes.txt")}},
+        {"call": "read_text_file", "arguments": {"path": format!("{d}/.env")}},
+        {"call": "write_file", "arguments": {"path": format!("{d}/new.txt"), "content": "x"}},
+        {"call": "read_text_file", "arguments": {"path": format!("{d}/../outside.txt")}},
+        {"call": "list_directory", "arguments": {"path": d}},
+        {"call": "read_text_file", "arguments": {"path": format!("{d}/notes.txt"), "head": 1}},
+    ]);
+    let session = drive(
+        &plan,
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--agent",
+            "claude-desktop",
+            "--name",
+            "fs",
+            "--store",
+            &store,
+        ],
+        &["node", server.to_str().unwrap(), &d],
+    );
+    assert_eq!(session.report["server"]["name"], "secure-filesystem-server");
+    // The server's real answer.
+    assert_eq!(session.step(0)["isError"], false, "{}", session.step(0));
+    assert_eq!(session.step(0)["text"], "hello from the workspace\n");
+    // Denied: the model reads the rule's reason.
+    let dotfile = session.step(1);
+    assert_eq!(dotfile["isError"], true);
+    let text = dotfile["text"].as_str().unwrap();
+    assert!(text.contains("Grant denied this call: `fs.read_text_file` was not called."), "{text}");
+    assert!(text.contains("fs-no-dotfiles"), "{text}");
+    // A write waits for an approval, and is not made.
+    let write = session.step(2);
+    assert_eq!(write["isError"], true);
+    assert!(write["text"].as_str().unwrap().contains("needs an approval from `owners`"), "{write}");
+    assert!(!dir.join("new.txt").exists(), "a refused write never reaches the server");
+    assert_eq!(session.step(3)["isError"], true, "`..` is denied");
+    assert_eq!(session.step(4)["isError"], false, "{}", session.step(4));
+    assert!(session.step(4)["text"].as_str().unwrap().contains("notes.txt"));
+    assert_eq!(session.step(5)["text"], "hello from the workspace");
+
+    // The session is over: its task ended, every grant revoked.
+    let task_id = session.task_id();
+    let store_handle = ledger_of(&store);
+    let timeline = grant_ledger::audit::timeline(store_handle.as_ref(), &task_id).unwrap();
+    let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"task.opened"));
+    assert_eq!(kinds.last(), Some(&"task.ended"));
+    assert!(timeline.iter().all(|e| e.agent.as_deref().is_none_or(|a| a == "claude-desktop")));
+    let mut tx_grants = Vec::new();
+    store_handle
+        .read(&mut |tx| {
+            let task = tx.task(&task_id)?.unwrap();
+            assert_eq!(task.state, TaskState::Ended);
+            tx_grants = tx.grants_of_task(&task_id)?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(!tx_grants.is_empty());
+    for grant in &tx_grants {
+        assert_ne!(grant.state, GrantState::Active, "{} outlived the session", grant.grant_id);
+        assert_ne!(grant.state, GrantState::Pending);
+    }
+    // The audit trail reads as the session, and the chain verifies.
+    let shown = grant_cli(&["audit", "show", "--store", &store, "--task", &task_id]);
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    for expected in [
+        "task.opened",
+        "grant.issued",
+        "grant.used",
+        "grant.denied",
+        "grant.pending",
+        "task.ended",
+        "args.path=",
+        "mcp.name=fs",
+    ] {
+        assert!(shown.contains(expected), "{expected} missing from:\n{shown}");
+    }
+    let verified = grant_cli(&["audit", "verify", "--store", &store]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+}
+
+#[test]
+fn a_write_approved_out_of_band_goes_through_on_retry() {
+    let Some(server) = peers("server-filesystem") else {
+        return;
+    };
+    let work = workspace();
+    let dir = work.path().join("project");
+    std::fs::create_dir(&dir).unwrap();
+    let policy = example_policy(&dir, work.path());
+    let store = format!("sqlite:{}", work.path().join("ledger.db").display());
+    let target = dir.join("approved.txt");
+    let write = json!({"call": "write_file",
+                       "arguments": {"path": target.display().to_string(), "content": "approved"}});
+    // Write, wait (the approval comes meanwhile), write again.
+    let plan = json!([write, {"sleep": 6}, write]);
+    let child = start(
+        &plan,
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--agent",
+            "coder",
+            "--name",
+            "fs",
+            "--store",
+            &store,
+        ],
+        &["node", server.to_str().unwrap(), &dir.display().to_string()],
+        None,
+    );
+    // Find the pending grant in the shared store, and approve it as a
+    // person would, with the CLI.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let grant_id = loop {
+        let store_handle = ledger_of(&store);
+        let mut found = None;
+        let _ = store_handle.read(&mut |tx| {
+            for task in tx.open_tasks_of_agent("coder")? {
+                for grant in tx.grants_of_task(&task.task_id)? {
+                    if grant.state == GrantState::Pending {
+                        found = Some(grant.grant_id.clone());
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no pending grant appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!target.exists());
+    let approved = grant_cli(&[
+        "approve", "--store", &store, &grant_id, "--group", "owners", "--approver", "alice",
+    ]);
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let session = finish(child);
+    assert_eq!(session.step(0)["isError"], true);
+    assert_eq!(session.step(2)["isError"], false, "{}", session.step(2));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "approved");
+}
+
+#[test]
+fn the_everything_server_speaks_the_whole_protocol_through_the_gateway() {
+    let Some(server) = peers("server-everything") else {
+        return;
+    };
+    let work = workspace();
+    let store = format!("sqlite:{}", work.path().join("ledger.db").display());
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/everything.grant");
+    let plan = json!([
+        {"call": "echo", "arguments": {"message": "hello through the gateway"}},
+        {"call": "get-sum", "arguments": {"a": 2, "b": 40}},
+        {"call": "get-sum", "arguments": {"a": 2, "b": 4000}},
+        {"call": "get-structured-content", "arguments": {"location": "Chicago"}},
+        {"call": "get-tiny-image", "arguments": {}},
+        {"call": "trigger-long-running-operation", "arguments": {"duration": 1, "steps": 4}, "progress": true},
+        {"call": "trigger-sampling-request", "arguments": {"prompt": "say hi", "maxTokens": 10}},
+        {"call": "get-env", "arguments": {}},
+        {"list_tools": true}
+    ]);
+    let session = drive(
+        &plan,
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--agent",
+            "tester",
+            "--name",
+            "everything",
+            "--store",
+            &store,
+            "--hide-denied",
+        ],
+        &["node", server.to_str().unwrap(), "stdio"],
+    );
+    let step = |i: usize| session.step(i);
+    assert_eq!(step(0)["text"], "Echo: hello through the gateway", "{}", step(0));
+    assert_eq!(step(1)["isError"], false, "{}", step(1));
+    assert!(step(1)["text"].as_str().unwrap().contains("42"));
+    // Decided by an argument: a large sum is denied.
+    assert_eq!(step(2)["isError"], true);
+    assert!(step(2)["text"].as_str().unwrap().contains("small-sums-only"), "{}", step(2));
+    assert_eq!(step(3)["structured"]["temperature"].is_number(), true, "{}", step(3));
+    assert!(step(4)["contentTypes"].as_array().unwrap().contains(&json!("image")));
+    // Progress notifications and a server-to-client request cross it.
+    assert!(!step(5)["progress"].as_array().unwrap().is_empty(), "{}", step(5));
+    assert_eq!(step(6)["isError"], false, "{}", step(6));
+    assert_eq!(session.report["sampling"], json!(["say hi"]));
+    // get-env is denied (it would show the gateway's environment), and
+    // --hide-denied leaves it out of the tool list.
+    assert_eq!(step(7)["isError"], true);
+    let tools: Vec<&str> = session.report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"echo"));
+    assert!(!tools.contains(&"get-env"), "{tools:?}");
+    let verified = grant_cli(&["audit", "verify", "--store", &store]);
+    assert!(verified.status.success());
+}
+
+#[test]
+fn bad_settings_are_refused_before_anything_starts() {
+    let work = workspace();
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/everything.grant");
+    let policy = policy.to_str().unwrap();
+    let store = format!("sqlite:{}", work.path().join("ledger.db").display());
+    for (args, message) in [
+        (vec!["mcp", "--agent", "a", "--name", "x", "--", "true"], "--policy"),
+        (vec!["mcp", "--policy", policy, "--name", "x", "--", "true"], "--agent"),
+        (vec!["mcp", "--policy", policy, "--agent", "a", "--", "true"], "--name"),
+        (vec!["mcp", "--policy", policy, "--agent", "a", "--name", "x"], "after `--`"),
+        (
+            vec!["mcp", "--policy", policy, "--agent", "a", "--name", "x", "--store", &store,
+                 "--attr", "nope=1", "--", "true"],
+            "declares no attribute `nope`",
+        ),
+        (
+            vec!["mcp", "--policy", policy, "--agent", "a", "--name", "x", "--store", &store,
+                 "--", "/no/such/server"],
+            "cannot start the MCP server `/no/such/server`",
+        ),
+    ] {
+        let out = grant_cli(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "stdout belongs to the MCP client");
+    }
+}
