@@ -127,13 +127,20 @@ impl From<std::io::Error> for Failure {
 /// Opens an existing ledger. `sqlite:` would create a missing file, and
 /// `memory` is always empty: neither must verify as an intact chain.
 fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
+    open_existing(url).map_err(Failure::Usage)
+}
+
+/// Opens the ledger a store URL names, refusing one that does not exist
+/// yet (a new file, a `memory` store): a command that reads or amends a
+/// ledger must never start an empty one. The error is a message.
+pub(crate) fn open_existing(url: &str) -> Result<Arc<dyn Store>, String> {
     if url == "memory" || url == "memory:" {
         // A new memory store is always empty: it would verify as intact.
-        return Err(Failure::Usage(
+        return Err(
             "the `memory` store lives inside one process and is empty here; \
              give `sqlite:PATH` or `postgres://...`"
                 .to_string(),
-        ));
+        );
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -141,12 +148,9 @@ fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
     if let Some(path) = path.filter(|p| !p.is_empty())
         && !Path::new(path).is_file()
     {
-        return Err(Failure::Usage(format!(
-            "no ledger at `{}`: no such file",
-            printable(path)
-        )));
+        return Err(format!("no ledger at `{}`: no such file", printable(path)));
     }
-    store::open(url).map_err(|e| Failure::Usage(printable(&e.message).into_owned()))
+    store::open(url).map_err(|e| printable(&e.message).into_owned())
 }
 
 /// A store error while reading, for a message.

@@ -3,6 +3,7 @@
 //! [`run`] takes the arguments and the two output streams, so tests drive the
 //! real command without a process.
 
+mod approve;
 mod audit;
 mod bundle;
 mod check;
@@ -33,7 +34,9 @@ pub enum Exit {
     /// Everything checked out.
     Ok = 0,
     /// The policy has errors (or warnings, with `--deny-warnings`); for
-    /// `grant audit verify`, the audit chain is broken ([`Exit::BROKEN`]).
+    /// `grant audit verify`, the audit chain is broken ([`Exit::BROKEN`]);
+    /// for `grant approve` and `grant reject`, the ledger refused
+    /// ([`Exit::REFUSED`]).
     PolicyErrors = 1,
     /// Bad arguments, or a file that could not be read.
     Usage = 2,
@@ -49,6 +52,12 @@ impl Exit {
     /// `grant audit verify`: the chain (or a checkpoint) does not check
     /// out. Status 1, as for a policy with errors: what was checked is bad.
     pub const BROKEN: Exit = Exit::PolicyErrors;
+
+    /// `grant approve` and `grant reject`: the ledger refused (the grant is
+    /// not pending, the group is not needed or has approved already, the
+    /// approver is the agent or in its chain). Status 1: what was asked is
+    /// not allowed.
+    pub const REFUSED: Exit = Exit::PolicyErrors;
 }
 
 #[derive(Debug, Parser)]
@@ -78,6 +87,11 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Verify, show and export the ledger's audit chain.
     Audit(audit::AuditArgs),
+    /// Approve a pending grant for one approval group, on the ledger's
+    /// store (no policy needed).
+    Approve(approve::ApprovalArgs),
+    /// Reject a pending grant for one approval group: it is revoked.
+    Reject(approve::ApprovalArgs),
     /// Run the decision and lifecycle service (native API, AuthZEN,
     /// health, metrics).
     Serve(serve::ServeArgs),
@@ -120,6 +134,8 @@ where
         Command::Test(args) => test::run(&args, stdout, stderr),
         Command::Keygen(args) => keygen::run(&args, stdout, stderr),
         Command::Audit(args) => audit::run(&args, stdout, stderr),
+        Command::Approve(args) => approve::run(&args, approve::Verdict::Approve, stdout, stderr),
+        Command::Reject(args) => approve::run(&args, approve::Verdict::Reject, stdout, stderr),
         Command::Serve(args) => serve::run(&args, stdout, stderr),
         Command::Token(args) => token::run(&args, stdout, stderr),
         Command::Bundle(args) => bundle::run(&args, stdout, stderr),

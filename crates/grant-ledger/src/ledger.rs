@@ -93,6 +93,10 @@ struct Inner {
     /// Mirrors `degraded.state.is_some()`, so the normal path never takes
     /// that lock.
     is_degraded: AtomicBool,
+    /// An administrative handle ([`Ledger::administer`]): `policy` is a
+    /// placeholder, events carry the policy hash the store last recorded,
+    /// and operations that decide are refused.
+    administers: bool,
 }
 
 impl Ledger {
@@ -126,6 +130,7 @@ impl Ledger {
                 committer: Committer::default(),
                 degraded: Mutex::new(degraded),
                 is_degraded,
+                administers: false,
             }),
         };
         // A spool left by an earlier run is replayed first, if the store is
@@ -139,7 +144,84 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// The engine decisions are made with now.
+    /// An administrative handle on `store`, on the system clock: it
+    /// approves, rejects, revokes, ends tasks, unblocks agents and reads,
+    /// without a policy. It decides nothing, so it needs none:
+    /// `request_grant`, `preview`, `renew` and `use_grant` with `attrs`
+    /// are refused ([`LedgerError::Invalid`]), and opening it records no
+    /// `policy.activated`. Its events carry the policy hash the store last
+    /// recorded (read in each transaction, so a policy another process
+    /// activates meanwhile is the one stamped).
+    ///
+    /// For a person acting out of band (`grant approve`). A store that has
+    /// recorded no policy is refused: nothing can be pending in it.
+    pub fn administer(store: Arc<dyn Store>) -> Result<Ledger, LedgerError> {
+        Ledger::administer_with(store, Arc::new(SystemClock), LedgerConfig::default())
+    }
+
+    /// An administrative handle with its clock and settings given. It works
+    /// only against its store, so a configured `spool` is refused.
+    pub fn administer_with(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: LedgerConfig,
+    ) -> Result<Ledger, LedgerError> {
+        if config.spool.is_some() {
+            return Err(LedgerError::invalid(
+                "an administrative ledger handle has no degraded spool: it works only against its store",
+            ));
+        }
+        let mut recorded = None;
+        store.read(&mut |tx| {
+            recorded = tx.meta(ops::POLICY_HASH_KEY)?;
+            Ok(())
+        })?;
+        if recorded.is_none() {
+            return Err(LedgerError::invalid(format!(
+                "the store `{}` has recorded no policy: nothing can be pending in it",
+                store.describe()
+            )));
+        }
+        // The engine slot must hold something; an empty policy decides
+        // nothing and its hash is never stamped (see `Ctx::stamp`).
+        let placeholder = Engine::from_text("administer.grant", "").map_err(|e| {
+            LedgerError::Internal(format!(
+                "the empty policy does not load: {}",
+                e.report(false)
+            ))
+        })?;
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                store,
+                policy: PolicyHandle::new(placeholder),
+                clock,
+                config,
+                committer: Committer::default(),
+                degraded: Mutex::new(Degraded::new(None)),
+                is_degraded: AtomicBool::new(false),
+                administers: true,
+            }),
+        })
+    }
+
+    /// Whether this is an administrative handle ([`Ledger::administer`]).
+    pub fn administers(&self) -> bool {
+        self.inner.administers
+    }
+
+    /// Refuses an operation that decides on an administrative handle.
+    fn decides(&self) -> Result<(), LedgerError> {
+        if self.inner.administers {
+            return Err(LedgerError::invalid(
+                "this ledger handle administers (approve, reject, revoke, end_task, reads); \
+                 it does not decide: open it with a policy",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine decisions are made with now (on an administrative handle,
+    /// an empty policy that decides nothing).
     pub fn engine(&self) -> Arc<Engine> {
         self.inner.policy.current()
     }
@@ -157,6 +239,7 @@ impl Ledger {
     /// Swaps the policy atomically: operations that start after this
     /// returns decide under `engine`; `policy.activated` records it.
     pub fn set_policy(&self, engine: Engine, actor: &str) -> Result<(), LedgerError> {
+        self.decides()?;
         self.inner.policy.swap(engine);
         self.run(actor, ops::activate_policy).map(|_| ())
     }
@@ -172,6 +255,7 @@ impl Ledger {
         actor: &str,
         request: RequestGrant,
     ) -> Result<GrantAnswer, LedgerError> {
+        self.decides()?;
         let error = match self.attempt(actor, request.clone(), ops::request_grant) {
             Attempt::Done(result) => {
                 let (answer, task) = result?;
@@ -233,6 +317,7 @@ impl Ledger {
     /// wants to know before it asks (a gateway listing the tools an agent
     /// may call). The answer is not a grant; only `request_grant` issues.
     pub fn preview(&self, request: &RequestGrant) -> Result<LedgerDecision, LedgerError> {
+        self.decides()?;
         let engine = self.engine();
         let now = self.inner.clock.now();
         let mut answer = None;
@@ -254,6 +339,10 @@ impl Ledger {
     }
 
     pub fn use_grant(&self, actor: &str, use_: UseGrant) -> Result<UseAnswer, LedgerError> {
+        // A use with attributes is decided again.
+        if use_.attrs.is_some() {
+            self.decides()?;
+        }
         let error = match self.attempt(actor, use_.clone(), ops::use_grant) {
             Attempt::Done(result) => return result,
             Attempt::Unavailable(error) => error,
@@ -301,6 +390,7 @@ impl Ledger {
     }
 
     pub fn renew(&self, actor: &str, renew: Renew) -> Result<GrantAnswer, LedgerError> {
+        self.decides()?;
         self.run(actor, move |ctx| ops::renew(ctx, renew))
     }
 
@@ -744,6 +834,23 @@ fn commit_batch(inner: &Inner, mut batch: Vec<Box<dyn Job>>) {
             *fatal = Some(error);
             store_error
         };
+        if inner.administers {
+            // Read under the append lock: the policy in force in the store
+            // when these events are chained, whoever activated it.
+            match ctx.tx.meta(ops::POLICY_HASH_KEY) {
+                Ok(Some(hash)) => ctx.stamp = Some(hash),
+                Ok(None) => {
+                    return Err(abort(
+                        LedgerError::Internal(format!(
+                            "the store `{}` no longer records a policy",
+                            inner.store.describe()
+                        )),
+                        &mut fatal,
+                    ));
+                }
+                Err(error) => return Err(abort(LedgerError::Store(error), &mut fatal)),
+            }
+        }
         for job in &mut batch {
             ctx.now = inner.clock.now();
             if let Err(error) = job.run(&mut ctx) {

@@ -46,6 +46,10 @@ pub(crate) struct Ctx<'t> {
     pub spooled: Vec<Event>,
     /// Replaying a degraded spool: events are marked `degraded`.
     pub replaying: bool,
+    /// An administrative handle's transaction: the policy hash the store
+    /// last recorded, which its events carry instead of `engine`'s (a
+    /// placeholder that decides nothing).
+    pub stamp: Option<String>,
 }
 
 impl<'t> Ctx<'t> {
@@ -64,7 +68,15 @@ impl<'t> Ctx<'t> {
             degraded: false,
             spooled: Vec::new(),
             replaying: false,
+            stamp: None,
         }
+    }
+
+    /// The policy hash this operation's events and refusals carry.
+    pub(crate) fn policy_hash(&self) -> &str {
+        self.stamp
+            .as_deref()
+            .unwrap_or_else(|| self.engine.policy_hash())
     }
 
     /// The chain's head, read once per transaction and kept current.
@@ -79,7 +91,7 @@ impl<'t> Ctx<'t> {
 
     /// A new event of `kind` at `now` by this operation's actor.
     pub(crate) fn event(&self, kind: EventType) -> Event {
-        Event::new(kind, &self.actor, self.engine.policy_hash(), self.now)
+        Event::new(kind, &self.actor, self.policy_hash(), self.now)
     }
 
     /// Seals `event` into the chain and applies it to state.
@@ -122,7 +134,7 @@ impl<'t> Ctx<'t> {
     }
 
     fn refusal(&self, reason: &str) -> Result<LedgerDecision, LedgerError> {
-        self.decided(policy::refusal(self.engine.policy_hash(), reason))
+        self.decided(policy::refusal(self.policy_hash(), reason))
     }
 
     fn redacted(&self, attrs: &Map<String, serde_json::Value>) -> serde_json::Value {
@@ -132,15 +144,17 @@ impl<'t> Ctx<'t> {
     }
 }
 
+/// The store meta key of the last policy hash `policy.activated` recorded.
+pub(crate) const POLICY_HASH_KEY: &str = "policy_hash";
+
 /// Records the policy in force when it differs from the last one recorded.
 pub(crate) fn activate_policy(ctx: &mut Ctx<'_>) -> Result<bool, LedgerError> {
-    const KEY: &str = "policy_hash";
     let hash = ctx.engine.policy_hash().to_string();
-    if ctx.tx.meta(KEY)?.as_deref() == Some(hash.as_str()) {
+    if ctx.tx.meta(POLICY_HASH_KEY)?.as_deref() == Some(hash.as_str()) {
         return Ok(false);
     }
     ctx.emit(ctx.event(EventType::PolicyActivated))?;
-    ctx.tx.set_meta(KEY, &hash)?;
+    ctx.tx.set_meta(POLICY_HASH_KEY, &hash)?;
     Ok(true)
 }
 
