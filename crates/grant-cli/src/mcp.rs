@@ -3,7 +3,6 @@
 //! its child and decides every tool call. stdout belongs to the MCP
 //! client: everything the command says goes to stderr.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -214,7 +213,12 @@ fn open(settings: &Settings) -> Result<Gateway, String> {
         settings.ledger.clone(),
     )
     .map_err(|e| format!("cannot open the ledger: {e}"))?;
-    let mut labels = BTreeMap::new();
+    // Sessions of this agent and server whose gateway died: their tasks
+    // end now, with the reason. A failure here must not stop a new session.
+    if let Err(error) = grant_mcp::orphans::reap(&ledger, &settings.agent, &settings.name) {
+        tracing::warn!("could not end orphaned sessions: {error}");
+    }
+    let mut labels = grant_mcp::orphans::process_labels();
     labels.insert("mcp.name".to_string(), settings.name.clone());
     let (transport, target) = match &settings.transport {
         Transport::Stdio { command } => ("stdio", command.join(" ")),

@@ -516,3 +516,134 @@ fn bad_settings_are_refused_before_anything_starts() {
         assert!(out.stdout.is_empty(), "stdout belongs to the MCP client");
     }
 }
+
+/// A gateway process with the scripted fake server (needs only python3).
+struct RawGateway {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RawGateway {
+    fn start(store: &str) -> RawGateway {
+        let grant_mcp = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../grant-mcp/tests");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_grant"))
+            .args(["mcp", "--policy"])
+            .arg(grant_mcp.join("policies/stdio.grant"))
+            .args(["--agent", "agent-7", "--name", "fake", "--store", store])
+            .args(["--attr", "session.team=qa", "--", "python3"])
+            .arg(grant_mcp.join("peers/fake_server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        RawGateway { child, lines }
+    }
+
+    fn request(&mut self, id: i64, method: &str, params: Value) -> Value {
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let stdin = self.child.stdin.as_mut().unwrap();
+        std::io::Write::write_all(stdin, format!("{message}\n").as_bytes()).unwrap();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("an answer in time");
+            let answer: Value = serde_json::from_str(&line).unwrap();
+            if answer["id"] == json!(id) {
+                return answer;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_killed_gateway_loses_no_answered_call_and_its_session_is_ended_by_the_next() {
+    let work = workspace();
+    let store = format!("sqlite:{}", work.path().join("ledger.db").display());
+    let mut first = RawGateway::start(&store);
+    first.request(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                                           "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    let mut answered = 0;
+    for id in 1..=5 {
+        let ok = first.request(
+            id,
+            "tools/call",
+            json!({"name": "write", "arguments": {"path": "/w", "level": "low"}}),
+        );
+        assert_eq!(ok["result"]["isError"], false, "{ok}");
+        answered += 1;
+    }
+    // SIGKILL: no chance to end the session.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let store_handle = ledger_of(&store);
+    let mut open = Vec::new();
+    store_handle
+        .read(&mut |tx| {
+            open = tx.open_tasks_of_agent("agent-7")?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(open.len(), 1, "the killed session's task is still open");
+    let orphan = open[0].task_id.clone();
+    let timeline = grant_ledger::audit::timeline(store_handle.as_ref(), &orphan).unwrap();
+    let used = timeline
+        .iter()
+        .filter(|e| e.kind.as_str() == "grant.used")
+        .count();
+    assert_eq!(used, answered, "every answered call's use is in the ledger");
+
+    // The next gateway for this agent and server ends it, with the reason.
+    let mut second = RawGateway::start(&store);
+    second.request(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}}),
+    );
+    let timeline = grant_ledger::audit::timeline(store_handle.as_ref(), &orphan).unwrap();
+    let last = timeline.last().unwrap();
+    assert_eq!(last.kind.as_str(), "task.ended");
+    let reason = last.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("session orphaned: gateway process"),
+        "{reason}"
+    );
+    let mut grants = Vec::new();
+    store_handle
+        .read(&mut |tx| {
+            grants = tx.grants_of_task(&orphan)?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        grants
+            .iter()
+            .all(|g| g.state == GrantState::Revoked || g.state == GrantState::Exhausted)
+    );
+    drop(second.child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while second.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway exits when its client leaves"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let verified = grant_cli(&["audit", "verify", "--store", &store]);
+    assert!(verified.status.success());
+}

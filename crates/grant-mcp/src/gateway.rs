@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use grant_engine::{Decision, Engine};
 use grant_ledger::{
-    Grant, GrantState, Ledger, LedgerDecision, LedgerError, OpenTask, RequestGrant, Timestamp,
-    UseGrant,
+    Grant, GrantState, Ledger, LedgerDecision, LedgerError, OpenTask, RequestGrant, Revoke,
+    RevokeTarget, Timestamp, UseGrant,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
@@ -273,10 +273,14 @@ impl Session {
         };
         state.grants.clear();
         let actor = self.gateway.actor.clone();
-        let id = task_id.clone();
+        let revoke = Revoke {
+            target: RevokeTarget::Task(task_id.clone()),
+            reason: format!("session ended: {why}"),
+            block: false,
+        };
         let ended = self
             .gateway
-            .ledger_call(move |ledger| ledger.end_task(&actor, &id))
+            .ledger_call(move |ledger| ledger.revoke(&actor, revoke))
             .await;
         match ended {
             Ok(revoked) => {
