@@ -414,7 +414,7 @@ fn the_everything_server_speaks_the_whole_protocol_through_the_gateway() {
         step(2)["text"]
             .as_str()
             .unwrap()
-            .contains("no rule allows tool `everything.get-sum`"),
+            .contains("Allowed only under rule `small-sums-only`, which did not apply: sums are allowed for numbers up to 100"),
         "{}",
         step(2)
     );

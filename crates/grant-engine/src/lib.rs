@@ -409,15 +409,38 @@ impl Engine {
     /// ```
     pub fn may_allow(&self, tool: &str) -> bool {
         let program = &self.inner.program;
-        let mut candidates = Vec::new();
-        program
-            .index
-            .candidates(tool, &program.globs, &mut candidates);
-        candidates.iter().any(|&id| {
+        self.candidates(tool).iter().any(|&id| {
             program
                 .rule(id)
                 .is_some_and(|rule| rule.effect == grant_syntax::ast::Effect::Allow)
         })
+    }
+
+    /// The rules whose pattern matches `tool`, in policy order, whatever
+    /// their conditions.
+    ///
+    /// ```
+    /// # let engine = grant_engine::Engine::from_text("p.grant", "@id(\"r\")\nallow tool \"fs.read_*\" ttl 1m\ndeny tool \"db.*\"")?;
+    /// let ids: Vec<String> = engine.rules_for("fs.read_file").into_iter().map(|r| r.id).collect();
+    /// assert_eq!(ids, ["r"]);
+    /// # Ok::<(), grant_engine::PolicyError>(())
+    /// ```
+    pub fn rules_for(&self, tool: &str) -> Vec<RuleInfo> {
+        let program = &self.inner.program;
+        self.candidates(tool)
+            .into_iter()
+            .filter_map(|id| program.rule(id))
+            .map(|rule| explain::rule_info(&self.inner, rule))
+            .collect()
+    }
+
+    fn candidates(&self, tool: &str) -> Vec<grant_compile::program::RuleId> {
+        let program = &self.inner.program;
+        let mut candidates = Vec::new();
+        program
+            .index
+            .candidates(tool, &program.globs, &mut candidates);
+        candidates
     }
 
     /// Every rule of the policy, in policy order, with where it is.

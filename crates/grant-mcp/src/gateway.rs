@@ -459,6 +459,32 @@ impl Session {
         })
     }
 
+    /// For a deny no rule decided: the allow rules for the tool that did
+    /// not apply, by id and `@reason` (written for the model; their
+    /// conditions are not shown: they may name attributes the agent has no
+    /// business knowing).
+    fn unmet_allows(&self, tool: &str) -> String {
+        let engine = self.gateway.ledger.engine();
+        let mut text = String::new();
+        for rule in engine
+            .rules_for(tool)
+            .into_iter()
+            .filter(|r| r.effect == grant_engine::DecisionEffect::Allow)
+        {
+            match rule.annotations.get("reason") {
+                Some(reason) => text.push_str(&format!(
+                    "\nAllowed only under rule `{}`, which did not apply: {reason}",
+                    rule.id
+                )),
+                None => text.push_str(&format!(
+                    "\nAllowed only under rule `{}`, which did not apply.",
+                    rule.id
+                )),
+            }
+        }
+        text
+    }
+
     fn unavailable(&self, tool: &str, task_id: Option<&str>, message: &str) -> CallOutcome {
         let text = format!(
             "Grant refused this call: `{tool}` was not called, because the decision could not be made and recorded (the gateway fails closed).\nReason: {message}"
@@ -485,6 +511,9 @@ impl Session {
                     "Grant denied this call: `{tool}` was not called.\n{}",
                     describe(&decision.decision)
                 );
+                if decision.decision.rules.is_empty() && decision.decision.errors.is_empty() {
+                    text.push_str(&self.unmet_allows(tool));
+                }
                 text.push_str(&format!(
                     "\nDecision {} in task {task_id}.",
                     decision.decision_id
