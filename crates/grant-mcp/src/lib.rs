@@ -12,6 +12,7 @@ pub mod config;
 pub mod framing;
 pub mod gateway;
 pub mod jsonrpc;
+mod relay;
 pub mod stdio;
 
 pub use config::{AttrFlag, McpConfig, Settings, Transport};
