@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use grant_engine::Engine;
 use grant_ledger::{Ledger, SystemClock};
+use grant_mcp::http::{HttpGateway, HttpOptions};
 use grant_mcp::stdio::{self, Ended, StdioOptions};
 use grant_mcp::{AttrFlag, Gateway, McpConfig, Settings, Transport};
 
@@ -22,6 +23,9 @@ use crate::Exit;
 Each `tools/call` of TOOL is decided as `NAME.TOOL` with the call's arguments as `args.*` \
 attributes; the session is one task of the ledger, ended (its grants revoked) when the \
 session ends. stderr names the task; `grant audit show --store URL --task ID` shows it. \
+Streamable HTTP instead: `grant mcp --listen 127.0.0.1:8931 --upstream http://127.0.0.1:3001/mcp \
+--policy P --agent A --name fs` serves MCP clients at http://127.0.0.1:8931/mcp, one task per MCP \
+session; it authenticates no client, so listen on loopback (docs/mcp-http.md). \
 docs/mcp.md is the guide."
 )]
 pub struct McpArgs {
@@ -60,6 +64,10 @@ pub struct McpArgs {
     /// Streamable HTTP: the MCP server's endpoint URL (with --listen).
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
+    /// Streamable HTTP: end a session (revoking its grants) after this
+    /// long without a request [default: 30m].
+    #[arg(long, value_name = "DURATION")]
+    session_idle: Option<String>,
     /// Settings as TOML (the same names as the flags, `[attr]`, `[ledger]`,
     /// `[redact]`, and `command = [...]`); flags win.
     #[arg(long, value_name = "FILE")]
@@ -86,6 +94,7 @@ impl McpArgs {
             command: (!self.command.is_empty()).then(|| self.command.clone()),
             listen: self.listen.clone(),
             upstream: self.upstream.clone(),
+            session_idle: self.session_idle.clone(),
             ..McpConfig::default()
         };
         let attrs = self
@@ -144,12 +153,8 @@ async fn gateway(settings: Settings, stderr: &mut dyn Write) -> Exit {
     };
     let command = match &settings.transport {
         Transport::Stdio { command } => command.clone(),
-        Transport::Http { .. } => {
-            let _ = writeln!(
-                stderr,
-                "error: the streamable HTTP transport is not built yet; use stdio (grant mcp ... -- COMMAND)"
-            );
-            return Exit::Usage;
+        Transport::Http { listen, upstream } => {
+            return http(gateway, &settings, listen, upstream, stderr).await;
         }
     };
     let options = StdioOptions {
@@ -197,6 +202,78 @@ async fn gateway(settings: Settings, stderr: &mut dyn Write) -> Exit {
     } else {
         Exit::Ok
     }
+}
+
+/// The Streamable HTTP gateway: serves until a signal, then ends every
+/// session's task.
+async fn http(
+    gateway: Arc<Gateway>,
+    settings: &Settings,
+    listen: &str,
+    upstream: &str,
+    stderr: &mut dyn Write,
+) -> Exit {
+    let options = HttpOptions {
+        upstream: upstream.to_string(),
+        call_timeout: settings.call_timeout,
+        max_message_bytes: settings.max_message_bytes,
+        hide_denied: settings.hide_denied,
+        session_idle: settings.session_idle,
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let bound = match HttpGateway::bind(gateway, listen, options).await {
+        Ok(bound) => bound,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return Exit::Usage;
+        }
+    };
+    let address = match bound.local_addr() {
+        Ok(address) => address,
+        Err(error) => {
+            let _ = writeln!(
+                stderr,
+                "error: cannot read the address listened on: {error}"
+            );
+            return Exit::Usage;
+        }
+    };
+    if !address.ip().is_loopback() {
+        let _ = writeln!(
+            stderr,
+            "warning: listening on {address}, beyond loopback: the gateway authenticates no client, so anyone who reaches this address acts as agent `{}`",
+            settings.agent
+        );
+    }
+    let _ = writeln!(
+        stderr,
+        "grant mcp: serving MCP clients at http://{address}{}, relaying to {upstream}",
+        grant_mcp::http::PATH
+    );
+    let _ = stderr.flush();
+    let outcome = match bound.serve(signalled()).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return Exit::PolicyErrors;
+        }
+    };
+    let mut failed = false;
+    for ended in &outcome.ended {
+        if let Some(task) = &ended.task_id {
+            let _ = writeln!(
+                stderr,
+                "grant mcp: stopped ({}): task {task} ended, {} grant(s) revoked",
+                outcome.why,
+                ended.revoked.len()
+            );
+        }
+        if let Some(error) = &ended.error {
+            failed = true;
+            let _ = writeln!(stderr, "error: {error}");
+        }
+    }
+    if failed { Exit::PolicyErrors } else { Exit::Ok }
 }
 
 /// Loads the policy, checks the session attributes against it, opens the

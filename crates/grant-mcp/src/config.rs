@@ -37,6 +37,9 @@ pub struct McpConfig {
     pub listen: Option<String>,
     /// Streamable HTTP: the MCP server's endpoint URL.
     pub upstream: Option<String>,
+    /// Streamable HTTP: a session idle this long is ended (a duration,
+    /// `30m`).
+    pub session_idle: Option<String>,
     #[serde(default)]
     pub ledger: LedgerSettings,
     pub redact: Option<RedactSettings>,
@@ -88,6 +91,7 @@ impl McpConfig {
             command: flags.command.or(self.command),
             listen: flags.listen.or(self.listen),
             upstream: flags.upstream.or(self.upstream),
+            session_idle: flags.session_idle.or(self.session_idle),
             ledger: self.ledger,
             redact: flags.redact.or(self.redact),
         }
@@ -116,6 +120,12 @@ impl McpConfig {
                 .unwrap_or(DEFAULT_CALL_TIMEOUT);
         if call_timeout.is_zero() {
             return Err("call_timeout must be at least 1s".to_string());
+        }
+        let session_idle =
+            grant_ledger::settings::duration("session_idle", self.session_idle.as_deref())?
+                .unwrap_or(DEFAULT_SESSION_IDLE);
+        if session_idle.is_zero() {
+            return Err("session_idle must be at least 1s".to_string());
         }
         let max_message_bytes = self.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
         if max_message_bytes < 1024 {
@@ -165,6 +175,7 @@ impl McpConfig {
             hide_denied: self.hide_denied.unwrap_or(false),
             call_timeout,
             max_message_bytes,
+            session_idle,
             transport,
             ledger,
         })
@@ -173,6 +184,9 @@ impl McpConfig {
 
 /// `--call-timeout` when not given.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// `session_idle` when not set (HTTP): a session no request came for in
+/// this long is ended, its grants revoked.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 /// The largest message relayed when not set: file contents and images
 /// travel inside messages, so several MiB must pass.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -206,6 +220,8 @@ pub struct Settings {
     pub hide_denied: bool,
     pub call_timeout: Duration,
     pub max_message_bytes: usize,
+    /// HTTP: how long a session may go without a request.
+    pub session_idle: Duration,
     pub transport: Transport,
     pub ledger: LedgerConfig,
 }

@@ -73,6 +73,18 @@ impl Gateway {
         }
     }
 
+    /// A `tools/call` the transport found no session for (an HTTP request
+    /// naming no session, or one the gateway does not know): refused
+    /// undecided, as when the ledger is unavailable, `reason` saying why.
+    pub fn refuse_sessionless(&self, params: Option<&Value>, reason: &str) -> CallOutcome {
+        match params.and_then(|p| p.get("name")).and_then(Value::as_str) {
+            Some(name) => unavailable(&self.tool_name(name), None, reason),
+            None => CallOutcome::Invalid(
+                "tools/call params need the tool's `name` as a string".to_string(),
+            ),
+        }
+    }
+
     /// `--hide-denied`: leaves out of a `tools/list` result the tools no
     /// allow rule's pattern matches (they are denied whatever the call).
     /// Returns whether it changed anything.
@@ -486,16 +498,7 @@ impl Session {
     }
 
     fn unavailable(&self, tool: &str, task_id: Option<&str>, message: &str) -> CallOutcome {
-        let text = format!(
-            "Grant refused this call: `{tool}` was not called, because the decision could not be made and recorded (the gateway fails closed).\nReason: {message}"
-        );
-        CallOutcome::Refuse {
-            tool: tool.to_string(),
-            result: tool_error(
-                text,
-                json!({"status": "unavailable", "tool": tool, "task_id": task_id, "reason": message}),
-            ),
-        }
+        unavailable(tool, task_id, message)
     }
 
     fn refuse(
@@ -564,6 +567,20 @@ impl Session {
             tool: tool.to_string(),
             result: tool_error(text, meta),
         }
+    }
+}
+
+/// A call refused because it could not be decided and recorded.
+fn unavailable(tool: &str, task_id: Option<&str>, message: &str) -> CallOutcome {
+    let text = format!(
+        "Grant refused this call: `{tool}` was not called, because the decision could not be made and recorded (the gateway fails closed).\nReason: {message}"
+    );
+    CallOutcome::Refuse {
+        tool: tool.to_string(),
+        result: tool_error(
+            text,
+            json!({"status": "unavailable", "tool": tool, "task_id": task_id, "reason": message}),
+        ),
     }
 }
 

@@ -6,13 +6,17 @@
 //! reads. docs/mcp.md is the guide.
 //!
 //! [`gateway`] decides, whatever the transport; [`stdio`] is the proxy in
-//! front of a server started as a child process.
+//! front of a server started as a child process, [`http`] the Streamable
+//! HTTP proxy in front of a server's endpoint URL (docs/mcp-http.md).
 
 pub mod config;
 pub mod framing;
 pub mod gateway;
+pub mod http;
 pub mod jsonrpc;
 pub mod orphans;
+mod relay;
+pub mod sse;
 pub mod stdio;
 
 pub use config::{AttrFlag, McpConfig, Settings, Transport};

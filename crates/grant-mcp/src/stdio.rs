@@ -10,13 +10,11 @@
 //! is ended (its grants revoked), the server stopped (stdin closed, then
 //! SIGTERM, then SIGKILL), and what is left for the client flushed.
 
-use std::collections::{HashMap, HashSet};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -24,8 +22,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 use crate::framing::{Line, LineReader};
-use crate::gateway::{CallOutcome, Gateway, Session};
+use crate::gateway::{Gateway, Session};
 use crate::jsonrpc::{self, Message, Peek, code};
+use crate::relay::{self, Call, CallRoute, Pending, Settled, join_batch, lock, params_of};
 
 /// How the proxy runs.
 #[derive(Clone, Debug)]
@@ -221,14 +220,6 @@ async fn write_lines<W: AsyncWrite + Unpin>(mut out: W, mut rx: mpsc::Receiver<V
     let _ = out.shutdown().await;
 }
 
-/// A forwarded call waiting for the server's answer.
-#[derive(Debug)]
-struct Call {
-    number: u64,
-    id: Value,
-    tool: String,
-}
-
 /// What the client's message becomes.
 enum Route {
     /// Relay it as it came.
@@ -252,12 +243,7 @@ struct Relay {
 /// The requests in flight the gateway keeps track of.
 #[derive(Debug, Default)]
 struct Book {
-    /// Forwarded calls by id key.
-    calls: Mutex<HashMap<String, Call>>,
-    /// Calls answered with a timeout: the server's late answer is dropped.
-    timed_out: Mutex<HashSet<String>>,
-    /// `tools/list` requests whose answers `--hide-denied` filters.
-    lists: Mutex<HashSet<String>>,
+    pending: Mutex<Pending>,
     next_call: AtomicU64,
 }
 
@@ -272,31 +258,11 @@ impl Book {
         to_client: &mpsc::WeakSender<Vec<u8>>,
         to_server: &mpsc::WeakSender<Vec<u8>>,
     ) {
-        let call = {
-            let mut calls = lock(&self.calls);
-            match calls.get(key) {
-                Some(call) if call.number == number => calls.remove(key),
-                _ => None,
-            }
-        };
-        let Some(call) = call else {
+        let Some(call) = lock(&self.pending).expire(key, number) else {
             return;
         };
-        lock(&self.timed_out).insert(key.to_string());
-        let message = format!(
-            "grant mcp: the MCP server did not answer the call of `{}` within {}s",
-            call.tool,
-            timeout.as_secs()
-        );
-        tracing::warn!("{message}");
         if let Some(to_client) = to_client.upgrade() {
-            let _ = to_client
-                .send(jsonrpc::error(
-                    Some(&call.id),
-                    code::REQUEST_TIMEOUT,
-                    &message,
-                ))
-                .await;
+            let _ = to_client.send(call.timeout_error(timeout)).await;
         }
         if let Some(to_server) = to_server.upgrade() {
             let _ = to_server
@@ -304,23 +270,6 @@ impl Book {
                 .await;
         }
     }
-}
-
-#[derive(Deserialize)]
-struct Params {
-    params: Option<Value>,
-}
-
-fn params_of(raw: &[u8]) -> Option<Value> {
-    serde_json::from_slice::<Params>(raw)
-        .ok()
-        .and_then(|p| p.params)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Relay {
@@ -431,22 +380,13 @@ impl Relay {
         match (peek.method.as_deref(), key) {
             (Some("tools/call"), Some(key)) => {
                 let id = peek.id.clone().unwrap_or(Value::Null);
-                let params = params_of(raw);
-                match self.session.decide_call(params.as_ref()).await {
-                    CallOutcome::Forward { tool, grant_id } => {
-                        tracing::debug!("call {key}: `{tool}` allowed under {grant_id}");
+                let gateway = self.session.gateway();
+                match relay::route_call(gateway, Ok(&self.session), &id, raw).await {
+                    CallRoute::Forward { tool } => {
                         self.track(key, id, tool);
                         Route::Relay
                     }
-                    CallOutcome::Refuse { tool, result } => {
-                        tracing::info!("call {key}: `{tool}` refused");
-                        Route::Answer(jsonrpc::result(&id, result))
-                    }
-                    CallOutcome::Invalid(message) => Route::Answer(jsonrpc::error(
-                        Some(&id),
-                        code::INVALID_PARAMS,
-                        &format!("grant mcp: {message}"),
-                    )),
+                    CallRoute::Answer(answer) => Route::Answer(answer),
                 }
             }
             (Some("tools/call"), None) => {
@@ -462,12 +402,14 @@ impl Relay {
                 Route::Relay
             }
             (Some("tools/list"), Some(key)) if self.options.hide_denied => {
-                lock(&self.book.lists).insert(key);
+                lock(&self.book.pending).lists.insert(key);
                 Route::Relay
             }
             (Some("notifications/cancelled"), None) => {
                 if let Some(request) = params_of(raw).and_then(|p| p.get("requestId").cloned()) {
-                    lock(&self.book.calls).remove(&jsonrpc::id_key(&request));
+                    lock(&self.book.pending)
+                        .calls
+                        .remove(&jsonrpc::id_key(&request));
                 }
                 Route::Relay
             }
@@ -478,7 +420,9 @@ impl Relay {
     /// Remembers a forwarded call and arms its timeout.
     fn track(&self, key: String, id: Value, tool: String) {
         let number = self.book.next_call.fetch_add(1, Ordering::Relaxed);
-        lock(&self.book.calls).insert(key.clone(), Call { number, id, tool });
+        lock(&self.book.pending)
+            .calls
+            .insert(key.clone(), Call { number, id, tool });
         let timeout = self.options.call_timeout;
         let (book, to_client, to_server) = (
             Arc::clone(&self.book),
@@ -515,41 +459,21 @@ impl Relay {
                     return;
                 }
             };
-            let out = match jsonrpc::read(&bytes) {
+            let message = match jsonrpc::read(&bytes) {
+                Ok(message) => message,
                 Err(error) => {
                     tracing::warn!(
                         "the MCP server sent a line that is not JSON-RPC ({error}): dropped"
                     );
                     continue;
                 }
-                Ok(Message::One(peek)) => match self.settle(&peek, &bytes) {
-                    Some(Some(replaced)) => replaced,
-                    Some(None) => bytes,
-                    None => continue,
-                },
-                Ok(Message::Batch(items)) => {
-                    let mut kept = Vec::new();
-                    let mut changed = false;
-                    for item in &items {
-                        let text = item.get().as_bytes();
-                        match jsonrpc::read(text) {
-                            Ok(Message::One(peek)) => match self.settle(&peek, text) {
-                                Some(Some(replaced)) => {
-                                    changed = true;
-                                    kept.push(replaced);
-                                }
-                                Some(None) => kept.push(text.to_vec()),
-                                None => changed = true,
-                            },
-                            _ => kept.push(text.to_vec()),
-                        }
-                    }
-                    match (changed, kept.is_empty()) {
-                        (false, _) => bytes,
-                        (true, true) => continue,
-                        (true, false) => join_batch(kept.iter().map(Vec::as_slice)),
-                    }
-                }
+            };
+            let settled =
+                lock(&self.book.pending).settle_message(self.session.gateway(), &message, &bytes);
+            let out = match settled {
+                Settled::Relay => bytes,
+                Settled::Replace(replaced) => replaced,
+                Settled::Drop => continue,
             };
             if to_client.send(out).await.is_err() {
                 return;
@@ -557,33 +481,10 @@ impl Relay {
         }
     }
 
-    /// A message from the server: `None` to drop it (the answer to a call
-    /// already answered with a timeout), `Some(Some(bytes))` to relay these
-    /// instead (a filtered `tools/list`), `Some(None)` to relay it as it is.
-    fn settle(&self, peek: &Peek, raw: &[u8]) -> Option<Option<Vec<u8>>> {
-        let key = match (peek.is_response(), peek.key()) {
-            (true, Some(key)) => key,
-            _ => return Some(None),
-        };
-        if lock(&self.book.timed_out).remove(&key) {
-            return None;
-        }
-        lock(&self.book.calls).remove(&key);
-        if !lock(&self.book.lists).remove(&key) {
-            return Some(None);
-        }
-        let Ok(mut message) = serde_json::from_slice::<Value>(raw) else {
-            return Some(None);
-        };
-        let changed = message
-            .get_mut("result")
-            .is_some_and(|result| self.session.gateway().hide_denied(result));
-        Some(changed.then(|| message.to_string().into_bytes()))
-    }
-
     /// At the end, answers every call still waiting for the server.
     async fn answer_outstanding(&self, to_client: &mpsc::Sender<Vec<u8>>, ended: &Ended) {
-        let calls: Vec<Call> = lock(&self.book.calls)
+        let calls: Vec<Call> = lock(&self.book.pending)
+            .calls
             .drain()
             .map(|(_, call)| call)
             .collect();
@@ -597,16 +498,4 @@ impl Relay {
                 .await;
         }
     }
-}
-
-fn join_batch<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = vec![b'['];
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item);
-    }
-    out.push(b']');
-    out
 }
