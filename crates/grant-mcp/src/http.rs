@@ -625,23 +625,14 @@ impl App {
             },
             None => send.await,
         };
-        let mut upstream = match sent {
+        let mut upstream = match self
+            .received(sent, single_id.as_ref(), session_id.as_deref())
+            .await
+        {
             Ok(upstream) => upstream,
-            Err(error) => return self.unreachable(single_id.as_ref(), &error),
+            Err(answer) => return answer,
         };
         let status = upstream.status();
-        if status.is_redirection() {
-            return redirected(single_id.as_ref());
-        }
-        if status == StatusCode::NOT_FOUND
-            && let Some(id) = &session_id
-        {
-            self.end(
-                id,
-                "the MCP server answered 404: it no longer knows the session",
-            )
-            .await;
-        }
         if status.is_success()
             && let Some(initialize) = &plan.initialize
         {
@@ -785,6 +776,32 @@ impl App {
         json(StatusCode::OK, body)
     }
 
+    /// The server's answer, or the gateway's own when it cannot be relayed
+    /// (the server unreachable, a redirect). A 404 for a session means the
+    /// server no longer knows it: its task ends.
+    async fn received(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        id: Option<&Value>,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Response, Response> {
+        let upstream = sent.map_err(|error| self.unreachable(id, &error))?;
+        let status = upstream.status();
+        if status.is_redirection() {
+            return Err(redirected(id));
+        }
+        if status == StatusCode::NOT_FOUND
+            && let Some(session) = session_id
+        {
+            self.end(
+                session,
+                "the MCP server answered 404: it no longer knows the session",
+            )
+            .await;
+        }
+        Ok(upstream)
+    }
+
     fn unreachable(&self, id: Option<&Value>, error: &reqwest::Error) -> Response {
         let message = format!(
             "grant mcp: the MCP server at {} could not be reached: {}",
@@ -837,23 +854,11 @@ impl App {
             .upstream_request(reqwest::Method::GET, request.headers())
             .send()
             .await;
-        let upstream = match sent {
+        let upstream = match self.received(sent, None, session_id.as_deref()).await {
             Ok(upstream) => upstream,
-            Err(error) => return self.unreachable(None, &error),
+            Err(answer) => return answer,
         };
         let status = upstream.status();
-        if status.is_redirection() {
-            return redirected(None);
-        }
-        if status == StatusCode::NOT_FOUND
-            && let Some(id) = &session_id
-        {
-            self.end(
-                id,
-                "the MCP server answered 404: it no longer knows the session",
-            )
-            .await;
-        }
         let headers = relayed(upstream.headers(), &RESPONSE_HEADERS);
         self.pass_through(status, headers, upstream, active)
     }
