@@ -115,11 +115,13 @@ pub fn run(args: &McpArgs, _stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
         }
     };
     crate::serve::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("grant-mcp")
-        .build()
-    {
+    // One stdio session needs one thread (ledger commits go to the
+    // blocking pool); the HTTP gateway serves many sessions.
+    let mut builder = match settings.transport {
+        Transport::Stdio { .. } => tokio::runtime::Builder::new_current_thread(),
+        Transport::Http { .. } => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().thread_name("grant-mcp").build() {
         Ok(runtime) => runtime,
         Err(e) => {
             let _ = writeln!(stderr, "error: cannot start the runtime: {e}");
@@ -167,8 +169,8 @@ async fn gateway(settings: Settings, stderr: &mut dyn Write) -> Exit {
     let outcome = match stdio::run(
         gateway,
         options,
-        tokio::io::stdin(),
-        tokio::io::stdout(),
+        client_stdin(),
+        client_stdout(),
         signalled(),
     )
     .await
@@ -338,4 +340,34 @@ async fn signalled() -> String {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C".to_string()
     }
+}
+
+/// Our stdin: as a pipe on the runtime's own event loop when it is one (what
+/// hosts give), else tokio's stdin, which reads on a blocking thread (a
+/// hop per read and write, several times the cost of the relay itself).
+fn client_stdin() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned()
+            && let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+        {
+            return Box::new(pipe);
+        }
+    }
+    Box::new(tokio::io::stdin())
+}
+
+/// Our stdout, as [`client_stdin`].
+fn client_stdout() -> Box<dyn tokio::io::AsyncWrite + Unpin + Send> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned()
+            && let Ok(pipe) = tokio::net::unix::pipe::Sender::from_owned_fd(fd)
+        {
+            return Box::new(pipe);
+        }
+    }
+    Box::new(tokio::io::stdout())
 }

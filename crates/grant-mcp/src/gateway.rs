@@ -30,6 +30,8 @@ pub struct Gateway {
     actor: String,
     /// Labels every task of this gateway carries.
     labels: BTreeMap<String, String>,
+    /// The ledger keeps nothing on disk: its operations never wait on I/O.
+    in_memory: bool,
 }
 
 impl Gateway {
@@ -45,6 +47,7 @@ impl Gateway {
     ) -> Gateway {
         let engine = ledger.engine();
         let arg_paths = arg_paths(&engine);
+        let ledger_in_memory = ledger.store().describe() == "memory";
         Gateway {
             ledger,
             agent: agent.to_string(),
@@ -53,6 +56,7 @@ impl Gateway {
             arg_paths,
             actor: format!("mcp:{prefix}"),
             labels,
+            in_memory: ledger_in_memory,
         }
     }
 
@@ -127,12 +131,18 @@ impl Gateway {
         attrs
     }
 
-    /// Runs a blocking ledger operation off the async threads.
+    /// Runs a ledger operation: a durable store's off the async threads
+    /// (its commit waits for an fsync, which must not stall the relay of
+    /// the server's answers); the memory store's in place, where the hop
+    /// to another thread and back cost several times the operation.
     async fn ledger_call<T, F>(&self, op: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
         F: FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
     {
+        if self.in_memory {
+            return op(&self.ledger);
+        }
         let ledger = self.ledger.clone();
         tokio::task::spawn_blocking(move || op(&ledger))
             .await

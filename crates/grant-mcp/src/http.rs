@@ -726,6 +726,7 @@ impl App {
                             number: 0,
                             id,
                             tool,
+                            timer: None,
                         },
                     );
                     true

@@ -62,6 +62,17 @@ pub(crate) struct Call {
     pub number: u64,
     pub id: Value,
     pub tool: String,
+    /// The timer armed for it (stdio), stopped once the call is settled
+    /// or forgotten: a busy session keeps no sleeping task per call.
+    pub timer: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+    }
 }
 
 impl Call {
@@ -175,7 +186,9 @@ impl Pending {
         if self.calls.get(key)?.number != number {
             return None;
         }
-        let call = self.calls.remove(key)?;
+        let mut call = self.calls.remove(key)?;
+        // The timer that fired is the one running this.
+        call.timer = None;
         self.timed_out.insert(key.to_string());
         Some(call)
     }

@@ -420,20 +420,27 @@ impl Relay {
     /// Remembers a forwarded call and arms its timeout.
     fn track(&self, key: String, id: Value, tool: String) {
         let number = self.book.next_call.fetch_add(1, Ordering::Relaxed);
-        lock(&self.book.pending)
-            .calls
-            .insert(key.clone(), Call { number, id, tool });
         let timeout = self.options.call_timeout;
-        let (book, to_client, to_server) = (
+        let (book, to_client, to_server, timer_key) = (
             Arc::clone(&self.book),
             self.to_client.clone(),
             self.to_server.clone(),
+            key.clone(),
         );
-        tokio::spawn(async move {
+        let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            book.expire(&key, number, timeout, &to_client, &to_server)
+            book.expire(&timer_key, number, timeout, &to_client, &to_server)
                 .await;
         });
+        lock(&self.book.pending).calls.insert(
+            key,
+            Call {
+                number,
+                id,
+                tool,
+                timer: Some(timer.abort_handle()),
+            },
+        );
     }
 
     /// Reads the server until it closes its stdout.
