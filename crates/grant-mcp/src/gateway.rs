@@ -175,8 +175,6 @@ pub struct Session {
 #[derive(Debug, Default)]
 struct SessionState {
     task_id: Option<String>,
-    /// Why the task could not be opened, while it could not.
-    open_error: Option<String>,
     ended: bool,
     /// Labels from the client's `initialize` (claimed by the client).
     client_labels: BTreeMap<String, String>,
@@ -273,13 +271,11 @@ impl Session {
             Ok(task) => {
                 tracing::info!(task = %task.task_id, agent = %task.agent, "session task opened");
                 state.task_id = Some(task.task_id.clone());
-                state.open_error = None;
                 Ok(task.task_id)
             }
             Err(error) => {
                 let message = format!("the ledger could not open the session's task: {error}");
                 tracing::warn!("{message}");
-                state.open_error = Some(message.clone());
                 Err(message)
             }
         }
