@@ -647,3 +647,124 @@ fn a_killed_gateway_loses_no_answered_call_and_its_session_is_ended_by_the_next(
     let verified = grant_cli(&["audit", "verify", "--store", &store]);
     assert!(verified.status.success());
 }
+
+#[test]
+fn the_http_gateway_process_names_its_address_refuses_undecidable_calls_and_ends_on_sigterm() {
+    let work = workspace();
+    let store = format!("sqlite:{}", work.path().join("ledger.db").display());
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/everything.grant");
+    // An upstream nobody listens on: every relayed request is a 502.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_grant"))
+        .args([
+            "mcp",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9/mcp",
+        ])
+        .arg("--policy")
+        .arg(&policy)
+        .args([
+            "--agent",
+            "tester",
+            "--name",
+            "everything",
+            "--store",
+            &store,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let base = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the gateway names its address");
+        if let Some(rest) = line.split("serving MCP clients at ").nth(1) {
+            break rest.split(',').next().unwrap().to_string();
+        }
+    };
+    assert!(
+        base.starts_with("http://127.0.0.1:") && base.ends_with("/mcp"),
+        "{base}"
+    );
+    let client = reqwest::blocking::Client::new();
+    let post = |body: Value| {
+        client
+            .post(&base)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    // Denied: answered by the gateway, the server never asked.
+    let denied = post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                             "params": {"name": "get-env", "arguments": {}}}));
+    assert_eq!(denied.status(), 200);
+    let denied: Value = denied.json().unwrap();
+    assert_eq!(denied["result"]["isError"], true, "{denied}");
+    // Allowed, but the server is down: a 502 with a JSON body.
+    let down = post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                           "params": {"name": "echo", "arguments": {"message": "x"}}}));
+    assert_eq!(down.status(), 502);
+    assert!(down.json::<Value>().is_ok());
+    let malformed = client
+        .post(&base)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the gateway stops on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit}");
+    let verified = grant_cli(&["audit", "verify", "--store", &store]);
+    assert!(verified.status.success());
+    // The sessionless traffic's task was ended at shutdown.
+    let store_handle = ledger_of(&store);
+    let mut open = Vec::new();
+    store_handle
+        .read(&mut |tx| {
+            open = tx.open_tasks_of_agent("tester")?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(open.is_empty(), "{open:?}");
+    let events = grant_ledger::audit::events_after(store_handle.as_ref(), 0, 100).unwrap();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(&e.json).unwrap()["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    for kind in ["task.opened", "grant.denied", "grant.issued", "task.ended"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
+    }
+}
