@@ -517,6 +517,20 @@ fn bad_settings_are_refused_before_anything_starts() {
     }
 }
 
+/// The lines a child writes, as they come, read on a thread of their own.
+fn lines_of(output: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(output)) {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// A gateway process with the scripted fake server (needs only python3).
 struct RawGateway {
     child: Child,
@@ -537,16 +551,7 @@ impl RawGateway {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = lines_of(child.stdout.take().unwrap());
         RawGateway { child, lines }
     }
 
@@ -677,16 +682,7 @@ fn the_http_gateway_process_names_its_address_refuses_undecidable_calls_and_ends
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = lines_of(child.stderr.take().unwrap());
     let base = loop {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
