@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use grant_syntax::chars::printable;
+use grant_syntax::chars::{excerpt, printable};
 
 use crate::error::LedgerError;
 use crate::event::{Event, EventType};
@@ -275,14 +275,11 @@ fn attrs_text(attrs: &serde_json::Value) -> String {
                     walk(&path, inner, out);
                 }
             }
-            other => {
-                let text = other.to_string();
-                let mut shown: String = text.chars().take(ATTR_VALUE_CHARS).collect();
-                if shown.len() < text.len() {
-                    shown.push('…');
-                }
-                out.push(format!("{}={}", printable(prefix), printable(&shown)));
-            }
+            other => out.push(format!(
+                "{}={}",
+                printable(prefix),
+                excerpt(&other.to_string(), ATTR_VALUE_CHARS)
+            )),
         }
     }
     let mut out = Vec::new();
@@ -322,5 +319,27 @@ fn short_id(id: &str) -> String {
             format!("{prefix}_{}", hex.get(..8).unwrap_or(hex))
         }
         _ => printable(id).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_dotted_paths_with_short_printable_values() {
+        let long = "x".repeat(ATTR_VALUE_CHARS + 10);
+        let attrs = serde_json::json!({
+            "args": {"path": "/srv/a\u{1b}[2J", "content": long},
+            "task.approved": true,
+        });
+        let text = attrs_text(&attrs);
+        assert_eq!(
+            text,
+            format!(
+                "args.content=\"{}…, args.path=\"/srv/a\\u001b[2J\", task.approved=true",
+                "x".repeat(ATTR_VALUE_CHARS - 1)
+            )
+        );
     }
 }
