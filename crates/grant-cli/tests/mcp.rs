@@ -236,6 +236,14 @@ fn the_filesystem_server_behind_the_gateway_reads_denies_and_revokes() {
 
     // The session is over: its task ended, every grant revoked.
     let task_id = session.task_id();
+    // stderr names the task at its start, as docs/mcp.md shows.
+    assert!(
+        session.stderr.contains(&format!(
+            "session task {task_id} opened for agent claude-desktop"
+        )),
+        "{}",
+        session.stderr
+    );
     let store_handle = ledger_of(&store);
     let timeline = grant_ledger::audit::timeline(store_handle.as_ref(), &task_id).unwrap();
     let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();

@@ -269,7 +269,11 @@ impl Session {
             .await
         {
             Ok(task) => {
-                tracing::info!(task = %task.task_id, agent = %task.agent, "session task opened");
+                tracing::info!(
+                    "session task {} opened for agent {}",
+                    task.task_id,
+                    task.agent
+                );
                 state.task_id = Some(task.task_id.clone());
                 Ok(task.task_id)
             }
