@@ -422,6 +422,38 @@ mod tests {
     }
 
     #[test]
+    fn config_files_give_typed_attributes_that_flags_override() {
+        let engine = Engine::from_text(
+            "p.grant",
+            "attr session.env: string\nattr session.n: int\nallow tool * when session.env == \"prod\" and session.n > 1 ttl 1m",
+        )
+        .unwrap();
+        let file: McpConfig = toml::from_str(
+            "policy = \"p\"\nagent = \"a\"\nname = \"fs\"\nstore = \"memory\"\ncommand = [\"srv\", \"--x\"]\n[attr]\nsession.env = \"dev\"\nsession.n = 3\n",
+        )
+        .unwrap();
+        let settings = file
+            .overridden_by(McpConfig::default())
+            .resolve(&[AttrFlag::parse("session.env=prod").unwrap()])
+            .unwrap();
+        assert_eq!(
+            settings.transport,
+            Transport::Stdio {
+                command: vec!["srv".into(), "--x".into()]
+            }
+        );
+        assert_eq!(
+            Value::Object(settings.session_attrs(&engine).unwrap()),
+            serde_json::json!({"session.env": "prod", "session.n": 3})
+        );
+        let unknown = toml::from_str::<McpConfig>("polcy = \"p\"").unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown field `polcy`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
     fn names_and_transports_are_checked() {
         let base = McpConfig {
             policy: Some("p".into()),
