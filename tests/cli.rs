@@ -8,7 +8,7 @@ use grant_tests::{grant, path};
 fn examples_are_clean() {
     let run = grant(&["check", &path("examples"), "--deny-warnings"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("checked 7 policies"), "{}", run.stdout);
+    assert!(run.stdout.contains("checked 8 policies"), "{}", run.stdout);
     assert!(
         run.stdout.ends_with("0 errors, 0 warnings\n"),
         "{}",

@@ -4,13 +4,12 @@
 //! arguments.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use grant_engine::{Decision, Engine};
+use grant_engine::Decision;
 use grant_ledger::{
-    Grant, GrantState, Ledger, LedgerDecision, LedgerError, OpenTask, RequestGrant, Revoke,
-    RevokeTarget, Timestamp, UseGrant,
+    Admission, Guard, Ledger, LedgerDecision, LedgerError, OpenTask, Revoke, RevokeTarget,
+    Timestamp,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
@@ -23,9 +22,6 @@ pub struct Gateway {
     prefix: String,
     /// The session attributes, flat, typed.
     session_attrs: Map<String, Value>,
-    /// Declared `args.*` attributes: the path, and the keys under the
-    /// call's `arguments` it reads (`args.a.b` reads `arguments.a.b`).
-    arg_paths: Vec<(String, Vec<String>)>,
     /// The ledger's actor for everything this gateway does.
     actor: String,
     /// Labels every task of this gateway carries.
@@ -45,15 +41,12 @@ impl Gateway {
         session_attrs: Map<String, Value>,
         labels: BTreeMap<String, String>,
     ) -> Gateway {
-        let engine = ledger.engine();
-        let arg_paths = arg_paths(&engine);
         let ledger_in_memory = ledger.store().describe() == "memory";
         Gateway {
             ledger,
             agent: agent.to_string(),
             prefix: prefix.to_string(),
             session_attrs,
-            arg_paths,
             actor: format!("mcp:{prefix}"),
             labels,
             in_memory: ledger_in_memory,
@@ -106,31 +99,6 @@ impl Gateway {
         tools.len() != before
     }
 
-    /// The request attributes of one call: the session's, then each
-    /// declared `args.*` the arguments give (as given: the engine types
-    /// them, and a wrong type denies the call).
-    fn call_attrs(&self, arguments: Option<&Map<String, Value>>) -> Map<String, Value> {
-        let mut attrs = self.session_attrs.clone();
-        let Some(arguments) = arguments else {
-            return attrs;
-        };
-        for (path, keys) in &self.arg_paths {
-            let mut value = None;
-            let mut at = arguments;
-            for (i, key) in keys.iter().enumerate() {
-                match at.get(key) {
-                    Some(Value::Object(inner)) if i + 1 < keys.len() => at = inner,
-                    Some(found) if i + 1 == keys.len() => value = Some(found),
-                    _ => break,
-                }
-            }
-            if let Some(value) = value.filter(|v| !v.is_null()) {
-                attrs.insert(path.clone(), value.clone());
-            }
-        }
-        attrs
-    }
-
     /// Runs a ledger operation: a durable store's off the async threads
     /// (its commit waits for an fsync, which must not stall the relay of
     /// the server's answers); the memory store's in place, where the hop
@@ -140,27 +108,23 @@ impl Gateway {
         T: Send + 'static,
         F: FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
     {
-        if self.in_memory {
-            return op(&self.ledger);
-        }
         let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || op(&ledger))
+        self.blocking(move || op(&ledger)).await
+    }
+
+    /// Runs `op`, which calls the ledger, as [`Gateway::ledger_call`] does.
+    async fn blocking<T, F>(&self, op: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, LedgerError> + Send + 'static,
+    {
+        if self.in_memory {
+            return op();
+        }
+        tokio::task::spawn_blocking(op)
             .await
             .unwrap_or_else(|e| Err(LedgerError::Internal(format!("a ledger call failed: {e}"))))
     }
-}
-
-fn arg_paths(engine: &Engine) -> Vec<(String, Vec<String>)> {
-    engine
-        .attr_paths()
-        .filter_map(|path| {
-            let rest = path.strip_prefix("args.")?;
-            Some((
-                path.to_string(),
-                rest.split('.').map(str::to_string).collect(),
-            ))
-        })
-        .collect()
 }
 
 /// One MCP session: one task of the ledger.
@@ -178,39 +142,8 @@ struct SessionState {
     ended: bool,
     /// Labels from the client's `initialize` (claimed by the client).
     client_labels: BTreeMap<String, String>,
-    grants: HashMap<String, ToolGrants>,
-}
-
-/// The grants a session holds for one tool: the one its calls use, and
-/// one waiting for an approval.
-#[derive(Debug, Default)]
-struct ToolGrants {
-    active: Option<Held>,
-    pending: Option<Held>,
-}
-
-#[derive(Clone, Debug)]
-struct Held {
-    grant_id: String,
-    expires_at: Timestamp,
-    uses_left: Option<u64>,
-    /// Approval groups, while pending.
-    waiting_for: Vec<String>,
-}
-
-impl Held {
-    fn of(grant: &Grant) -> Held {
-        Held {
-            grant_id: grant.grant_id.clone(),
-            expires_at: grant.expires_at,
-            uses_left: grant.uses_left,
-            waiting_for: grant.approvals.missing().map(str::to_string).collect(),
-        }
-    }
-
-    fn usable_at(&self, now: Timestamp) -> bool {
-        now < self.expires_at && self.uses_left != Some(0)
-    }
+    /// The session's grants, once its task is open.
+    guard: Option<Arc<Guard>>,
 }
 
 /// What to do with a `tools/call`.
@@ -274,6 +207,15 @@ impl Session {
                     task.task_id,
                     task.agent
                 );
+                state.guard = Some(Arc::new(
+                    Guard::new(
+                        self.gateway.ledger.clone(),
+                        &task.task_id,
+                        &self.gateway.agent,
+                        &self.gateway.actor,
+                    )
+                    .with_attrs(self.gateway.session_attrs.clone()),
+                ));
                 state.task_id = Some(task.task_id.clone());
                 Ok(task.task_id)
             }
@@ -293,7 +235,9 @@ impl Session {
         let Some(task_id) = state.task_id.clone() else {
             return Ok(Vec::new());
         };
-        state.grants.clear();
+        if let Some(guard) = &state.guard {
+            guard.forget();
+        }
         let actor = self.gateway.actor.clone();
         let revoke = Revoke {
             target: RevokeTarget::Task(task_id.clone()),
@@ -338,147 +282,50 @@ impl Session {
             }
         };
         let tool = self.gateway.tool_name(name);
-        let attrs = self.gateway.call_attrs(arguments);
         let mut state = self.state.lock().await;
         let task_id = match self.ensure_task(&mut state).await {
             Ok(task) => task,
             Err(message) => return self.unavailable(&tool, None, &message),
         };
-        match self.decide_locked(&mut state, &task_id, &tool, attrs).await {
-            Ok(outcome) => outcome,
+        let Some(guard) = state.guard.clone() else {
+            return self.unavailable(&tool, Some(&task_id), "the session's task is not open");
+        };
+        let called = tool.clone();
+        let arguments = arguments.cloned();
+        let admitted = self
+            .gateway
+            .blocking(move || guard.admit_call(&called, arguments.as_ref()))
+            .await;
+        match admitted {
+            Ok(Admission::Allowed { grant_id, .. }) => CallOutcome::Forward { tool, grant_id },
+            Ok(Admission::Denied { decision, grant_id }) => self.refuse(
+                &tool,
+                &task_id,
+                Refusal::Denied(&decision),
+                grant_id.as_deref(),
+            ),
+            Ok(Admission::Pending {
+                grant_id,
+                approvals,
+                expires_at,
+            }) => self.refuse(
+                &tool,
+                &task_id,
+                Refusal::Pending {
+                    grant_id: &grant_id,
+                    approvals: &approvals,
+                    expires_at,
+                },
+                None,
+            ),
+            Ok(Admission::UseRefused { grant_id, reason }) => self.refuse(
+                &tool,
+                &task_id,
+                Refusal::UseRefused(&reason),
+                Some(&grant_id),
+            ),
             Err(error) => self.unavailable(&tool, Some(&task_id), &error.to_string()),
         }
-    }
-
-    async fn decide_locked(
-        &self,
-        state: &mut SessionState,
-        task_id: &str,
-        tool: &str,
-        attrs: Map<String, Value>,
-    ) -> Result<CallOutcome, LedgerError> {
-        let gateway = &self.gateway;
-        let now = gateway.ledger.clock().now();
-        let held = state.grants.entry(tool.to_string()).or_default();
-
-        // A grant that waited for approval may have been approved since.
-        if let Some(pending) = held.pending.clone() {
-            let id = pending.grant_id.clone();
-            let grant = gateway.ledger_call(move |l| l.grant(&id)).await?;
-            match grant.state_at(now) {
-                GrantState::Active => {
-                    held.active = Some(Held::of(&grant));
-                    held.pending = None;
-                }
-                GrantState::Pending => held.pending = Some(Held::of(&grant)),
-                _ => held.pending = None,
-            }
-        }
-
-        let mut approval_needed = false;
-        if let Some(active) = held.active.clone().filter(|a| a.usable_at(now)) {
-            let use_ = UseGrant {
-                grant_id: active.grant_id.clone(),
-                agent: gateway.agent.clone(),
-                tool: tool.to_string(),
-                attrs: Some(attrs.clone()),
-            };
-            let actor = gateway.actor.clone();
-            let answer = gateway
-                .ledger_call(move |l| l.use_grant(&actor, use_))
-                .await?;
-            if answer.ok {
-                if let Some(active) = &mut held.active {
-                    active.uses_left = answer.uses_left;
-                }
-                return Ok(CallOutcome::Forward {
-                    tool: tool.to_string(),
-                    grant_id: active.grant_id,
-                });
-            }
-            match &answer.decision {
-                // The policy denies this call: the grant stays as it was.
-                Some(decision) if !decision.is_allow() => {
-                    return Ok(self.refuse(
-                        tool,
-                        task_id,
-                        Refusal::Denied(decision),
-                        Some(&active.grant_id),
-                    ));
-                }
-                // Allowed, but with an approval this grant lacks.
-                Some(_) => approval_needed = true,
-                // The grant is no longer usable (revoked, expired, used up).
-                None => held.active = None,
-            }
-        } else {
-            held.active = None;
-        }
-
-        let request = RequestGrant {
-            task_id: task_id.to_string(),
-            agent: gateway.agent.clone(),
-            tool: tool.to_string(),
-            attrs,
-            ttl: None,
-        };
-        // One grant waits for approval at a time: while it waits, a call
-        // that needs the approval points at it instead of asking again.
-        if let Some(pending) = held.pending.clone() {
-            let needs_approval = approval_needed || {
-                let preview = request.clone();
-                let decision = gateway.ledger_call(move |l| l.preview(&preview)).await?;
-                decision.is_allow()
-                    && decision
-                        .decision
-                        .obligations
-                        .as_ref()
-                        .is_some_and(|o| !o.approvals.is_empty())
-            };
-            if needs_approval {
-                return Ok(self.refuse(tool, task_id, Refusal::Pending(&pending), None));
-            }
-        }
-
-        let actor = gateway.actor.clone();
-        let answer = gateway
-            .ledger_call(move |l| l.request_grant(&actor, request))
-            .await?;
-        let Some(grant) = answer.grant else {
-            return Ok(self.refuse(tool, task_id, Refusal::Denied(&answer.decision), None));
-        };
-        if grant.state == GrantState::Pending {
-            let pending = Held::of(&grant);
-            held.pending = Some(pending.clone());
-            return Ok(self.refuse(tool, task_id, Refusal::Pending(&pending), None));
-        }
-        // Issued: this call is its first use.
-        let use_ = UseGrant {
-            grant_id: grant.grant_id.clone(),
-            agent: gateway.agent.clone(),
-            tool: tool.to_string(),
-            attrs: None,
-        };
-        let actor = gateway.actor.clone();
-        let used = gateway
-            .ledger_call(move |l| l.use_grant(&actor, use_))
-            .await?;
-        let mut active = Held::of(&grant);
-        active.uses_left = used.uses_left;
-        held.active = Some(active);
-        if !used.ok {
-            let reason = used.reason.unwrap_or_default();
-            return Ok(self.refuse(
-                tool,
-                task_id,
-                Refusal::UseRefused(&reason),
-                Some(&grant.grant_id),
-            ));
-        }
-        Ok(CallOutcome::Forward {
-            tool: tool.to_string(),
-            grant_id: grant.grant_id,
-        })
     }
 
     /// For a deny no rule decided: the allow rules for the tool that did
@@ -543,19 +390,22 @@ impl Session {
                 });
                 (text, meta)
             }
-            Refusal::Pending(pending) => {
-                let groups = pending.waiting_for.join("`, `");
+            Refusal::Pending {
+                grant_id: pending,
+                approvals,
+                expires_at,
+            } => {
+                let groups = approvals.join("`, `");
                 let text = format!(
-                    "Grant is waiting for an approval: `{tool}` was not called.\nGrant {} needs an approval from `{groups}` (it waits until {}). Ask a person to approve it, then call the tool again.\nTask {task_id}.",
-                    pending.grant_id, pending.expires_at
+                    "Grant is waiting for an approval: `{tool}` was not called.\nGrant {pending} needs an approval from `{groups}` (it waits until {expires_at}). Ask a person to approve it, then call the tool again.\nTask {task_id}."
                 );
                 let meta = json!({
                     "status": "pending",
                     "tool": tool,
                     "task_id": task_id,
-                    "grant_id": pending.grant_id,
-                    "approvals": pending.waiting_for,
-                    "expires_at": pending.expires_at,
+                    "grant_id": pending,
+                    "approvals": approvals,
+                    "expires_at": expires_at,
                 });
                 (text, meta)
             }
@@ -596,7 +446,11 @@ fn unavailable(tool: &str, task_id: Option<&str>, message: &str) -> CallOutcome 
 
 enum Refusal<'a> {
     Denied(&'a LedgerDecision),
-    Pending(&'a Held),
+    Pending {
+        grant_id: &'a str,
+        approvals: &'a [String],
+        expires_at: Timestamp,
+    },
     UseRefused(&'a str),
 }
 
