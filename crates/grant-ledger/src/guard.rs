@@ -171,7 +171,7 @@ impl Guard {
         tool: &str,
         arguments: Option<&Map<String, Value>>,
     ) -> Result<Admission, LedgerError> {
-        self.admit(tool, self.call_attrs(arguments))
+        self.admit_with(tool, self.call_attrs(arguments))
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -191,11 +191,19 @@ impl Guard {
         lock(&self.tools).clear();
     }
 
-    /// Decides one call of `tool` with `attrs` and records it: a use of a
-    /// held grant, or a request and the new grant's first use. A deny
-    /// leaves the held grants as they were. Errors (the store down, the
-    /// task unknown) record nothing; the caller must not make the call.
+    /// Decides one call of `tool` with the guard's attributes and `attrs`
+    /// (which win over the guard's), and records it: a use of a held
+    /// grant, or a request and the new grant's first use. A deny leaves the
+    /// held grants as they were. Errors (the store down, the task unknown)
+    /// record nothing; the caller must not make the call.
     pub fn admit(&self, tool: &str, attrs: Map<String, Value>) -> Result<Admission, LedgerError> {
+        let mut all = self.attrs.clone();
+        all.extend(attrs);
+        self.admit_with(tool, all)
+    }
+
+    /// Decides one call with exactly `attrs`.
+    fn admit_with(&self, tool: &str, attrs: Map<String, Value>) -> Result<Admission, LedgerError> {
         let grants = Arc::clone(lock(&self.tools).entry(tool.to_string()).or_default());
         let mut held = lock(&grants);
         self.admit_locked(&mut held, tool, attrs)
