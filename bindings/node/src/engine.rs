@@ -1,0 +1,274 @@
+//! The engine as JavaScript sees it: load a policy, decide requests.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use grant_engine::{
+    ConditionResult, DecisionEffect, Engine, Explanation, PolicyError, Request, RequestError,
+    RequestErrorKind, RuleStatus, Verdict,
+};
+use grant_syntax::chars::excerpt;
+use napi::bindgen_prelude::{Either, Env, Object, Result, Unknown};
+use napi_derive::napi;
+use serde_json::{Value as Json, json};
+
+use crate::request::{Scratch, read};
+
+/// A loaded policy. Decisions are made on the JS thread: one reused
+/// request and verdict, so deciding allocates little.
+#[napi]
+pub struct NativeEngine {
+    pub(crate) engine: Engine,
+    scratch: RefCell<(Request, Verdict, Scratch)>,
+}
+
+impl NativeEngine {
+    pub(crate) fn new(engine: Engine) -> NativeEngine {
+        let scratch = RefCell::new((engine.request(), engine.verdict(), Scratch::default()));
+        NativeEngine { engine, scratch }
+    }
+}
+
+/// Why a policy did not load, for the JS layer to throw as its error class.
+fn load_failure(path: Option<&str>, error: &PolicyError) -> Json {
+    match error {
+        PolicyError::Invalid {
+            sources,
+            diagnostics,
+        } => {
+            let diagnostics: Vec<Json> = diagnostics
+                .iter()
+                .map(|d| {
+                    let span = d.primary.span;
+                    let file = sources.get(span.file);
+                    let (line, column) = file.map_or((0, 0), |f| f.line_col(span.start));
+                    json!({
+                        "code": d.code.as_str(),
+                        "severity": d.severity.as_str(),
+                        "message": d.message,
+                        "file": file.map(|f| f.display.clone()),
+                        "line": line,
+                        "column": column,
+                    })
+                })
+                .collect();
+            json!({"kind": "policy", "message": error.report(false), "diagnostics": diagnostics, "path": path})
+        }
+        _ => {
+            json!({"kind": "load", "message": error.report(false), "diagnostics": [], "path": path})
+        }
+    }
+}
+
+/// Loads a policy file or directory: the engine, or why not.
+#[napi(
+    ts_return_type = "NativeEngine | { kind: 'enoent' | 'load' | 'policy'; message: string; path: string | null; diagnostics?: Array<{ code: string; severity: 'error' | 'warning'; message: string; file: string | null; line: number; column: number }> }"
+)]
+pub fn load_engine(path: String) -> Either<NativeEngine, Json> {
+    // The engine's load error keeps only a message; a missing path is told
+    // apart here, so that JS sees the usual ENOENT.
+    if let Err(error) = std::fs::metadata(Path::new(&path))
+        && error.kind() == std::io::ErrorKind::NotFound
+    {
+        return Either::B(json!({
+            "kind": "enoent",
+            "message": format!("ENOENT: no such file or directory, load policy '{path}'"),
+            "path": path,
+        }));
+    }
+    match Engine::from_path(&path) {
+        Ok(engine) => Either::A(NativeEngine::new(engine)),
+        Err(error) => Either::B(load_failure(Some(&path), &error)),
+    }
+}
+
+/// Builds an engine from the text of a one-file policy.
+#[napi(
+    ts_return_type = "NativeEngine | { kind: 'enoent' | 'load' | 'policy'; message: string; path: string | null; diagnostics?: Array<{ code: string; severity: 'error' | 'warning'; message: string; file: string | null; line: number; column: number }> }"
+)]
+pub fn engine_from_text(name: String, text: String) -> Either<NativeEngine, Json> {
+    match Engine::from_text(&name, &text) {
+        Ok(engine) => Either::A(NativeEngine::new(engine)),
+        Err(error) => Either::B(load_failure(None, &error)),
+    }
+}
+
+#[napi]
+impl NativeEngine {
+    #[napi(getter)]
+    pub fn policy_hash(&self) -> String {
+        self.engine.policy_hash().to_string()
+    }
+
+    /// The declared attribute paths, sorted.
+    #[napi]
+    pub fn attr_paths(&self) -> Vec<String> {
+        self.engine.attr_paths().map(str::to_string).collect()
+    }
+
+    /// Decides; the decision as the JSON `grant eval` prints.
+    #[napi]
+    pub fn decide(
+        &self,
+        env: Env,
+        tool: String,
+        attrs: Option<Unknown<'_>>,
+        ttl: Option<Unknown<'_>>,
+        unknown_field: Option<String>,
+    ) -> Result<String> {
+        let extra = unknown_field.as_deref();
+        // A decide re-entered from a getter the reader ran would find the
+        // scratch taken: it gets its own.
+        let Ok(mut scratch) = self.scratch.try_borrow_mut() else {
+            let mut fresh = (
+                self.engine.request(),
+                self.engine.verdict(),
+                Scratch::default(),
+            );
+            return self.decide_with(&env, &mut fresh, &tool, attrs, ttl, extra);
+        };
+        self.decide_with(&env, &mut scratch, &tool, attrs, ttl, extra)
+    }
+
+    /// Explains a request: its decision rule by rule, as text.
+    #[napi]
+    pub fn explain(
+        &self,
+        env: Env,
+        tool: String,
+        attrs: Option<Unknown<'_>>,
+        ttl: Option<Unknown<'_>>,
+        unknown_field: Option<String>,
+    ) -> Result<String> {
+        let mut request = self.engine.request();
+        read(
+            &env,
+            &self.engine,
+            &mut Scratch::default(),
+            &tool,
+            attrs,
+            ttl,
+            &mut request,
+        )?;
+        refuse_unknown(&mut request, unknown_field.as_deref());
+        Ok(render_explanation(
+            &self.engine,
+            &self.engine.explain(&request),
+        ))
+    }
+}
+
+impl NativeEngine {
+    fn decide_with(
+        &self,
+        env: &Env,
+        (request, verdict, scratch): &mut (Request, Verdict, Scratch),
+        tool: &str,
+        attrs: Option<Unknown<'_>>,
+        ttl: Option<Unknown<'_>>,
+        unknown_field: Option<&str>,
+    ) -> Result<String> {
+        read(env, &self.engine, scratch, tool, attrs, ttl, request)?;
+        refuse_unknown(request, unknown_field);
+        self.engine.decide_into(request, verdict);
+        serde_json::to_string(&verdict.to_decision())
+            .map_err(|e| napi::Error::from_reason(format!("the decision did not serialize: {e}")))
+    }
+}
+
+/// A request object with a key other than `tool`, `attrs` and `ttl` is
+/// malformed, as the same request in JSON is.
+fn refuse_unknown(request: &mut Request, field: Option<&str>) {
+    if let Some(field) = field {
+        request.refuse(RequestError::new(
+            RequestErrorKind::Malformed,
+            format!(
+                "unknown request field `{}` (a request has `tool`, `attrs` and `ttl`)",
+                excerpt(field, 64)
+            ),
+        ));
+    }
+}
+
+/// The baseline of the benchmark: a native call that takes the request
+/// object and does nothing with it.
+#[napi(js_name = "__noop")]
+pub fn noop(_request: Object<'_>) {}
+
+/// `Explanation` told compactly for people: the decision, then each rule
+/// whose pattern matches the tool, with its condition, the values it read
+/// and how it came out. (grant-cli's renderer, `grant eval --explain`,
+/// lives in the binary crate, out of a library's reach.)
+fn render_explanation(engine: &Engine, explanation: &Explanation) -> String {
+    let decision = &explanation.decision;
+    let mut out = String::new();
+    let effect = match decision.effect {
+        DecisionEffect::Allow => "ALLOW",
+        DecisionEffect::Deny => "DENY",
+    };
+    let tool = explanation.tool.as_deref().unwrap_or("(not evaluated)");
+    let _ = writeln!(out, "{effect} {tool}");
+    if let Some(ttl) = decision.ttl_seconds {
+        let _ = writeln!(out, "ttl       {}", grant_engine::format_duration(ttl));
+    }
+    if let Some(obligations) = &decision.obligations {
+        if let Some(uses) = obligations.uses {
+            let _ = writeln!(out, "uses      {uses}");
+        }
+        for group in &obligations.approvals {
+            let _ = writeln!(out, "approval  {group}");
+        }
+    }
+    for reason in &decision.reasons {
+        let _ = writeln!(out, "reason    {reason}");
+    }
+    for missing in &decision.missing {
+        let _ = writeln!(out, "missing   {missing}");
+    }
+    for error in &decision.errors {
+        let _ = writeln!(out, "error     {error}");
+    }
+    let _ = writeln!(out, "policy    {}", engine.policy_hash());
+    if explanation.tool.is_none() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n{} of {} rules match `{tool}`",
+        explanation.rules.len(),
+        explanation.policy_rules
+    );
+    for rule in &explanation.rules {
+        let info = &rule.rule;
+        let effect = match info.effect {
+            DecisionEffect::Allow => "allow",
+            DecisionEffect::Deny => "deny",
+        };
+        let status = match rule.status {
+            RuleStatus::Applies => "applies",
+            RuleStatus::DoesNotApply => "does not apply",
+            RuleStatus::NotEvaluated => "not evaluated",
+        };
+        let _ = writeln!(out, "\n  {effect} {} ({status})", info.id);
+        let _ = writeln!(out, "      at       {}:{}", info.file, info.line);
+        let _ = writeln!(
+            out,
+            "      when     {}",
+            info.condition.as_deref().unwrap_or("(always)")
+        );
+        for given in &rule.given {
+            let value = given.value.as_deref().unwrap_or("missing");
+            let _ = writeln!(out, "      given    {} = {value}", given.path);
+        }
+        if let Some(result) = rule.result {
+            let result = match result {
+                ConditionResult::True => "true",
+                ConditionResult::False => "false",
+                ConditionResult::Unknown => "unknown",
+            };
+            let _ = writeln!(out, "      result   {result}");
+        }
+    }
+    out
+}
