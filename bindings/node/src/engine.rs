@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::rc::Rc;
 
 use grant_engine::{
     ConditionResult, DecisionEffect, Engine, Explanation, PolicyError, Request, RequestError,
@@ -15,18 +16,57 @@ use serde_json::{Value as Json, json};
 
 use crate::request::{Scratch, read};
 
-/// A loaded policy. Decisions are made on the JS thread: one reused
-/// request and verdict, so deciding allocates little.
+/// A loaded policy. The JS object owns it; decisions go through
+/// [`decide`], a plain function that names the engine by its id: a class
+/// method call costs napi-rs an unwrap and a borrow registration (a global
+/// lock) each time, several times the cost of the call itself.
 #[napi]
 pub struct NativeEngine {
     pub(crate) engine: Engine,
+    id: u32,
+}
+
+/// What deciding with one engine reuses: its request, its verdict, the
+/// reader's buffers. Decisions are made on the JS thread only.
+struct Decider {
+    engine: Engine,
     scratch: RefCell<(Request, Verdict, Scratch)>,
+}
+
+thread_local! {
+    /// The engines of this JS thread, by id; an engine's slot is emptied
+    /// when its JS object is collected.
+    static DECIDERS: RefCell<Vec<Option<Rc<Decider>>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl NativeEngine {
     pub(crate) fn new(engine: Engine) -> NativeEngine {
-        let scratch = RefCell::new((engine.request(), engine.verdict(), Scratch::default()));
-        NativeEngine { engine, scratch }
+        let decider = Rc::new(Decider {
+            scratch: RefCell::new((engine.request(), engine.verdict(), Scratch::default())),
+            engine: engine.clone(),
+        });
+        let id = DECIDERS.with_borrow_mut(|deciders| {
+            let free = deciders.iter().position(Option::is_none);
+            let at = free.unwrap_or(deciders.len());
+            if free.is_none() {
+                deciders.push(None);
+            }
+            if let Some(slot) = deciders.get_mut(at) {
+                *slot = Some(decider);
+            }
+            at as u32
+        });
+        NativeEngine { engine, id }
+    }
+}
+
+impl Drop for NativeEngine {
+    fn drop(&mut self) {
+        DECIDERS.with_borrow_mut(|deciders| {
+            if let Some(slot) = deciders.get_mut(self.id as usize) {
+                *slot = None;
+            }
+        });
     }
 }
 
@@ -107,59 +147,73 @@ impl NativeEngine {
         self.engine.attr_paths().map(str::to_string).collect()
     }
 
-    /// Decides; the decision as the JSON `grant eval` prints.
-    #[napi]
-    pub fn decide(
-        &self,
-        env: Env,
-        tool: String,
-        attrs: Option<Unknown<'_>>,
-        ttl: Option<Unknown<'_>>,
-        unknown_field: Option<String>,
-    ) -> Result<String> {
-        let extra = unknown_field.as_deref();
-        // A decide re-entered from a getter the reader ran would find the
-        // scratch taken: it gets its own.
-        let Ok(mut scratch) = self.scratch.try_borrow_mut() else {
-            let mut fresh = (
-                self.engine.request(),
-                self.engine.verdict(),
-                Scratch::default(),
-            );
-            return self.decide_with(&env, &mut fresh, &tool, attrs, ttl, extra);
-        };
-        self.decide_with(&env, &mut scratch, &tool, attrs, ttl, extra)
-    }
-
-    /// Explains a request: its decision rule by rule, as text.
-    #[napi]
-    pub fn explain(
-        &self,
-        env: Env,
-        tool: String,
-        attrs: Option<Unknown<'_>>,
-        ttl: Option<Unknown<'_>>,
-        unknown_field: Option<String>,
-    ) -> Result<String> {
-        let mut request = self.engine.request();
-        read(
-            &env,
-            &self.engine,
-            &mut Scratch::default(),
-            &tool,
-            attrs,
-            ttl,
-            &mut request,
-        )?;
-        refuse_unknown(&mut request, unknown_field.as_deref());
-        Ok(render_explanation(
-            &self.engine,
-            &self.engine.explain(&request),
-        ))
+    /// The id [`decide`] and [`explain`] take.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
     }
 }
 
-impl NativeEngine {
+fn decider(id: u32) -> Result<Rc<Decider>> {
+    DECIDERS
+        .with_borrow(|deciders| deciders.get(id as usize).cloned().flatten())
+        .ok_or_else(|| napi::Error::from_reason(format!("no engine {id}: it was collected")))
+}
+
+/// Decides with engine `engine` (its id); the decision as the JSON
+/// `grant eval` prints.
+#[napi]
+pub fn decide(
+    env: Env,
+    engine: u32,
+    tool: String,
+    attrs: Option<Unknown<'_>>,
+    ttl: Option<Unknown<'_>>,
+    unknown_field: Option<String>,
+) -> Result<String> {
+    let decider = decider(engine)?;
+    let extra = unknown_field.as_deref();
+    // A decide re-entered from a getter the reader ran would find the
+    // scratch taken: it gets its own.
+    let Ok(mut scratch) = decider.scratch.try_borrow_mut() else {
+        let mut fresh = (
+            decider.engine.request(),
+            decider.engine.verdict(),
+            Scratch::default(),
+        );
+        return decider.decide_with(&env, &mut fresh, &tool, attrs, ttl, extra);
+    };
+    decider.decide_with(&env, &mut scratch, &tool, attrs, ttl, extra)
+}
+
+/// Explains a request to engine `engine`: its decision rule by rule, as
+/// text.
+#[napi]
+pub fn explain(
+    env: Env,
+    engine: u32,
+    tool: String,
+    attrs: Option<Unknown<'_>>,
+    ttl: Option<Unknown<'_>>,
+    unknown_field: Option<String>,
+) -> Result<String> {
+    let decider = decider(engine)?;
+    let engine = &decider.engine;
+    let mut request = engine.request();
+    read(
+        &env,
+        engine,
+        &mut Scratch::default(),
+        &tool,
+        attrs,
+        ttl,
+        &mut request,
+    )?;
+    refuse_unknown(&mut request, unknown_field.as_deref());
+    Ok(render_explanation(engine, &engine.explain(&request)))
+}
+
+impl Decider {
     fn decide_with(
         &self,
         env: &Env,

@@ -3,6 +3,7 @@
 
 use napi::ValueType;
 use napi::bindgen_prelude::{Env, Function, JsObjectValue, JsValue, Object, Result, Unknown};
+use napi::{KeyCollectionMode, KeyConversion, KeyFilter};
 
 /// How deep objects may nest in what the binding reads: serde_json's
 /// recursion limit, so that a JS object is held to what the same request
@@ -39,7 +40,18 @@ impl Js<'_> {
     }
 }
 
+/// What `value` is; an object is an object (see [`classify_value`]).
 pub fn classify<'e>(env: &Env, value: Unknown<'e>) -> Result<Js<'e>> {
+    classify_as(env, value, false)
+}
+
+/// What `value` is, a `Set` read as the list of its elements: for a value
+/// that may be a set attribute's.
+pub fn classify_value<'e>(env: &Env, value: Unknown<'e>) -> Result<Js<'e>> {
+    classify_as(env, value, true)
+}
+
+fn classify_as<'e>(env: &Env, value: Unknown<'e>, sets: bool) -> Result<Js<'e>> {
     Ok(match value.get_type()? {
         ValueType::Undefined => Js::Undefined,
         ValueType::Null => Js::Null,
@@ -49,7 +61,7 @@ pub fn classify<'e>(env: &Env, value: Unknown<'e>) -> Result<Js<'e>> {
         ValueType::Object => {
             if value.is_array()? {
                 Js::List(value.coerce_to_object()?)
-            } else if is_set(env, &value)? {
+            } else if sets && is_set(env, &value)? {
                 Js::List(set_to_array(env, value)?)
             } else {
                 Js::Object(value.coerce_to_object()?)
@@ -77,9 +89,28 @@ fn set_to_array<'e>(env: &Env, set: Unknown<'e>) -> Result<Object<'e>> {
     list.coerce_to_object()
 }
 
-/// The own enumerable string keys of an object, in property order.
-pub fn keys(object: &Object<'_>) -> Result<Vec<String>> {
-    Object::keys(object)
+/// The own enumerable keys of an object, in property order, Symbols
+/// included (napi takes one filter; [`is_string`] tells them apart), as JS
+/// values: a property is then read by its key
+/// value, not by a name made into a JS string again.
+pub fn keys<'e>(object: &Object<'e>) -> Result<(Object<'e>, u32)> {
+    let names = object.get_all_property_names(
+        KeyCollectionMode::OwnOnly,
+        KeyFilter::Enumerable,
+        KeyConversion::NumbersToStrings,
+    )?;
+    let len = names.get_array_length_unchecked()?;
+    Ok((names, len))
+}
+
+/// Whether a key is a string (not a Symbol).
+pub fn is_string(key: &Unknown<'_>) -> Result<bool> {
+    Ok(key.get_type()? == ValueType::String)
+}
+
+/// A JS string as Rust text.
+pub fn text(value: &Unknown<'_>) -> Result<String> {
+    value.coerce_to_string()?.into_utf8()?.into_owned()
 }
 
 /// A JavaScript value as JSON, the way `JSON.stringify` writes it
@@ -102,7 +133,7 @@ pub fn to_json(env: &Env, value: Unknown<'_>, depth: usize) -> Result<Option<ser
             .map(J::from)
             .or_else(|| text.parse::<u64>().ok().map(J::from)));
     }
-    Ok(match classify(env, value)? {
+    Ok(match classify_value(env, value)? {
         Js::Undefined | Js::Other(_) => None,
         Js::Null => Some(J::Null),
         Js::Bool(b) => Some(J::Bool(b)),
@@ -131,10 +162,15 @@ pub fn to_json_map(
     depth: usize,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut map = serde_json::Map::new();
-    for key in keys(object)? {
-        let value: Unknown<'_> = object.get_named_property(&key)?;
+    let (names, len) = keys(object)?;
+    for i in 0..len {
+        let key: Unknown<'_> = names.get_element(i)?;
+        if !is_string(&key)? {
+            continue;
+        }
+        let value: Unknown<'_> = object.get_property(key)?;
         if let Some(value) = to_json(env, value, depth + 1)? {
-            map.insert(key, value);
+            map.insert(text(&key)?, value);
         }
     }
     Ok(map)

@@ -8,9 +8,9 @@
 
 use grant_engine::{Attr, Engine, Request, RequestError, RequestErrorKind, Value};
 use grant_syntax::chars::excerpt;
-use napi::bindgen_prelude::{Env, JsObjectValue, Object, Result, Unknown};
+use napi::bindgen_prelude::{Env, JsObjectValue, JsValue, Object, Result, Unknown};
 
-use crate::js::{Js, MAX_DEPTH, classify, keys};
+use crate::js::{Js, MAX_DEPTH, classify, classify_value, is_string, keys};
 use crate::quoted;
 
 /// How many characters of request text a message quotes (the engine's).
@@ -49,9 +49,6 @@ pub fn read(
         too_deep: false,
     };
     reader.request.set_tool(tool);
-    if let Some(ttl) = ttl {
-        reader.ttl(ttl)?;
-    }
     if let Some(attrs) = attrs {
         match classify(env, attrs)? {
             Js::Undefined | Js::Null => {}
@@ -61,6 +58,11 @@ pub fn read(
                 "`attrs` must be an object",
             )),
         }
+    }
+    // After `attrs`: errors come in the order of a request written
+    // `{tool, attrs, ttl}`, as `grant eval` reports that request's.
+    if let Some(ttl) = ttl {
+        reader.ttl(ttl)?;
     }
     // As the engine does for JSON: a request over the size limit, or
     // nested too deep, is denied with that one error.
@@ -153,17 +155,24 @@ impl Reader<'_> {
             return Ok(());
         }
         let outer = self.path.len();
-        for key in keys(object)? {
+        let (names, len) = keys(object)?;
+        for i in 0..len {
             if self.stop() {
                 break;
             }
-            self.grow(key.len() + 4);
+            let key: Unknown<'_> = names.get_element(i)?;
+            if !is_string(&key)? {
+                continue;
+            }
             self.path.truncate(outer);
             if outer > 0 {
                 self.path.push('.');
             }
-            self.path.push_str(&key);
-            let value: Unknown<'_> = object.get_named_property(&key)?;
+            let key_text = key.coerce_to_string()?.into_utf8()?;
+            let key_text = key_text.as_str()?;
+            self.grow(key_text.len() + 4);
+            self.path.push_str(key_text);
+            let value: Unknown<'_> = object.get_property(key)?;
             self.value(value, depth)?;
         }
         self.path.truncate(outer);
@@ -171,19 +180,27 @@ impl Reader<'_> {
     }
 
     fn value(&mut self, value: Unknown<'_>, depth: usize) -> Result<()> {
-        match classify(self.env, value)? {
+        // Only a declared attribute's value may be a Set: a group's
+        // object is not asked whether it is one.
+        let attr = self.engine.attr(self.path);
+        let js = if attr.is_some() {
+            classify_value(self.env, value)?
+        } else {
+            classify(self.env, value)?
+        };
+        match js {
             Js::Null => {
                 self.grow(4);
                 self.null();
             }
             Js::Bool(b) => {
                 self.grow(5);
-                self.assign(Value::Bool(b));
+                self.assign(attr, Value::Bool(b));
             }
             Js::Number(n) => {
                 self.grow(20);
                 match number(n) {
-                    Ok(i) => self.assign(Value::Int(i)),
+                    Ok(i) => self.assign(attr, Value::Int(i)),
                     Err(number) => {
                         let message =
                             format!("attribute `{}`: {}", self.shown(), number.describe());
@@ -194,14 +211,14 @@ impl Reader<'_> {
             Js::Str(s) => {
                 self.grow(s.len() + 2);
                 if !self.stop() {
-                    self.assign(Value::Str(&s));
+                    self.assign(attr, Value::Str(&s));
                 }
             }
-            Js::List(list) => self.list(&list)?,
+            Js::List(list) => self.list(attr, &list)?,
             Js::Object(object) => {
                 self.grow(2);
                 let path = self.path.as_str();
-                let declared = self.engine.attr(path).is_some();
+                let declared = attr.is_some();
                 if declared || !self.is_group(path) {
                     let shown = self.shown();
                     let error = if declared {
@@ -221,7 +238,7 @@ impl Reader<'_> {
             }
             other @ (Js::Undefined | Js::Other(_)) => {
                 self.grow(4);
-                if self.engine.attr(self.path).is_none() {
+                if attr.is_none() {
                     self.undeclared();
                 } else {
                     let message = format!(
@@ -236,7 +253,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn list(&mut self, list: &Object<'_>) -> Result<()> {
+    fn list(&mut self, attr: Option<Attr>, list: &Object<'_>) -> Result<()> {
         let limits = *self.engine.limits();
         let len = list.get_array_length()? as usize;
         self.grow(2 + len);
@@ -296,7 +313,7 @@ impl Reader<'_> {
                 Item::Str(s) => Value::Str(s),
             })
             .collect();
-        self.assign(Value::Set(&values));
+        self.assign(attr, Value::Set(&values));
         Ok(())
     }
 
@@ -325,8 +342,10 @@ impl Reader<'_> {
         self.error(RequestError::new(RequestErrorKind::GivenTwice, message));
     }
 
-    fn assign(&mut self, value: Value<'_>) {
-        let Some(attr) = self.engine.attr(self.path) else {
+    /// Sets the attribute at the current path (`attr`, looked up by the
+    /// caller) to `value`.
+    fn assign(&mut self, attr: Option<Attr>, value: Value<'_>) {
+        let Some(attr) = attr else {
             self.undeclared();
             return;
         };
