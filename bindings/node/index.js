@@ -199,7 +199,15 @@ class Engine {
   decide(request) {
     checkRequest(request);
     const extra = unknownField(request);
-    const text = native.decide(this.#id, request.tool, request.attrs, request.ttl, extra);
+    let text;
+    try {
+      text = native.decide(this.#id, request.tool, request.attrs, request.ttl, extra);
+    } catch (error) {
+      // Reading the request ran the caller's code (a getter, a Proxy, a
+      // Set's iterator) and it threw: deny, with what it threw.
+      const what = error instanceof Error ? error.message : String(error);
+      text = native.refused(this.#id, request.tool, `reading the request threw: ${what}`);
+    }
     return new Decision(text, this, request);
   }
 

@@ -186,6 +186,20 @@ pub fn decide(
     decider.decide_with(&env, &mut scratch, &tool, attrs, ttl, extra)
 }
 
+/// The deny of a request that could not be read: reading it threw (a
+/// getter or a Proxy of the caller's, a Set whose iterator throws). index.js
+/// asks for it when `decide` throws, so that a decision is still a deny
+/// with the error, never an exception.
+#[napi]
+pub fn refused(engine: u32, tool: String, message: String) -> Result<String> {
+    let decider = decider(engine)?;
+    let mut request = decider.engine.request();
+    request.set_tool(&tool);
+    request.refuse(RequestError::new(RequestErrorKind::Malformed, message));
+    serde_json::to_string(&decider.engine.decide(&request))
+        .map_err(|e| napi::Error::from_reason(format!("the decision did not serialize: {e}")))
+}
+
 /// Explains a request to engine `engine`: its decision rule by rule, as
 /// text.
 #[napi]

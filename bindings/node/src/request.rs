@@ -8,9 +8,9 @@
 
 use grant_engine::{Attr, Engine, Request, RequestError, RequestErrorKind, Value};
 use grant_syntax::chars::excerpt;
-use napi::bindgen_prelude::{Env, JsObjectValue, JsValue, Object, Result, Unknown};
+use napi::bindgen_prelude::{Env, JsObjectValue, Object, Result, Unknown};
 
-use crate::js::{Js, MAX_DEPTH, classify, classify_value, is_string, keys};
+use crate::js::{Js, MAX_DEPTH, classify, classify_value, keys};
 use crate::quoted;
 
 /// How many characters of request text a message quotes (the engine's).
@@ -160,18 +160,20 @@ impl Reader<'_> {
             if self.stop() {
                 break;
             }
-            let key: Unknown<'_> = names.get_element(i)?;
-            if !is_string(&key)? {
+            // A key read as a string fails only for a Symbol, which JSON
+            // has not: skipped. The key is then fetched again as a JS
+            // value to read the property by (one call, where making a
+            // JS string of the text again costs an internalization).
+            let Ok(key_text) = names.get_element::<String>(i) else {
                 continue;
-            }
+            };
+            let key: Unknown<'_> = names.get_element(i)?;
             self.path.truncate(outer);
             if outer > 0 {
                 self.path.push('.');
             }
-            let key_text = key.coerce_to_string()?.into_utf8()?;
-            let key_text = key_text.as_str()?;
             self.grow(key_text.len() + 4);
-            self.path.push_str(key_text);
+            self.path.push_str(&key_text);
             let value: Unknown<'_> = object.get_property(key)?;
             self.value(value, depth)?;
         }

@@ -52,6 +52,14 @@ test('wrong JS types deny with the attribute named', () => {
   denies([1], /`attrs` must be an object/);
 });
 
+test('a getter that throws denies, with what it threw', () => {
+  const attrs = { ...good };
+  Object.defineProperty(attrs, 'env', { enumerable: true, get() { throw new Error('boom'); } });
+  denies(attrs, /reading the request threw: boom/);
+  const proxy = new Proxy({}, { ownKeys() { throw new Error('no keys'); } });
+  denies(proxy, /reading the request threw: no keys/);
+});
+
 test('null leaves an attribute missing, as in JSON', () => {
   const decision = decide({ ...good, flag: null });
   assert.equal(decision.allowed, false);
