@@ -1,0 +1,342 @@
+//! The engine as JavaScript sees it: load a policy, decide requests.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::rc::Rc;
+
+use grant_engine::{
+    ConditionResult, DecisionEffect, Engine, Explanation, PolicyError, Request, RequestError,
+    RequestErrorKind, RuleStatus, Verdict,
+};
+use grant_syntax::chars::excerpt;
+use napi::bindgen_prelude::{Either, Env, Object, Result, Unknown};
+use napi_derive::napi;
+use serde_json::{Value as Json, json};
+
+use crate::request::{Scratch, read};
+
+/// A loaded policy. The JS object owns it; decisions go through
+/// [`decide`], a plain function that names the engine by its id: a class
+/// method call costs napi-rs an unwrap and a borrow registration (a global
+/// lock) each time, several times the cost of the call itself.
+#[napi]
+pub struct NativeEngine {
+    pub(crate) engine: Engine,
+    id: u32,
+}
+
+/// What deciding with one engine reuses: its request, its verdict, the
+/// reader's buffers. Decisions are made on the JS thread only.
+struct Decider {
+    engine: Engine,
+    scratch: RefCell<(Request, Verdict, Scratch)>,
+}
+
+thread_local! {
+    /// The engines of this JS thread, by id; an engine's slot is emptied
+    /// when its JS object is collected.
+    static DECIDERS: RefCell<Vec<Option<Rc<Decider>>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl NativeEngine {
+    pub(crate) fn new(engine: Engine) -> NativeEngine {
+        let decider = Rc::new(Decider {
+            scratch: RefCell::new((engine.request(), engine.verdict(), Scratch::default())),
+            engine: engine.clone(),
+        });
+        let id = DECIDERS.with_borrow_mut(|deciders| {
+            let free = deciders.iter().position(Option::is_none);
+            let at = free.unwrap_or(deciders.len());
+            if free.is_none() {
+                deciders.push(None);
+            }
+            if let Some(slot) = deciders.get_mut(at) {
+                *slot = Some(decider);
+            }
+            at as u32
+        });
+        NativeEngine { engine, id }
+    }
+}
+
+impl Drop for NativeEngine {
+    fn drop(&mut self) {
+        DECIDERS.with_borrow_mut(|deciders| {
+            if let Some(slot) = deciders.get_mut(self.id as usize) {
+                *slot = None;
+            }
+        });
+    }
+}
+
+/// Why a policy did not load, for the JS layer to throw as its error class.
+fn load_failure(path: Option<&str>, error: &PolicyError) -> Json {
+    match error {
+        PolicyError::Invalid {
+            sources,
+            diagnostics,
+        } => {
+            let diagnostics: Vec<Json> = diagnostics
+                .iter()
+                .map(|d| {
+                    let span = d.primary.span;
+                    let file = sources.get(span.file);
+                    let (line, column) = file.map_or((0, 0), |f| f.line_col(span.start));
+                    json!({
+                        "code": d.code.as_str(),
+                        "severity": d.severity.as_str(),
+                        "message": d.message,
+                        "file": file.map(|f| f.display.clone()),
+                        "line": line,
+                        "column": column,
+                    })
+                })
+                .collect();
+            json!({"kind": "policy", "message": error.report(false), "diagnostics": diagnostics, "path": path})
+        }
+        _ => {
+            json!({"kind": "load", "message": error.report(false), "diagnostics": [], "path": path})
+        }
+    }
+}
+
+/// Loads a policy file or directory: the engine, or why not.
+#[napi(
+    ts_return_type = "NativeEngine | { kind: 'enoent' | 'load' | 'policy'; message: string; path: string | null; diagnostics?: Array<{ code: string; severity: 'error' | 'warning'; message: string; file: string | null; line: number; column: number }> }"
+)]
+pub fn load_engine(path: String) -> Either<NativeEngine, Json> {
+    // The engine's load error keeps only a message; a missing path is told
+    // apart here, so that JS sees the usual ENOENT.
+    if let Err(error) = std::fs::metadata(Path::new(&path))
+        && error.kind() == std::io::ErrorKind::NotFound
+    {
+        return Either::B(json!({
+            "kind": "enoent",
+            "message": format!("ENOENT: no such file or directory, load policy '{path}'"),
+            "path": path,
+        }));
+    }
+    match Engine::from_path(&path) {
+        Ok(engine) => Either::A(NativeEngine::new(engine)),
+        Err(error) => Either::B(load_failure(Some(&path), &error)),
+    }
+}
+
+/// Builds an engine from the text of a one-file policy.
+#[napi(
+    ts_return_type = "NativeEngine | { kind: 'enoent' | 'load' | 'policy'; message: string; path: string | null; diagnostics?: Array<{ code: string; severity: 'error' | 'warning'; message: string; file: string | null; line: number; column: number }> }"
+)]
+pub fn engine_from_text(name: String, text: String) -> Either<NativeEngine, Json> {
+    match Engine::from_text(&name, &text) {
+        Ok(engine) => Either::A(NativeEngine::new(engine)),
+        Err(error) => Either::B(load_failure(None, &error)),
+    }
+}
+
+#[napi]
+impl NativeEngine {
+    #[napi(getter)]
+    pub fn policy_hash(&self) -> String {
+        self.engine.policy_hash().to_string()
+    }
+
+    /// The declared attribute paths, sorted.
+    #[napi]
+    pub fn attr_paths(&self) -> Vec<String> {
+        self.engine.attr_paths().map(str::to_string).collect()
+    }
+
+    /// The id [`decide`] and [`explain`] take.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+fn decider(id: u32) -> Result<Rc<Decider>> {
+    DECIDERS
+        .with_borrow(|deciders| deciders.get(id as usize).cloned().flatten())
+        .ok_or_else(|| napi::Error::from_reason(format!("no engine {id}: it was collected")))
+}
+
+/// Decides with engine `engine` (its id); the decision as the JSON
+/// `grant eval` prints.
+#[napi]
+pub fn decide(
+    env: Env,
+    engine: u32,
+    tool: String,
+    attrs: Option<Unknown<'_>>,
+    ttl: Option<Unknown<'_>>,
+    unknown_field: Option<String>,
+) -> Result<String> {
+    let decider = decider(engine)?;
+    let extra = unknown_field.as_deref();
+    // A decide re-entered from a getter the reader ran would find the
+    // scratch taken: it gets its own.
+    let Ok(mut scratch) = decider.scratch.try_borrow_mut() else {
+        let mut fresh = (
+            decider.engine.request(),
+            decider.engine.verdict(),
+            Scratch::default(),
+        );
+        return decider.decide_with(&env, &mut fresh, &tool, attrs, ttl, extra);
+    };
+    decider.decide_with(&env, &mut scratch, &tool, attrs, ttl, extra)
+}
+
+/// The deny of a request that could not be read: reading it threw (a
+/// getter or a Proxy of the caller's, a Set whose iterator throws). index.js
+/// asks for it when `decide` throws, so that a decision is still a deny
+/// with the error, never an exception.
+#[napi]
+pub fn refused(engine: u32, tool: String, message: String) -> Result<String> {
+    let decider = decider(engine)?;
+    let mut request = decider.engine.request();
+    request.set_tool(&tool);
+    request.refuse(RequestError::new(RequestErrorKind::Malformed, message));
+    serde_json::to_string(&decider.engine.decide(&request))
+        .map_err(|e| napi::Error::from_reason(format!("the decision did not serialize: {e}")))
+}
+
+/// Explains a request to engine `engine`: its decision rule by rule, as
+/// text.
+#[napi]
+pub fn explain(
+    env: Env,
+    engine: u32,
+    tool: String,
+    attrs: Option<Unknown<'_>>,
+    ttl: Option<Unknown<'_>>,
+    unknown_field: Option<String>,
+) -> Result<String> {
+    let decider = decider(engine)?;
+    let engine = &decider.engine;
+    let mut request = engine.request();
+    read(
+        &env,
+        engine,
+        &mut Scratch::default(),
+        &tool,
+        attrs,
+        ttl,
+        &mut request,
+    )?;
+    refuse_unknown(&mut request, unknown_field.as_deref());
+    Ok(render_explanation(engine, &engine.explain(&request)))
+}
+
+impl Decider {
+    fn decide_with(
+        &self,
+        env: &Env,
+        (request, verdict, scratch): &mut (Request, Verdict, Scratch),
+        tool: &str,
+        attrs: Option<Unknown<'_>>,
+        ttl: Option<Unknown<'_>>,
+        unknown_field: Option<&str>,
+    ) -> Result<String> {
+        read(env, &self.engine, scratch, tool, attrs, ttl, request)?;
+        refuse_unknown(request, unknown_field);
+        self.engine.decide_into(request, verdict);
+        serde_json::to_string(&verdict.to_decision())
+            .map_err(|e| napi::Error::from_reason(format!("the decision did not serialize: {e}")))
+    }
+}
+
+/// A request object with a key other than `tool`, `attrs` and `ttl` is
+/// malformed, as the same request in JSON is.
+fn refuse_unknown(request: &mut Request, field: Option<&str>) {
+    if let Some(field) = field {
+        request.refuse(RequestError::new(
+            RequestErrorKind::Malformed,
+            format!(
+                "unknown request field `{}` (a request has `tool`, `attrs` and `ttl`)",
+                excerpt(field, 64)
+            ),
+        ));
+    }
+}
+
+/// The baseline of the benchmark: a native call that takes the request
+/// object and does nothing with it.
+#[napi(js_name = "__noop")]
+pub fn noop(_request: Object<'_>) {}
+
+/// `Explanation` told compactly for people: the decision, then each rule
+/// whose pattern matches the tool, with its condition, the values it read
+/// and how it came out. (grant-cli's renderer, `grant eval --explain`,
+/// lives in the binary crate, out of a library's reach.)
+fn render_explanation(engine: &Engine, explanation: &Explanation) -> String {
+    let decision = &explanation.decision;
+    let mut out = String::new();
+    let effect = match decision.effect {
+        DecisionEffect::Allow => "ALLOW",
+        DecisionEffect::Deny => "DENY",
+    };
+    let tool = explanation.tool.as_deref().unwrap_or("(not evaluated)");
+    let _ = writeln!(out, "{effect} {tool}");
+    if let Some(ttl) = decision.ttl_seconds {
+        let _ = writeln!(out, "ttl       {}", grant_engine::format_duration(ttl));
+    }
+    if let Some(obligations) = &decision.obligations {
+        if let Some(uses) = obligations.uses {
+            let _ = writeln!(out, "uses      {uses}");
+        }
+        for group in &obligations.approvals {
+            let _ = writeln!(out, "approval  {group}");
+        }
+    }
+    for reason in &decision.reasons {
+        let _ = writeln!(out, "reason    {reason}");
+    }
+    for missing in &decision.missing {
+        let _ = writeln!(out, "missing   {missing}");
+    }
+    for error in &decision.errors {
+        let _ = writeln!(out, "error     {error}");
+    }
+    let _ = writeln!(out, "policy    {}", engine.policy_hash());
+    if explanation.tool.is_none() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n{} of {} rules match `{tool}`",
+        explanation.rules.len(),
+        explanation.policy_rules
+    );
+    for rule in &explanation.rules {
+        let info = &rule.rule;
+        let effect = match info.effect {
+            DecisionEffect::Allow => "allow",
+            DecisionEffect::Deny => "deny",
+        };
+        let status = match rule.status {
+            RuleStatus::Applies => "applies",
+            RuleStatus::DoesNotApply => "does not apply",
+            RuleStatus::NotEvaluated => "not evaluated",
+        };
+        let _ = writeln!(out, "\n  {effect} {} ({status})", info.id);
+        let _ = writeln!(out, "      at       {}:{}", info.file, info.line);
+        let _ = writeln!(
+            out,
+            "      when     {}",
+            info.condition.as_deref().unwrap_or("(always)")
+        );
+        for given in &rule.given {
+            let value = given.value.as_deref().unwrap_or("missing");
+            let _ = writeln!(out, "      given    {} = {value}", given.path);
+        }
+        if let Some(result) = rule.result {
+            let result = match result {
+                ConditionResult::True => "true",
+                ConditionResult::False => "false",
+                ConditionResult::Unknown => "unknown",
+            };
+            let _ = writeln!(out, "      result   {result}");
+        }
+    }
+    out
+}

@@ -1,0 +1,450 @@
+//! A decision request read straight from JavaScript values into the
+//! engine's typed [`Request`], by the rules grant-engine's JSON reader
+//! (crates/grant-engine/src/json.rs) reads request JSON: nested or dotted
+//! attribute paths, `null` for a missing attribute, arrays (and Sets) for
+//! sets, the same size limit and the same messages. What JSON cannot hold
+//! (undefined, BigInt, Symbol, functions) is an error of the attribute.
+//! Type checks are the engine's: values go to `Request::try_set`.
+
+use grant_engine::{Attr, Engine, Request, RequestError, RequestErrorKind, Value};
+use grant_syntax::chars::excerpt;
+use napi::bindgen_prelude::{Env, JsObjectValue, Object, Result, Unknown};
+
+use crate::js::{Js, MAX_DEPTH, classify, classify_value, keys};
+use crate::quoted;
+
+/// How many characters of request text a message quotes (the engine's).
+const EXCERPT_CHARS: usize = 64;
+
+/// What [`Reader`] keeps between requests, so that reading allocates
+/// nothing once grown.
+#[derive(Default)]
+pub struct Scratch {
+    path: String,
+    /// Attributes given as `null`: missing, but given.
+    nulls: Vec<Attr>,
+}
+
+/// Fills `request` (cleared first) from `tool`, `attrs` and `ttl`.
+pub fn read(
+    env: &Env,
+    engine: &Engine,
+    scratch: &mut Scratch,
+    tool: &str,
+    attrs: Option<Unknown<'_>>,
+    ttl: Option<Unknown<'_>>,
+    request: &mut Request,
+) -> Result<()> {
+    request.clear();
+    scratch.path.clear();
+    scratch.nulls.clear();
+    let mut reader = Reader {
+        env,
+        engine,
+        request,
+        path: &mut scratch.path,
+        nulls: &mut scratch.nulls,
+        size: tool.len() + 32,
+        over: false,
+        too_deep: false,
+    };
+    reader.request.set_tool(tool);
+    if let Some(attrs) = attrs {
+        match classify(env, attrs)? {
+            Js::Undefined | Js::Null => {}
+            Js::Object(object) => reader.object(&object, 1)?,
+            _ => reader.error(RequestError::new(
+                RequestErrorKind::Malformed,
+                "`attrs` must be an object",
+            )),
+        }
+    }
+    // After `attrs`: errors come in the order of a request written
+    // `{tool, attrs, ttl}`, as `grant eval` reports that request's.
+    if let Some(ttl) = ttl {
+        reader.ttl(ttl)?;
+    }
+    // As the engine does for JSON: a request over the size limit, or
+    // nested too deep, is denied with that one error.
+    if reader.over {
+        let error = engine.limits().json_too_large(reader.size);
+        request.clear();
+        request.set_tool(tool);
+        if let Some(error) = error {
+            request.refuse(error);
+        }
+    } else if reader.too_deep {
+        request.clear();
+        request.set_tool(tool);
+        request.refuse(RequestError::new(
+            RequestErrorKind::Malformed,
+            format!("malformed request: `attrs` nests objects more than {MAX_DEPTH} deep"),
+        ));
+    }
+    Ok(())
+}
+
+struct Reader<'a> {
+    env: &'a Env,
+    engine: &'a Engine,
+    request: &'a mut Request,
+    path: &'a mut String,
+    nulls: &'a mut Vec<Attr>,
+    /// The length the request would have as JSON text, near enough.
+    size: usize,
+    over: bool,
+    too_deep: bool,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, error: RequestError) {
+        self.request.refuse(error);
+    }
+
+    fn stop(&self) -> bool {
+        self.over || self.too_deep
+    }
+
+    fn grow(&mut self, bytes: usize) {
+        self.size += bytes;
+        if self.size > self.engine.limits().json_bytes {
+            self.over = true;
+        }
+    }
+
+    fn ttl(&mut self, ttl: Unknown<'_>) -> Result<()> {
+        let error = match classify(self.env, ttl)? {
+            Js::Undefined | Js::Null => return Ok(()),
+            Js::Number(n) => match number(n) {
+                Ok(i) => match u64::try_from(i) {
+                    Ok(seconds) => {
+                        self.request.set_ttl(seconds);
+                        return Ok(());
+                    }
+                    Err(_) => format!("`ttl` of {i} seconds is negative"),
+                },
+                Err(Number::Fraction(_)) => format!(
+                    "`ttl` expects a duration string or integer seconds, found {}",
+                    "a fractional number"
+                ),
+                Err(other) => format!("`ttl`: {}", other.describe()),
+            },
+            Js::Str(s) => match grant_engine::parse_duration(&s) {
+                Ok(seconds) => {
+                    self.request.set_ttl(seconds);
+                    return Ok(());
+                }
+                Err(_) => format!(
+                    "`ttl` expects a duration such as \"90s\" or \"1h30m\", found {}",
+                    quoted(&s)
+                ),
+            },
+            other => format!(
+                "`ttl` expects a duration string or integer seconds, found {}",
+                other.describe()
+            ),
+        };
+        self.error(RequestError::new(RequestErrorKind::Ttl, error));
+        Ok(())
+    }
+
+    /// The `attrs` object, or an object nested in it, at `depth`.
+    fn object(&mut self, object: &Object<'_>, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            self.too_deep = true;
+            return Ok(());
+        }
+        let outer = self.path.len();
+        let (names, len) = keys(object)?;
+        for i in 0..len {
+            if self.stop() {
+                break;
+            }
+            // A key read as a string fails only for a Symbol, which JSON
+            // has not: skipped. The key is then fetched again as a JS
+            // value to read the property by (one call, where making a
+            // JS string of the text again costs an internalization).
+            let Ok(key_text) = names.get_element::<String>(i) else {
+                continue;
+            };
+            let key: Unknown<'_> = names.get_element(i)?;
+            self.path.truncate(outer);
+            if outer > 0 {
+                self.path.push('.');
+            }
+            self.grow(key_text.len() + 4);
+            self.path.push_str(&key_text);
+            let value: Unknown<'_> = object.get_property(key)?;
+            self.value(value, depth)?;
+        }
+        self.path.truncate(outer);
+        Ok(())
+    }
+
+    fn value(&mut self, value: Unknown<'_>, depth: usize) -> Result<()> {
+        // Only a declared attribute's value may be a Set: a group's
+        // object is not asked whether it is one.
+        let attr = self.engine.attr(self.path);
+        let js = if attr.is_some() {
+            classify_value(self.env, value)?
+        } else {
+            classify(self.env, value)?
+        };
+        match js {
+            Js::Null => {
+                self.grow(4);
+                self.null();
+            }
+            Js::Bool(b) => {
+                self.grow(5);
+                self.assign(attr, Value::Bool(b));
+            }
+            Js::Number(n) => {
+                self.grow(20);
+                match number(n) {
+                    Ok(i) => self.assign(attr, Value::Int(i)),
+                    Err(number) => {
+                        let message =
+                            format!("attribute `{}`: {}", self.shown(), number.describe());
+                        self.error(RequestError::new(RequestErrorKind::Value, message));
+                    }
+                }
+            }
+            Js::Str(s) => {
+                self.grow(s.len() + 2);
+                if !self.stop() {
+                    self.assign(attr, Value::Str(&s));
+                }
+            }
+            Js::List(list) => self.list(attr, &list)?,
+            Js::Object(object) => {
+                self.grow(2);
+                let path = self.path.as_str();
+                let declared = attr.is_some();
+                if declared || !self.is_group(path) {
+                    let shown = self.shown();
+                    let error = if declared {
+                        RequestError::new(
+                            RequestErrorKind::Value,
+                            format!("attribute `{shown}` expects a value, found an object"),
+                        )
+                    } else {
+                        RequestError::new(
+                            RequestErrorKind::Undeclared,
+                            format!("no declared attribute starts with `{shown}.`"),
+                        )
+                    };
+                    self.error(error);
+                }
+                self.object(&object, depth + 1)?;
+            }
+            other @ (Js::Undefined | Js::Other(_)) => {
+                self.grow(4);
+                if attr.is_none() {
+                    self.undeclared();
+                } else {
+                    let message = format!(
+                        "attribute `{}`: {} is not a value Grant reads (booleans, integer numbers, strings, and arrays or Sets of them)",
+                        self.shown(),
+                        other.describe()
+                    );
+                    self.error(RequestError::new(RequestErrorKind::Value, message));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, attr: Option<Attr>, list: &Object<'_>) -> Result<()> {
+        let limits = *self.engine.limits();
+        let len = list.get_array_length()? as usize;
+        self.grow(2 + len);
+        if len > limits.set_elements {
+            let message = format!(
+                "attribute `{}` has a set of {len} elements, over the limit of {}",
+                self.shown(),
+                limits.set_elements
+            );
+            self.error(RequestError::new(RequestErrorKind::TooLarge, message));
+            return Ok(());
+        }
+        let mut items: Vec<Item> = Vec::with_capacity(len);
+        for i in 0..len {
+            if self.stop() {
+                return Ok(());
+            }
+            let item: Unknown<'_> = list.get_element(i as u32)?;
+            let item = match classify(self.env, item)? {
+                Js::Bool(b) => {
+                    self.grow(5);
+                    Item::Bool(b)
+                }
+                Js::Number(n) => {
+                    self.grow(20);
+                    match number(n) {
+                        Ok(i) => Item::Int(i),
+                        Err(number) => {
+                            let found = match number {
+                                Number::Fraction(_) => "a fractional number".to_string(),
+                                other => other.describe(),
+                            };
+                            self.not_in_set(&found);
+                            return Ok(());
+                        }
+                    }
+                }
+                Js::Str(s) => {
+                    self.grow(s.len() + 2);
+                    Item::Str(s)
+                }
+                other => {
+                    self.not_in_set(&other.describe());
+                    return Ok(());
+                }
+            };
+            items.push(item);
+        }
+        if self.stop() {
+            return Ok(());
+        }
+        let values: Vec<Value<'_>> = items
+            .iter()
+            .map(|item| match item {
+                Item::Bool(b) => Value::Bool(*b),
+                Item::Int(i) => Value::Int(*i),
+                Item::Str(s) => Value::Str(s),
+            })
+            .collect();
+        self.assign(attr, Value::Set(&values));
+        Ok(())
+    }
+
+    fn not_in_set(&mut self, found: &str) {
+        let message = format!(
+            "attribute `{}`: a set holds strings, integers and booleans, found {found}",
+            self.shown()
+        );
+        self.error(RequestError::new(RequestErrorKind::Value, message));
+    }
+
+    fn shown(&self) -> String {
+        excerpt(self.path, EXCERPT_CHARS).into_owned()
+    }
+
+    fn undeclared(&mut self) {
+        let message = format!("attribute `{}` is not declared by the policy", self.shown());
+        self.error(RequestError::new(RequestErrorKind::Undeclared, message));
+    }
+
+    fn given_twice(&mut self, path: &str) {
+        let message = format!(
+            "attribute `{}` is given twice",
+            excerpt(path, EXCERPT_CHARS)
+        );
+        self.error(RequestError::new(RequestErrorKind::GivenTwice, message));
+    }
+
+    /// Sets the attribute at the current path (`attr`, looked up by the
+    /// caller) to `value`.
+    fn assign(&mut self, attr: Option<Attr>, value: Value<'_>) {
+        let Some(attr) = attr else {
+            self.undeclared();
+            return;
+        };
+        if self.nulls.contains(&attr) {
+            let path = self.path.clone();
+            self.given_twice(&path);
+            return;
+        }
+        // The engine records the error itself (a wrong type, a second
+        // value, a value over a limit): the request is then denied with it.
+        let _ = self.request.try_set(attr, value);
+    }
+
+    /// `null`, like an absent key, leaves the attribute missing (every
+    /// attribute of a group, for a group), and still counts as given.
+    fn null(&mut self) {
+        if let Some(attr) = self.engine.attr(self.path) {
+            let path = self.path.clone();
+            self.null_of(attr, &path);
+            return;
+        }
+        let group = format!("{}.", self.path);
+        let under: Vec<String> = self
+            .engine
+            .attr_paths()
+            .filter(|p| p.starts_with(&group))
+            .map(str::to_string)
+            .collect();
+        if under.is_empty() {
+            self.undeclared();
+        }
+        for path in under {
+            if let Some(attr) = self.engine.attr(&path)
+                && !self.null_of(attr, &path)
+            {
+                break;
+            }
+        }
+    }
+
+    fn null_of(&mut self, attr: Attr, path: &str) -> bool {
+        if self.request.get(attr).is_some() || self.nulls.contains(&attr) {
+            self.given_twice(path);
+            return false;
+        }
+        self.nulls.push(attr);
+        true
+    }
+
+    fn is_group(&self, path: &str) -> bool {
+        let mut paths = self.engine.attr_paths();
+        paths.any(|p| {
+            p.len() > path.len() && p.starts_with(path) && p.as_bytes()[path.len()] == b'.'
+        })
+    }
+}
+
+enum Item {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+/// A JavaScript number that is not a 64-bit integer, told as the engine
+/// tells a JSON number (json.rs `Number`).
+#[derive(Clone, Copy)]
+pub enum Number {
+    Fraction(f64),
+    Below,
+    Above,
+}
+
+const RANGE: &str = "out of range (Grant's integers are 64-bit)";
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
+impl Number {
+    pub fn describe(self) -> String {
+        match self {
+            Number::Fraction(v) => {
+                format!("{v} is not an integer (Grant has no fractional numbers)")
+            }
+            Number::Below => format!("the number is below {}: {RANGE}", i64::MIN),
+            Number::Above => format!("the number is above {}: {RANGE}", i64::MAX),
+        }
+    }
+}
+
+/// A number as a 64-bit integer, or why it is not one.
+pub fn number(v: f64) -> std::result::Result<i64, Number> {
+    if v <= -TWO_TO_63 {
+        Err(Number::Below)
+    } else if v >= TWO_TO_63 {
+        Err(Number::Above)
+    } else if v.fract() != 0.0 || v.is_nan() {
+        Err(Number::Fraction(v))
+    } else {
+        // In range and whole, so the cast is exact.
+        Ok(v as i64)
+    }
+}
