@@ -132,6 +132,19 @@ impl PyEngine {
         Ok(PyDecision::decided(self.engine.clone(), request, verdict))
     }
 
+    /// Decides a request given as JSON text, by the engine's own JSON
+    /// reader: the reference the binding's tests hold `decide` to.
+    fn decide_json(&self, py: Python<'_>, json: &str) -> PyDecision {
+        let mut request = self.engine.request();
+        let engine = &self.engine;
+        let mut verdict = engine.verdict();
+        py.detach(|| {
+            engine.read_json(json, &mut request);
+            engine.decide_into(&request, &mut verdict);
+        });
+        PyDecision::decided(self.engine.clone(), request, verdict)
+    }
+
     fn __repr__(&self) -> String {
         format!("Engine(policy_hash={:?})", self.engine.policy_hash())
     }

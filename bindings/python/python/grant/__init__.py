@@ -331,7 +331,7 @@ class Ledger:
 
     def timeline(self, task_id: Union[str, Task]) -> List[Dict[str, Any]]:
         """The audit events of a task and its sub-tasks, in order, as dicts
-        (``seq``, ``type``, ``at``, ``actor``, ``task_id``, ``grant_id``,
+        (``seq``, ``type``, ``time``, ``actor``, ``task_id``, ``grant_id``,
         ``tool``, ``decision``, ...: the fields that apply)."""
         return self._native.timeline(_id(task_id, "task_id"))
 
@@ -368,6 +368,8 @@ class guard:
         self.ledger = ledger
         self.tool = tool
         self.arguments = arguments
+        #: The admission of the most recent allowed call (on any thread), for logging.
+        self.last_admission: Optional[Admission] = None
         self._native = ledger._native.guard(_id(task, "task_id"), agent, attrs)
 
     @property
@@ -387,7 +389,9 @@ class guard:
         outcome = self._native.admit(tool, arguments)
         kind = outcome.pop("kind")
         if kind == "allowed":
-            return Admission(outcome)
+            admission = Admission(outcome)
+            self.last_admission = admission
+            return admission
         if kind == "pending":
             raise ApprovalPending(outcome["grant_id"], outcome["approvals"], outcome["expires_at"])
         if kind == "use_refused":
