@@ -25,7 +25,7 @@ import asyncio
 import functools
 import inspect
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from ._errors import (
     ApprovalPending,
@@ -107,7 +107,7 @@ class Record(Mapping[str, Any]):
         shown = ", ".join(f"{k}={v!r}" for k, v in self._fields.items() if k in self._shown)
         return f"{type(self).__name__}({shown})"
 
-    _shown: tuple = ()
+    _shown: Tuple[str, ...] = ()
 
 
 class Grant(Record):
@@ -150,8 +150,9 @@ def _id(value: Any, field: str) -> str:
     """An id given as itself or as the record that holds it."""
     if isinstance(value, str):
         return value
-    if isinstance(value, Record) and field in value:
-        return value[field]
+    if isinstance(value, Record) and isinstance(value.get(field), str):
+        found: str = value[field]
+        return found
     raise TypeError(f"expected a {field} (str) or a record with one, not {type(value).__name__}")
 
 
@@ -182,7 +183,7 @@ class Ledger:
 
     __slots__ = ("_native", "engine")
 
-    def __init__(self, native: Any, engine: Engine) -> None:
+    def __init__(self, native: _native.Ledger, engine: Engine) -> None:
         self._native = native
         self.engine = engine
 
@@ -297,17 +298,14 @@ class Ledger:
         """Revokes one grant, a task (its grants and sub-tasks) or an agent
         (its open tasks; with ``block`` its new tasks too, until
         ``unblock``). Returns ``{"revoked": [...], "ended": [...]}``."""
-        targets = [
-            (kind, value)
-            for kind, value in (("grant", grant_id), ("task", task_id), ("agent", agent))
-            if value is not None
-        ]
-        if len(targets) != 1:
+        given = [value for value in (grant_id, task_id, agent) if value is not None]
+        if len(given) != 1:
             raise TypeError("revoke names exactly one of grant_id, task_id or agent")
-        kind, value = targets[0]
-        field = {"grant": "grant_id", "task": "task_id", "agent": "agent"}[kind]
-        target = value if kind == "agent" else _id(value, field)
-        return self._native.revoke(kind, target, reason, block)
+        if grant_id is not None:
+            return self._native.revoke("grant", _id(grant_id, "grant_id"), reason, block)
+        if task_id is not None:
+            return self._native.revoke("task", _id(task_id, "task_id"), reason, block)
+        return self._native.revoke("agent", _id(agent, "agent"), reason, block)
 
     def unblock(self, agent: str) -> bool:
         """Lets a blocked agent open tasks again; whether it was blocked."""
