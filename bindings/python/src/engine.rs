@@ -307,6 +307,15 @@ impl PyDecision {
         }
     }
 
+    /// Refused: `if decision:` reading as "allowed" (or, by Python's
+    /// default, always true) is the kind of slip a policy check must not
+    /// allow. Test `decision.allowed`.
+    fn __bool__(&self) -> PyResult<bool> {
+        Err(PyTypeError::new_err(
+            "a Decision has no truth value: test `decision.allowed`",
+        ))
+    }
+
     fn __repr__(&self) -> String {
         let decision = self.full();
         let mut text = format!("Decision(effect={:?}", self.effect());

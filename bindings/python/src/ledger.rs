@@ -477,15 +477,11 @@ impl PyLedger {
             None => Ok(serde_json::Map::new()),
             Some(attrs) => map_to_json(&attrs, &mut String::new(), 2),
         };
-        let arg_roots = {
-            let mut roots: Vec<String> = engine
-                .attr_paths()
-                .filter_map(|path| path.strip_prefix("args."))
-                .map(|rest| rest.split('.').next().unwrap_or(rest).to_string())
-                .collect();
-            roots.dedup();
-            roots
-        };
+        let arg_paths = engine
+            .attr_paths()
+            .filter_map(|path| path.strip_prefix("args."))
+            .map(|rest| rest.split('.').map(str::to_string).collect())
+            .collect();
         let (guard, fixed_error) = match fixed {
             Ok(fixed) => (
                 Guard::new(ledger, task_id, agent, &this.actor).with_attrs(fixed),
@@ -497,7 +493,7 @@ impl PyLedger {
             guard: Arc::new(guard),
             ledger: slf.clone().unbind(),
             engine,
-            arg_roots,
+            arg_paths,
             fixed_error,
         })
     }
@@ -515,9 +511,11 @@ pub struct PyGuard {
     guard: Arc<Guard>,
     ledger: Py<PyLedger>,
     engine: Engine,
-    /// The argument names the policy reads (`limit` for `args.limit`):
-    /// only those are converted.
-    arg_roots: Vec<String>,
+    /// The keys of the `args.*` attributes the policy declares (`item`,
+    /// `kind` for `args.item.kind`): only the values at those paths are
+    /// converted, so that arguments the policy does not read (a client
+    /// object, bytes) never matter.
+    arg_paths: Vec<Vec<String>>,
     /// Why the guard's fixed attributes could not be read: every call is
     /// denied with it.
     fixed_error: Option<RequestError>,
@@ -559,15 +557,13 @@ impl PyGuard {
         }
         let mut read = serde_json::Map::new();
         if let Some(arguments) = attrs_dict(arguments)? {
-            for root in &self.arg_roots {
-                let Some(value) = arguments.get_item(root)? else {
+            for keys in &self.arg_paths {
+                let Some(value) = value_at(&arguments, keys)? else {
                     continue;
                 };
-                let mut path = format!("args.{root}");
-                match to_json(&value, &mut path, 3) {
-                    Ok(json) => {
-                        read.insert(root.clone(), json);
-                    }
+                let mut path = format!("args.{}", keys.join("."));
+                match to_json(&value, &mut path, 2 + keys.len()) {
+                    Ok(json) => insert_at(&mut read, keys, json),
                     Err(error) => return denied(refused(&self.engine, &tool, error)),
                 }
             }
@@ -618,4 +614,53 @@ impl PyGuard {
     fn forget(&self) {
         self.guard.forget();
     }
+}
+
+/// The value at `keys` under a call's arguments, through nested mappings;
+/// `None` where the path is absent.
+fn value_at<'py>(
+    arguments: &Bound<'py, PyDict>,
+    keys: &[String],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some((last, through)) = keys.split_last() else {
+        return Ok(None);
+    };
+    let mut at = arguments.clone();
+    for key in through {
+        let Some(inner) = at.get_item(key)? else {
+            return Ok(None);
+        };
+        // A value that is not a mapping holds no deeper path: the guard
+        // reads nothing there (as grant_ledger::Guard::call_attrs does).
+        let Ok(Some(inner)) = attrs_dict(Some(&inner)) else {
+            return Ok(None);
+        };
+        at = inner;
+    }
+    at.get_item(last)
+}
+
+/// Puts `value` at `keys` in `map`, making the objects on the way.
+fn insert_at(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    keys: &[String],
+    value: serde_json::Value,
+) {
+    let Some((last, through)) = keys.split_last() else {
+        return;
+    };
+    let mut at = map;
+    for key in through {
+        let entry = at
+            .entry(key.clone())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if !entry.is_object() {
+            *entry = serde_json::Value::Object(serde_json::Map::new());
+        }
+        let serde_json::Value::Object(inner) = entry else {
+            return;
+        };
+        at = inner;
+    }
+    at.insert(last.clone(), value);
 }

@@ -255,6 +255,8 @@ def test_from_text_raises_policy_error_too():
 def test_decision_fields_and_explain(engine):
     decision = engine.decide("db.read", {"sensitivity": "internal", "task": {"approved": True}})
     assert decision.allowed and bool(decision.rules)
+    with pytest.raises(TypeError, match="test `decision.allowed`"):
+        bool(decision)
     assert decision.rules[0]["effect"] == "allow"
     assert decision.obligations == {"uses": None, "approvals": []}
     assert decision.decision_id is None

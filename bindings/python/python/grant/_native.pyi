@@ -73,8 +73,12 @@ class Engine:
 
 class Decision:
     """A decision, as ``grant eval`` prints it. Fields are built on first
-    access; the object is immutable. It has no truth value of its own
-    beyond Python's default (always true): test ``allowed``."""
+    access; the object is immutable. It has no truth value: ``bool(decision)``
+    raises ``TypeError`` (``if decision:`` would read as "allowed"); test
+    ``allowed``."""
+
+    def __bool__(self) -> bool:
+        """Raises ``TypeError``: test ``allowed``."""
 
     @property
     def allowed(self) -> bool: ...
