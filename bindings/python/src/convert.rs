@@ -194,18 +194,14 @@ pub(crate) fn read_request(
 ) {
     request.clear();
     request.set_tool(tool);
-    let mut ttl_len = 0;
-    if let Some(ttl) = ttl.filter(|t| !t.is_none()) {
-        ttl_len = read_ttl(ttl, request);
-    }
     let limit = engine.limits().json_bytes;
     let mut reader = Reader {
         engine,
         shape,
         request,
         nulls: Vec::new(),
-        // What read_parts counts besides `attrs`: the tool, the ttl and 32.
-        size: tool.len() + ttl_len + 32,
+        // What read_parts counts besides `attrs` and the ttl: the tool and 32.
+        size: tool.len() + 32,
         limit,
         too_deep: None,
     };
@@ -217,7 +213,13 @@ pub(crate) fn read_request(
         // `attrs` absent: read_parts still counts an empty object.
         None => reader.size += 2,
     }
-    let (size, too_deep) = (reader.size, reader.too_deep.take());
+    let (mut size, too_deep) = (reader.size, reader.too_deep.take());
+    // The ttl after `attrs`, in the order of the spec's request shape
+    // (`tool`, `attrs`, `ttl`): its errors follow theirs, as `grant eval`
+    // reports a request file written in that order.
+    if let Some(ttl) = ttl.filter(|t| !t.is_none()) {
+        size += read_ttl(ttl, request);
+    }
     if size > limit {
         request.clear();
         if let Some(error) = engine.limits().json_too_large(size) {
