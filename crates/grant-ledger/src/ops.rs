@@ -982,7 +982,10 @@ pub(crate) fn end_task(ctx: &mut Ctx<'_>, task_id: &str) -> Result<Revoked, Ledg
     Ok(done)
 }
 
-/// Revokes `grant` if live, and every grant it caps, transitively.
+/// Revokes `grant` if live, and every grant it caps, transitively. A grant
+/// already past `expires_at` that no sweep has reached yet is not revoked
+/// (it was no longer usable): its `grant.expired` is written now, as the
+/// sweep would, so the trail never shows an expired grant as revoked.
 fn revoke_grant_tree(
     ctx: &mut Ctx<'_>,
     grant: Grant,
@@ -998,7 +1001,9 @@ fn revoke_grant_tree(
                 "a grant tree of over a million grants".to_string(),
             ));
         }
-        if grant.state.is_live() {
+        if grant.state.is_live() && grant.expires_at <= ctx.now {
+            expire(ctx, &grant)?;
+        } else if grant.state.is_live() {
             let mut event = grant_event(ctx, EventType::GrantRevoked, &grant);
             event.reason = Some(reason.to_string());
             event.credential_refs = Some(grant.credential_refs());
@@ -1040,6 +1045,14 @@ fn end_task_tree(
     Ok(())
 }
 
+/// Records that a live `grant` passed its `expires_at`.
+fn expire(ctx: &mut Ctx<'_>, grant: &Grant) -> Result<(), LedgerError> {
+    let mut event = grant_event(ctx, EventType::GrantExpired, grant);
+    event.expires_at = Some(grant.expires_at);
+    event.credential_refs = Some(grant.credential_refs());
+    ctx.emit(event).map(|_| ())
+}
+
 /// How many rows one sweep transaction handles, so a backlog is worked off
 /// in bounded steps.
 pub const SWEEP_BATCH: usize = 512;
@@ -1055,10 +1068,7 @@ pub(crate) fn sweep(ctx: &mut Ctx<'_>, swept: &mut Swept) -> Result<bool, Ledger
         if !grant.state.is_live() || grant.expires_at > now {
             continue;
         }
-        let mut event = grant_event(ctx, EventType::GrantExpired, &grant);
-        event.expires_at = Some(grant.expires_at);
-        event.credential_refs = Some(grant.credential_refs());
-        ctx.emit(event)?;
+        expire(ctx, &grant)?;
         swept.expired.push(grant.grant_id);
     }
     let due = ctx.tx.due_tasks(now, SWEEP_BATCH)?;

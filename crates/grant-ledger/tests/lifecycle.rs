@@ -815,3 +815,38 @@ fn a_preview_decides_as_the_request_would_and_writes_nothing() {
         assert_eq!(strip(&preview), strip(&answer.decision), "{request:?}");
     }
 }
+
+#[test]
+fn ending_a_task_records_an_unswept_expired_grant_as_expired_not_revoked() {
+    let f = Fixture::memory();
+    let task = f.open("spiffe://prod/support", None);
+    let expired = f.issue(&task, "db.read", json!({"sensitivity": "internal"}));
+    f.clock.advance_secs(expired.ttl_seconds);
+    let live = f.issue(&task, "db.read", json!({"sensitivity": "internal"}));
+    let ended = f.ledger.end_task("issuer", &task.task_id).unwrap();
+    assert_eq!(ended.revoked, [live.grant_id.clone()]);
+    let mut trail: Vec<(String, Option<String>)> = f
+        .ledger
+        .timeline(&task.task_id)
+        .unwrap()
+        .into_iter()
+        .skip(3)
+        .map(|e| (e.kind.as_str().to_string(), e.grant_id))
+        .collect();
+    // The task's grants are visited in the store's order.
+    trail[..2].sort();
+    assert_eq!(
+        trail,
+        [
+            ("grant.expired".to_string(), Some(expired.grant_id.clone())),
+            ("grant.revoked".to_string(), Some(live.grant_id.clone())),
+            ("task.ended".to_string(), None),
+        ]
+    );
+    assert_eq!(
+        f.ledger.grant(&expired.grant_id).unwrap().state,
+        GrantState::Expired
+    );
+    // The sweep finds nothing left to expire: one `grant.expired` per grant.
+    assert!(f.ledger.sweep().unwrap().expired.is_empty());
+}
