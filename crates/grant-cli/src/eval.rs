@@ -8,9 +8,9 @@ use grant_engine::{Engine, Request, Verdict};
 use grant_syntax::chars::printable;
 
 use crate::Exit;
-use crate::explain::Explainer;
 use crate::output::{ColorChoice, Format, write_failed};
 use crate::policy;
+use grant_engine::Explainer;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -86,7 +86,7 @@ pub fn run(args: &EvalArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> E
             (false, _) => None,
             (true, Format::Human) => Some(Explain::Human(Explainer::new(
                 &engine,
-                &args.policy,
+                &args.policy.display().to_string(),
                 args.color.enabled(),
             ))),
             (true, Format::Json) => Some(Explain::Json),

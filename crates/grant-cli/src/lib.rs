@@ -8,7 +8,6 @@ mod audit;
 mod bundle;
 mod check;
 mod eval;
-mod explain;
 mod fmt;
 mod inspect;
 mod keygen;

@@ -56,6 +56,7 @@
 
 mod decision;
 mod explain;
+mod explain_text;
 mod hash;
 mod json;
 mod limits;
@@ -72,6 +73,7 @@ use grant_compile::program::SlotId;
 
 pub use decision::{DecidingRule, Decision, DecisionEffect, Obligations, Verdict};
 pub use explain::{ConditionResult, ExplainedRule, Explanation, GivenValue, RuleInfo, RuleStatus};
+pub use explain_text::Explainer;
 pub use grant_syntax::diagnostic::Label;
 /// Durations as the language writes them (`90s`, `1h30m`): ttls, and the
 /// settings of the tools built on the engine.

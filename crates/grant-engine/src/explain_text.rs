@@ -1,5 +1,6 @@
-//! `grant eval --explain`: a decision told for the people who review
-//! policies, rendered from the engine's [`Explanation`]. The decision, then
+//! A decision told for the people who review policies (`grant eval
+//! --explain`, the bindings' `explain()`), rendered from the engine's
+//! [`Explanation`]. The decision, then
 //! every rule whose pattern matches the tool: where it is, its condition as
 //! written, the request values it reads, how it came out in three-valued
 //! logic, and whether it applied. Rules whose pattern does not match are
@@ -12,15 +13,10 @@
 
 use grant_syntax::parser::format_duration;
 use std::io::{self, Write};
-use std::path::Path;
 
-use grant_engine::{
-    ConditionResult, DecisionEffect, Engine, ExplainedRule, Explanation, RuleStatus,
-};
+use crate::{ConditionResult, DecisionEffect, Engine, ExplainedRule, Explanation, RuleStatus};
 use grant_syntax::chars::printable;
 use grant_syntax::render::{Paint, Style};
-
-use crate::output::count;
 
 /// Width of the label column (`at`, `when`, `result`, ...) in a rule block.
 const LABEL: usize = 9;
@@ -36,12 +32,22 @@ pub struct Explainer<'e> {
 }
 
 impl<'e> Explainer<'e> {
-    pub fn new(engine: &'e Engine, policy: &Path, color: bool) -> Explainer<'e> {
+    /// An explainer of `engine`'s decisions; `policy` names where the
+    /// policy came from (a path), `color` asks for ANSI colour.
+    pub fn new(engine: &'e Engine, policy: &str, color: bool) -> Explainer<'e> {
         Explainer {
             engine,
-            policy: printable(&policy.display().to_string()).into_owned(),
+            policy: printable(policy).into_owned(),
             paint: Paint(color),
         }
+    }
+
+    /// [`Explainer::write`] into a string.
+    pub fn render(&self, label: Option<&str>, explanation: &Explanation) -> String {
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = self.write(&mut out, label, explanation);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Writes `explanation`, headed by `label`, where its request came from.
@@ -350,4 +356,13 @@ fn applying_allows(explanation: &Explanation) -> impl Iterator<Item = &Explained
         .rules
         .iter()
         .filter(|r| r.rule.effect == DecisionEffect::Allow && r.status == RuleStatus::Applies)
+}
+
+/// `1 rule`, `2 rules`.
+fn count(n: usize, singular: &str, plural: &str) -> String {
+    if n == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{n} {plural}")
+    }
 }
