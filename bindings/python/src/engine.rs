@@ -4,10 +4,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use grant_engine::{
-    ConditionResult, Decision, DecisionEffect, Engine, Explanation, PolicyError, Request,
-    RuleStatus, Verdict, format_duration,
-};
+use grant_engine::{Decision, Engine, Explainer, PolicyError, Request, Verdict, format_duration};
 use pyo3::exceptions::{PyFileNotFoundError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyMapping, PyString};
@@ -299,10 +296,10 @@ impl PyDecision {
     /// How the decision came out, rule by rule, as text for people.
     fn explain(&self, py: Python<'_>) -> String {
         match &self.source {
-            Source::Decided(decided) => {
-                let explanation = py.detach(|| decided.engine.explain(&decided.request));
-                render_explanation(&explanation)
-            }
+            Source::Decided(decided) => py.detach(|| {
+                let explanation = decided.engine.explain(&decided.request);
+                Explainer::of(&decided.engine, false).render(None, &explanation)
+            }),
             Source::Given(decision) => render_decision(decision, self.decision_id.as_deref()),
         }
     }
@@ -366,58 +363,5 @@ fn render_decision(decision: &Decision, decision_id: Option<&str>) -> String {
         let _ = writeln!(out, "missing   {}", decision.missing.join(", "));
     }
     let _ = writeln!(out, "policy    {}", decision.policy_hash);
-    out
-}
-
-/// A compact rendering of an [`Explanation`]: `grant eval --explain`'s
-/// renderer lives in the CLI crate, so this one tells the same facts in
-/// fewer columns.
-fn render_explanation(explanation: &Explanation) -> String {
-    let mut out = render_decision(&explanation.decision, None);
-    let Some(tool) = &explanation.tool else {
-        return out;
-    };
-    let _ = writeln!(
-        out,
-        "\ntool `{tool}`: {} of {} rules match",
-        explanation.rules.len(),
-        explanation.policy_rules
-    );
-    for rule in &explanation.rules {
-        let info = &rule.rule;
-        let effect = match info.effect {
-            DecisionEffect::Allow => "allow",
-            DecisionEffect::Deny => "deny",
-        };
-        let status = match rule.status {
-            RuleStatus::Applies => "applies",
-            RuleStatus::DoesNotApply => "does not apply",
-            RuleStatus::NotEvaluated => "not evaluated",
-        };
-        let _ = writeln!(
-            out,
-            "\n{effect} {} ({}:{}): {status}",
-            info.id, info.file, info.line
-        );
-        if let Some(condition) = &info.condition {
-            let result = match rule.result {
-                Some(ConditionResult::True) => " -> true",
-                Some(ConditionResult::False) => " -> false",
-                Some(ConditionResult::Unknown) => " -> unknown",
-                None => "",
-            };
-            let _ = writeln!(out, "  when    {condition}{result}");
-        }
-        for given in &rule.given {
-            let value = given.value.as_deref().unwrap_or("(missing)");
-            let _ = writeln!(out, "  given   {} = {value}", given.path);
-        }
-        if !rule.missing.is_empty() {
-            let _ = writeln!(out, "  missing {}", rule.missing.join(", "));
-        }
-        if let Some(reason) = info.annotations.get("reason") {
-            let _ = writeln!(out, "  reason  {reason}");
-        }
-    }
     out
 }

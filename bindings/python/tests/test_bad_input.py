@@ -261,9 +261,13 @@ def test_decision_fields_and_explain(engine):
     assert decision.obligations == {"uses": None, "approvals": []}
     assert decision.decision_id is None
     assert "Decision(effect=\"allow\"" in repr(decision)
+    # The text `grant eval --explain` prints (grant_engine::Explainer).
     text = decision.explain()
-    assert text.startswith("ALLOW")
-    assert "sensitivity <= internal and task.approved -> true" in text
+    assert text.startswith("decision  ALLOW for 5m\n")
+    assert "when     sensitivity <= internal and task.approved\n" in text
+    assert "given    sensitivity = internal\n" in text
+    assert "result   true" in text
     denied_text = engine.decide("db.read", {"sensitivity": "confidential"}).explain()
-    assert denied_text.startswith("DENY")
-    assert "missing" in denied_text
+    assert denied_text.startswith("decision  DENY\n")
+    assert "task.approved missing" in denied_text
+    assert "so it is denied by default" in denied_text

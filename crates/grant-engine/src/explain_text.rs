@@ -42,6 +42,24 @@ impl<'e> Explainer<'e> {
         }
     }
 
+    /// An explainer that names the policy by its files: the file of a
+    /// one-file policy, else the directory holding them (for embedders
+    /// that did not keep the path they loaded).
+    pub fn of(engine: &'e Engine, color: bool) -> Explainer<'e> {
+        let mut files = engine
+            .sources()
+            .files()
+            .map(|(_, file)| file.display.as_str());
+        let label = match (files.next(), files.len()) {
+            (Some(only), 0) => only.to_string(),
+            (Some(first), _) => std::path::Path::new(first)
+                .parent()
+                .map_or_else(|| first.to_string(), |dir| dir.display().to_string()),
+            (None, _) => "policy".to_string(),
+        };
+        Explainer::new(engine, &label, color)
+    }
+
     /// [`Explainer::write`] into a string.
     pub fn render(&self, label: Option<&str>, explanation: &Explanation) -> String {
         let mut out = Vec::new();

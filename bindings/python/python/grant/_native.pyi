@@ -109,8 +109,9 @@ class Decision:
     def to_dict(self) -> Dict[str, Any]:
         """The decision as ``grant eval`` prints it (the spec's JSON)."""
     def explain(self) -> str:
-        """How the decision came out, rule by rule (for ``Engine.decide``
-        decisions; a ledger's decision explains its summary)."""
+        """How the decision came out, rule by rule, as ``grant eval
+        --explain`` prints it (for ``Engine.decide`` decisions; a ledger's
+        decision explains its summary)."""
 
 class Ledger:
     @staticmethod
