@@ -342,6 +342,19 @@ impl Reader<'_> {
     fn read_map(&mut self, map: &Bound<'_, PyDict>, prefix: &mut String, depth: usize) {
         self.size += 2;
         let outer = prefix.len();
+        // Walk a copy: reading a value may run Python code (a mapping's
+        // `isinstance` check) that lets another thread change the caller's
+        // dict, and iterating a dict that changes size panics.
+        let map = match map.copy() {
+            Ok(map) => map,
+            Err(error) => {
+                self.error(
+                    RequestErrorKind::Malformed,
+                    format!("`{}` could not be read: {error}", shown(prefix)),
+                );
+                return;
+            }
+        };
         for (key, value) in map.iter() {
             prefix.truncate(outer);
             let key_text = match key.cast::<PyString>() {
@@ -658,6 +671,10 @@ fn value_len(value: &Bound<'_, PyAny>, depth: usize) -> usize {
         return 0;
     }
     if let Ok(map) = value.cast::<PyDict>() {
+        // A copy, for the reason `read_map` gives.
+        let Ok(map) = map.copy() else {
+            return 0;
+        };
         return 2 + map
             .iter()
             .map(|(k, v)| scalar_len(&k) - 2 + 4 + value_len(&v, depth + 1))
@@ -773,6 +790,10 @@ pub(crate) fn map_to_json(
 ) -> Result<serde_json::Map<String, serde_json::Value>, RequestError> {
     let mut object = serde_json::Map::new();
     let outer = path.len();
+    // A copy, for the reason `read_map` gives.
+    let map = map
+        .copy()
+        .map_err(|e| RequestError::new(RequestErrorKind::Malformed, e.to_string()))?;
     for (key, value) in map.iter() {
         let Ok(key) = key.cast::<PyString>().map(|k| k.to_cow()) else {
             let where_ = if path.is_empty() {
