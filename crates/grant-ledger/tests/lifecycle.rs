@@ -824,7 +824,7 @@ fn ending_a_task_records_an_unswept_expired_grant_as_expired_not_revoked() {
     f.clock.advance_secs(expired.ttl_seconds);
     let live = f.issue(&task, "db.read", json!({"sensitivity": "internal"}));
     let ended = f.ledger.end_task("issuer", &task.task_id).unwrap();
-    assert_eq!(ended.revoked, [live.grant_id.clone()]);
+    assert_eq!(ended.revoked, std::slice::from_ref(&live.grant_id));
     let mut trail: Vec<(String, Option<String>)> = f
         .ledger
         .timeline(&task.task_id)
