@@ -56,15 +56,23 @@ class ApprovalPending extends Denied {
 // ------------------------------------------------------------ decisions
 
 const ALLOW_PREFIX = '{"effect":"allow"';
+/** Makes a fast path's decision (set by the Decision class). */
+let fastDecision;
 
 function camelRules(rules) {
   return rules.map((r) => ({ id: r.id, effect: r.effect, annotations: r.annotations || {} }));
 }
 
+/** What `native.decideFast` answers besides a ttl (see engine.rs). */
+const FAST_DENY = -1;
+const FAST_SLOW = -3;
+
 /**
  * One decision. The native side hands over the decision as the JSON text
  * `grant eval` prints; fields are read from it on first use, so a caller
- * that only asks `allowed` pays for nothing else.
+ * that only asks `allowed` pays for nothing else. A decision of the fast
+ * path holds only its effect and ttl (`code`) and the request's encoding:
+ * the text is asked for (the encoding decided again) when a field is read.
  */
 class Decision {
   #text;
@@ -72,12 +80,22 @@ class Decision {
   #engine;
   #request;
   #decisionId;
+  #encoded = null;
+  #code = 0;
 
   constructor(text, engine = null, request = null, decisionId = null) {
     this.#text = text;
     this.#engine = engine;
     this.#request = request;
     this.#decisionId = decisionId;
+  }
+
+  /** A decision of the fast path (internal: the engine's id, the encoding, native's answer). */
+  static #fast(engine, request, encoded, code) {
+    const decision = new Decision(null, engine, request);
+    decision.#encoded = encoded;
+    decision.#code = code;
+    return decision;
   }
 
   /** A decision as the ledger records it (with `decision_id`). */
@@ -87,14 +105,23 @@ class Decision {
     return new Decision(JSON.stringify(decision), null, null, decisionId ?? null);
   }
 
+  #textOf() {
+    if (this.#text === null) this.#text = native.decisionOfEncoded(this.#engine[ENGINE_ID], this.#encoded, undefined);
+    return this.#text;
+  }
+
   #json() {
-    if (this.#parsed === null) this.#parsed = JSON.parse(this.#text);
+    if (this.#parsed === null) this.#parsed = JSON.parse(this.#textOf());
     return this.#parsed;
   }
 
-  get allowed() { return this.#text.startsWith(ALLOW_PREFIX); }
+  get allowed() {
+    return this.#text === null ? this.#code !== FAST_DENY : this.#text.startsWith(ALLOW_PREFIX);
+  }
   get effect() { return this.allowed ? 'allow' : 'deny'; }
-  get ttlSeconds() { return this.#json().ttl_seconds; }
+  get ttlSeconds() {
+    return this.#text === null && this.#code >= 0 ? this.#code : this.#json().ttl_seconds;
+  }
   get rules() { return camelRules(this.#json().rules); }
   get reasons() { return [...this.#json().reasons]; }
   get missing() { return [...this.#json().missing]; }
@@ -112,7 +139,7 @@ class Decision {
   get decisionId() { return this.#decisionId; }
 
   /** The decision as `grant eval` prints it (snake_case). */
-  toJSON() { return JSON.parse(this.#text); }
+  toJSON() { return JSON.parse(this.#textOf()); }
 
   /** How the decision came out, rule by rule, as text. */
   explain() {
@@ -123,13 +150,18 @@ class Decision {
   }
 
   [Symbol.for('nodejs.util.inspect.custom')]() {
-    return `Decision ${this.#text}`;
+    return `Decision ${this.#textOf()}`;
+  }
+
+  static {
+    fastDecision = (engine, request, encoded, code) => Decision.#fast(engine, request, encoded, code);
   }
 }
 
 // --------------------------------------------------------------- engine
 
 const NATIVE = Symbol('grant.native');
+const ENGINE_ID = Symbol('grant.engineId');
 
 function engineOrThrow(result) {
   if (result instanceof native.NativeEngine) return result;
@@ -161,6 +193,124 @@ function unknownField(request) {
   return undefined;
 }
 
+// The fast path of `decide`: the request written as one string of fields
+// and decided in one crossing (engine.rs `decide_fast`, request.rs
+// `read_encoded`), where the slow path asks Node-API about each key and
+// value. Plain values (strings, safe integers, booleans, null, plain
+// arrays, plain objects a few deep) are written in the string; any other
+// value (a Set, a class instance, a Proxy, a BigInt, undefined, a number
+// that is not a safe integer, a string holding SEP, an object with a key
+// holding it) is deferred: handed over as it is, in `extras`, and read
+// there as the slow path reads it. Every value is read once, in the
+// slow path's order. `attrs` that is not a plain object, or an encoder
+// that throws, leaves the request to the slow path whole, so that errors
+// and edge cases stay as they are. The fields are separated by SEP; keys
+// are `k<key>`, values `s<text>`, `i<integer>`, `t`, `f`, `n` (null), `x`
+// (the next of `extras`), `[<length>` and its elements, and `{` and the
+// object's members up to `}`.
+const SEP = '\u0001';
+const FAST_LIST = 64;
+const FAST_DEPTH = 4;
+const isProxy = require('node:util').types.isProxy;
+const { getPrototypeOf, keys: keysOf, prototype: OBJECT_PROTOTYPE } = Object;
+const { isArray, prototype: ARRAY_PROTOTYPE } = Array;
+const { isSafeInteger } = Number;
+
+/** Whether `object` is a plain object whose keys the encoding can hold. */
+function plain(object, keys) {
+  if (getPrototypeOf(object) !== OBJECT_PROTOTYPE || isProxy(object)) return false;
+  for (let i = 0; i < keys.length; i++) if (keys[i].includes(SEP)) return false;
+  return true;
+}
+
+/**
+ * A request's `tool`, `attrs` and `ttl` as the fast path's string, or null
+ * (the slow path's); deferred values are pushed to `extras`.
+ */
+function encode(tool, attrs, ttl, extras) {
+  if (typeof tool !== 'string' || tool.includes(SEP)) return null;
+  let out = tool + SEP;
+  if (ttl === undefined || ttl === null) out += '-';
+  else if (typeof ttl === 'string' && !ttl.includes(SEP)) out += 's' + ttl;
+  else if (isSafeInteger(ttl)) out += 'i' + ttl;
+  else return null;
+  if (attrs === undefined || attrs === null) return out + SEP + '-';
+  if (typeof attrs !== 'object') return null;
+  const keys = keysOf(attrs);
+  if (!plain(attrs, keys)) return null;
+  return encodeObject(attrs, keys, out + SEP + '{', 0, extras);
+}
+
+function encodeObject(object, keys, out, depth, extras) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const value = object[key];
+    out += SEP + 'k' + key + SEP;
+    switch (typeof value) {
+      case 'string':
+        if (value.includes(SEP)) break;
+        out += 's' + value;
+        continue;
+      case 'number':
+        if (!isSafeInteger(value)) break;
+        out += 'i' + value;
+        continue;
+      case 'boolean':
+        out += value ? 't' : 'f';
+        continue;
+      case 'object':
+        if (value === null) {
+          out += 'n';
+          continue;
+        }
+        if (isArray(value)) {
+          if (value.length > FAST_LIST || getPrototypeOf(value) !== ARRAY_PROTOTYPE || isProxy(value)) break;
+          out = encodeList(value, out, extras);
+          continue;
+        }
+        if (depth < FAST_DEPTH) {
+          const inner = keysOf(value);
+          if (plain(value, inner)) {
+            out = encodeObject(value, inner, out + '{', depth + 1, extras);
+            continue;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    out += 'x';
+    extras.push(value);
+  }
+  return out + SEP + '}';
+}
+
+function encodeList(list, out, extras) {
+  const len = list.length;
+  out += '[' + len;
+  for (let i = 0; i < len; i++) {
+    const item = list[i];
+    switch (typeof item) {
+      case 'string':
+        if (item.includes(SEP)) break;
+        out += SEP + 's' + item;
+        continue;
+      case 'number':
+        if (!isSafeInteger(item)) break;
+        out += SEP + 'i' + item;
+        continue;
+      case 'boolean':
+        out += SEP + (item ? 't' : 'f');
+        continue;
+      default:
+        break;
+    }
+    out += SEP + 'x';
+    extras.push(item);
+  }
+  return out;
+}
+
 /** A loaded, compiled policy. Decides synchronously, on the calling thread. */
 class Engine {
   constructor(nativeEngine) {
@@ -171,6 +321,7 @@ class Engine {
     // Decisions name the engine by id (a plain native call is cheaper
     // than a method call on the native object).
     this.#id = nativeEngine.id;
+    this[ENGINE_ID] = this.#id;
   }
 
   #id;
@@ -201,7 +352,28 @@ class Engine {
     const extra = unknownField(request);
     let text;
     try {
-      text = native.decide(this.#id, request.tool, request.attrs, request.ttl, extra);
+      // The request's fields are read once, in this order, for either path.
+      const { tool, attrs, ttl } = request;
+      if (extra === undefined) {
+        const extras = [];
+        let encoded = null;
+        try {
+          encoded = encode(tool, attrs, ttl, extras);
+        } catch {
+          // The caller's code threw (a getter, a Proxy): the slow path
+          // reads the request, and says what threw first.
+        }
+        if (encoded !== null) {
+          if (extras.length === 0) {
+            const code = native.decideFast(this.#id, encoded);
+            if (code !== FAST_SLOW) return fastDecision(this, request, encoded, code);
+          } else {
+            const whole = native.decisionOfEncoded(this.#id, encoded, extras);
+            if (whole !== null) return new Decision(whole, this, request);
+          }
+        }
+      }
+      text = native.decide(this.#id, tool, attrs, ttl, extra);
     } catch (error) {
       // Reading the request ran the caller's code (a getter, a Proxy, a
       // Set's iterator) and it threw: deny, with what it threw.
