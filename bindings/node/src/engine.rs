@@ -10,6 +10,7 @@ use grant_engine::{
     RequestErrorKind, RuleStatus, Verdict,
 };
 use grant_syntax::chars::excerpt;
+use napi::JsString;
 use napi::bindgen_prelude::{Either, Env, Object, Result, Unknown};
 use napi_derive::napi;
 use serde_json::{Value as Json, json};
@@ -194,8 +195,9 @@ const SLOW: f64 = -3.0;
 /// for the request the slow way. The whole decision is
 /// [`decision_of_encoded`]'s, when the caller reads it.
 #[napi]
-pub fn decide_fast(env: Env, engine: u32, encoded: String) -> Result<f64> {
+pub fn decide_fast(env: Env, engine: u32, encoded: JsString<'_>) -> Result<f64> {
     let decider = decider(engine)?;
+    let encoded = text_of(encoded)?;
     let mut fresh;
     let mut borrowed;
     let (request, verdict, scratch) = match decider.scratch.try_borrow_mut() {
@@ -220,6 +222,22 @@ pub fn decide_fast(env: Env, engine: u32, encoded: String) -> Result<f64> {
             _ => ALLOW,
         }
     })
+}
+
+/// A JS string as Rust text, read as UTF-16 (a copy, where reading it as
+/// UTF-8 walks it twice): an ASCII string byte for byte, another as
+/// Node-API would write it in UTF-8 (an unpaired surrogate is U+FFFD).
+fn text_of(string: JsString<'_>) -> Result<String> {
+    let utf16 = string.into_utf16()?;
+    // The copy ends with a NUL.
+    let units = utf16.as_slice();
+    let units = units.split_last().map_or(units, |(_, text)| text);
+    if units.iter().all(|&unit| unit < 0x80) {
+        let bytes: Vec<u8> = units.iter().map(|&unit| unit as u8).collect();
+        String::from_utf8(bytes).map_err(|e| napi::Error::from_reason(e.to_string()))
+    } else {
+        Ok(String::from_utf16_lossy(units))
+    }
 }
 
 /// The decision of an encoded request, as the JSON `grant eval` prints:

@@ -116,6 +116,8 @@ const requests = [
   ['key like a marker', { tool: 't', attrs: { ...good, '}': 'x', k: '{' } }, 'fast'],
   ['unicode', { tool: 't', attrs: { ...good, env: 'größe 日本 🦀', 'ünï': 1 } }, 'fast'],
   ['lone surrogate', { tool: 't', attrs: { ...good, env: 'a\uD800b' } }, 'fast'],
+  ['lone surrogates at ends', { tool: 't\uDC00', attrs: { ...good, env: '\uDC00a\uD800', '\uD800': '\uDFFF\uD83E' }, ttl: '\uD800' }, 'fast'],
+  ['a pair split by a separator', { tool: 't', attrs: { ...good, env: '\uD83E', n: '\uDD80' } }, 'fast'],
   ['separator in a string', { tool: 't', attrs: { ...good, env: 'a\u0001b' } }, 'deferred'],
   ['separator in a key', { tool: 't', attrs: { ...good, 'a\u0001': 1 } }, 'slow'],
   ['array for a set', { tool: 't', attrs: { ...good, tags: ['a', 'b', 'a'] } }, 'fast'],
