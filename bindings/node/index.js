@@ -211,6 +211,7 @@ function unknownField(request) {
 const SEP = '\u0001';
 const FAST_LIST = 64;
 const FAST_DEPTH = 4;
+const TWO_TO_63 = 2 ** 63;
 const isProxy = require('node:util').types.isProxy;
 const { getPrototypeOf, keys: keysOf, prototype: OBJECT_PROTOTYPE } = Object;
 const { isArray, prototype: ARRAY_PROTOTYPE } = Array;
@@ -218,7 +219,7 @@ const { isSafeInteger } = Number;
 
 /** Whether `object` is a plain object whose keys the encoding can hold. */
 function plain(object, keys) {
-  if (getPrototypeOf(object) !== OBJECT_PROTOTYPE || isProxy(object)) return false;
+  if (getPrototypeOf(object) !== OBJECT_PROTOTYPE) return false;
   for (let i = 0; i < keys.length; i++) if (keys[i].includes(SEP)) return false;
   return true;
 }
@@ -235,11 +236,24 @@ function encode(tool, attrs, ttl, extras) {
   else if (isSafeInteger(ttl)) out += 'i' + ttl;
   else return null;
   if (attrs === undefined || attrs === null) return out + SEP + '-';
-  if (typeof attrs !== 'object') return null;
+  // A Proxy first: asking anything else of it runs its traps.
+  if (typeof attrs !== 'object' || isProxy(attrs)) return null;
   const keys = keysOf(attrs);
   if (!plain(attrs, keys)) return null;
-  return encodeObject(attrs, keys, out + SEP + '{', 0, extras);
+  const encoded = encodeObject(attrs, keys, out + SEP + '{', 0, extras);
+  stopped = false;
+  return encoded;
 }
+
+/**
+ * Set when `encodeObject` stopped at a value it hands over that may run the
+ * caller's code (an object the slow reader reads: a Set, a class instance,
+ * a Proxy): the keys after it, and the outer objects' keys after theirs,
+ * are then read by the slow reader too (`r<index>` and the object, in
+ * `extras`), so that every value is read in the slow path's order. Read
+ * right after the call that sets it, before any other code runs.
+ */
+let stopped = false;
 
 function encodeObject(object, keys, out, depth, extras) {
   for (let i = 0; i < keys.length; i++) {
@@ -258,31 +272,65 @@ function encodeObject(object, keys, out, depth, extras) {
       case 'boolean':
         out += value ? 't' : 'f';
         continue;
-      case 'object':
+      case 'object': {
         if (value === null) {
           out += 'n';
           continue;
         }
+        if (isProxy(value)) return rest(out, value, object, i, extras);
         if (isArray(value)) {
-          if (value.length > FAST_LIST || getPrototypeOf(value) !== ARRAY_PROTOTYPE || isProxy(value)) break;
+          if (value.length > FAST_LIST || getPrototypeOf(value) !== ARRAY_PROTOTYPE) {
+            return rest(out, value, object, i, extras);
+          }
           out = encodeList(value, out, extras);
           continue;
         }
-        if (depth < FAST_DEPTH) {
-          const inner = keysOf(value);
-          if (plain(value, inner)) {
-            out = encodeObject(value, inner, out + '{', depth + 1, extras);
-            continue;
-          }
+        if (depth >= FAST_DEPTH || getPrototypeOf(value) !== OBJECT_PROTOTYPE) {
+          return rest(out, value, object, i, extras);
         }
-        break;
+        const inner = keysOf(value);
+        if (!plain(value, inner)) return rest(out, value, object, i, extras);
+        out = encodeObject(value, inner, out + '{', depth + 1, extras);
+        if (stopped) return rest(out, null, object, i, extras);
+        continue;
+      }
       default:
         break;
     }
+    // A value of no user code (a primitive): handed over, read on.
     out += 'x';
     extras.push(value);
   }
+  stopped = false;
   return out + SEP + '}';
+}
+
+/**
+ * Hands over `value` (unless null: it was written) and the rest of
+ * `object` after key `i`, and stops the encoding.
+ */
+function rest(out, value, object, i, extras) {
+  if (value !== null) {
+    out += 'x';
+    extras.push(value);
+  }
+  out += SEP + 'r' + (i + 1);
+  extras.push(object);
+  stopped = true;
+  return out;
+}
+
+/** Whether a list element is one the slow reader reads on after. */
+function goodItem(item) {
+  switch (typeof item) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isInteger(item) && item > -TWO_TO_63 && item < TWO_TO_63;
+    default:
+      return false;
+  }
 }
 
 function encodeList(list, out, extras) {
@@ -307,6 +355,8 @@ function encodeList(list, out, extras) {
     }
     out += SEP + 'x';
     extras.push(item);
+    // The slow reader stops at a bad element: so does this.
+    if (!goodItem(item)) break;
   }
   return out;
 }

@@ -8,7 +8,7 @@
 
 use grant_engine::{Attr, Engine, Request, RequestError, RequestErrorKind, Value};
 use grant_syntax::chars::excerpt;
-use napi::bindgen_prelude::{Env, JsObjectValue, Object, Result, Unknown};
+use napi::bindgen_prelude::{Env, JsObjectValue, JsValue, Object, Result, Unknown};
 
 use crate::js::{Js, MAX_DEPTH, classify, classify_value, keys};
 use crate::quoted;
@@ -271,9 +271,15 @@ impl Reader<'_> {
             self.too_deep = true;
             return Ok(());
         }
+        self.object_from(object, depth, 0)
+    }
+
+    /// The members of an object from its `start`th key on (the keys
+    /// before it were read by index.js: see [`Reader::encoded_object`]).
+    fn object_from(&mut self, object: &Object<'_>, depth: usize, start: u32) -> Result<()> {
         let outer = self.path.len();
         let (names, len) = keys(object)?;
-        for i in 0..len {
+        for i in start..len {
             if self.stop() {
                 break;
             }
@@ -481,6 +487,17 @@ impl Reader<'_> {
             if key == "}" {
                 break;
             }
+            if let Some(start) = key.strip_prefix('r') {
+                // The rest of the object, from key `start` on, read here:
+                // index.js stopped at a value it hands over that may run
+                // the caller's code, so that values are read in order.
+                let (Ok(start), Some(object)) = (start.parse::<u32>(), encoded.extra()?) else {
+                    return Ok(None);
+                };
+                self.path.truncate(outer);
+                self.object_from(&object.coerce_to_object()?, depth, start)?;
+                break;
+            }
             let Some(key) = key.strip_prefix('k') else {
                 return Ok(None);
             };
@@ -513,26 +530,17 @@ impl Reader<'_> {
                         return Ok(None);
                     };
                     let attr = self.engine.attr(self.path);
-                    let (env, mut taken, mut bad) = (self.env, 0, false);
+                    let (env, mut bad) = (self.env, false);
                     self.list(attr, len, |_| {
-                        taken += 1;
                         Ok(encoded.item(env)?.unwrap_or_else(|| {
                             bad = true;
                             Js::Undefined
                         }))
                     })?;
+                    // index.js wrote the elements up to the first bad one,
+                    // where this stops asking too.
                     if bad {
                         return Ok(None);
-                    }
-                    // The elements after a bad one (index.js wrote them all).
-                    if !self.stop() {
-                        for _ in taken..len {
-                            match encoded.fields.next() {
-                                None => return Ok(None),
-                                Some("x") => encoded.next_extra += 1,
-                                Some(_) => {}
-                            }
-                        }
                     }
                 }
                 _ => {

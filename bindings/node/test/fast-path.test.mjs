@@ -252,3 +252,34 @@ test('over the size limit, the fast path words the error as the slow path', () =
   );
   assert.match(tooDeep.errors[0], /nests objects more than 128 deep/);
 });
+
+test("values are read once each, in the slow path's order", () => {
+  const run = (proto) => {
+    const log = [];
+    const getter = (name, value) => ({ enumerable: true, get() { log.push(name); return value; } });
+    const task = new (class Task {})();
+    Object.defineProperty(task, 'approved', getter('task.approved', true));
+    const tags = ['a', 1.5, 'b'];
+    Object.defineProperty(tags, 2, getter('tags[2]', 'b'));
+    const ids = [1, 2];
+    Object.defineProperty(ids, 1, getter('ids[1]', 2));
+    const attrs = Object.create(proto);
+    Object.defineProperty(attrs, 'env', getter('env', 'dev'));
+    Object.defineProperty(attrs, 'ids', getter('ids', ids));
+    Object.defineProperty(attrs, 'tags', getter('tags', tags));
+    Object.defineProperty(attrs, 'task', getter('task', task));
+    Object.defineProperty(attrs, 'n', getter('n', 1));
+    attrs.args = { limit: 1, path: new Proxy({ dir: '/tmp' }, { get(t, k) { log.push(`args.path.${String(k)}`); return t[k]; } }) };
+    Object.defineProperty(attrs, 'flag', getter('flag', true));
+    let decision;
+    const path = pathOf(() => { decision = engine.decide({ tool: 't', attrs }); });
+    return { path, log, json: decision.toJSON() };
+  };
+  const fast = run(Object.prototype);
+  const slow = run(null);
+  assert.equal(fast.path, 'deferred');
+  assert.equal(slow.path, 'slow');
+  assert.deepStrictEqual(fast.log, slow.log);
+  assert.deepStrictEqual(fast.json, slow.json);
+  assert.ok(!fast.log.includes('tags[2]'), 'an element after a bad one is not read');
+});
