@@ -70,7 +70,32 @@ pub fn read(
 
 /// What separates the fields of the fast path's encoding (index.js
 /// `encode`): no key or string it encodes holds it.
-const SEP: char = '\u{1}';
+const SEP: u8 = 1;
+
+/// The fields of an encoding, split at [`SEP`] (a byte loop: fields are
+/// short, where `str::split` sets up a `memchr` for each).
+struct Fields<'s> {
+    rest: Option<&'s str>,
+}
+
+impl<'s> Iterator for Fields<'s> {
+    type Item = &'s str;
+
+    fn next(&mut self) -> Option<&'s str> {
+        let rest = self.rest?;
+        match rest.bytes().position(|byte| byte == SEP) {
+            Some(at) => {
+                // SEP is ASCII: both sides of it are on char boundaries.
+                self.rest = rest.get(at + 1..);
+                rest.get(..at)
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
 
 /// Fills `request` (cleared first) from the encoding index.js makes of a
 /// request (`encode` there), by the rules [`read`] reads JS values by; a
@@ -85,7 +110,9 @@ pub fn read_encoded(
     extras: Option<&Object<'_>>,
     request: &mut Request,
 ) -> Result<bool> {
-    let mut fields = encoded.split(SEP);
+    let mut fields = Fields {
+        rest: Some(encoded),
+    };
     let (Some(tool), Some(ttl), Some(attrs)) = (fields.next(), fields.next(), fields.next()) else {
         return Ok(false);
     };
@@ -136,7 +163,7 @@ pub fn read_encoded(
 
 /// The fields of an encoding being read, and the values it defers.
 struct Encoded<'s, 'o, 'e> {
-    fields: std::str::Split<'s, char>,
+    fields: Fields<'s>,
     extras: Option<&'o Object<'e>>,
     next_extra: u32,
 }
