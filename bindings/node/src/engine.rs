@@ -250,23 +250,30 @@ fn text_of(string: JsString<'_>) -> Result<String> {
 pub fn decision_of_encoded(
     env: Env,
     engine: u32,
-    encoded: String,
+    encoded: JsString<'_>,
     extras: Option<Object<'_>>,
 ) -> Result<Option<String>> {
     let decider = decider(engine)?;
-    let (mut request, mut verdict, mut scratch) = decider.fresh();
+    let encoded = text_of(encoded)?;
+    // A decide re-entered from the caller's code (a deferred value's
+    // getter) finds the scratch taken: it gets its own.
+    let mut fresh;
+    let mut borrowed;
+    let (request, verdict, scratch) = match decider.scratch.try_borrow_mut() {
+        Ok(scratch) => {
+            borrowed = scratch;
+            &mut *borrowed
+        }
+        Err(_) => {
+            fresh = decider.fresh();
+            &mut fresh
+        }
+    };
     let engine = &decider.engine;
-    if !read_encoded(
-        &env,
-        engine,
-        &mut scratch,
-        &encoded,
-        extras.as_ref(),
-        &mut request,
-    )? {
+    if !read_encoded(&env, engine, scratch, &encoded, extras.as_ref(), request)? {
         return Ok(None);
     }
-    engine.decide_into(&request, &mut verdict);
+    engine.decide_into(request, verdict);
     serde_json::to_string(&verdict.to_decision())
         .map(Some)
         .map_err(|e| napi::Error::from_reason(format!("the decision did not serialize: {e}")))

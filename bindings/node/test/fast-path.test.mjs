@@ -283,3 +283,18 @@ test("values are read once each, in the slow path's order", () => {
   assert.deepStrictEqual(fast.json, slow.json);
   assert.ok(!fast.log.includes('tags[2]'), 'an element after a bad one is not read');
 });
+
+test('a decide from inside a decide (a Set iterator of the caller) decides on its own', () => {
+  let inner = null;
+  const tags = new Set(['a']);
+  tags[Symbol.iterator] = function* () {
+    inner = engine.decide({ tool: 't', attrs: { ...good, env: 'prod' } });
+    assert.equal(inner.toJSON().effect, 'deny');
+    yield 'a';
+  };
+  const outer = engine.decide({ tool: 't', attrs: { ...good, tags } });
+  assert.equal(outer.allowed, true);
+  assert.deepStrictEqual(outer.toJSON(), engine.decide({ tool: 't', attrs: good }).toJSON());
+  assert.equal(inner.allowed, false);
+  assert.deepEqual(inner.rules.map((r) => r.effect), ['deny']);
+});
