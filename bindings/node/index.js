@@ -56,8 +56,6 @@ class ApprovalPending extends Denied {
 // ------------------------------------------------------------ decisions
 
 const ALLOW_PREFIX = '{"effect":"allow"';
-/** Makes a fast path's decision (set by the Decision class). */
-let fastDecision;
 
 function camelRules(rules) {
   return rules.map((r) => ({ id: r.id, effect: r.effect, annotations: r.annotations || {} }));
@@ -80,22 +78,18 @@ class Decision {
   #engine;
   #request;
   #decisionId;
-  #encoded = null;
-  #code = 0;
+  #encoded;
+  #code;
 
-  constructor(text, engine = null, request = null, decisionId = null) {
+  // `encoded` and `code`: a decision of the fast path (internal), with no
+  // text yet.
+  constructor(text, engine = null, request = null, decisionId = null, encoded = null, code = 0) {
     this.#text = text;
     this.#engine = engine;
     this.#request = request;
     this.#decisionId = decisionId;
-  }
-
-  /** A decision of the fast path (internal: the engine's id, the encoding, native's answer). */
-  static #fast(engine, request, encoded, code) {
-    const decision = new Decision(null, engine, request);
-    decision.#encoded = encoded;
-    decision.#code = code;
-    return decision;
+    this.#encoded = encoded;
+    this.#code = code;
   }
 
   /** A decision as the ledger records it (with `decision_id`). */
@@ -153,9 +147,6 @@ class Decision {
     return `Decision ${this.#textOf()}`;
   }
 
-  static {
-    fastDecision = (engine, request, encoded, code) => Decision.#fast(engine, request, encoded, code);
-  }
 }
 
 // --------------------------------------------------------------- engine
@@ -213,6 +204,8 @@ const FAST_LIST = 64;
 const FAST_DEPTH = 4;
 const TWO_TO_63 = 2 ** 63;
 const isProxy = require('node:util').types.isProxy;
+/** The array `decide` hands values over in, when no decide is using it. */
+let spareExtras = null;
 const { getPrototypeOf, keys: keysOf, prototype: OBJECT_PROTOTYPE } = Object;
 const { isArray, prototype: ARRAY_PROTOTYPE } = Array;
 const { isSafeInteger } = Number;
@@ -405,7 +398,10 @@ class Engine {
       // The request's fields are read once, in this order, for either path.
       const { tool, attrs, ttl } = request;
       if (extra === undefined) {
-        const extras = [];
+        // One array for the handed-over values, kept between calls (a
+        // decide from within this one, by a getter, makes its own).
+        const extras = spareExtras ?? [];
+        spareExtras = null;
         let encoded = null;
         try {
           encoded = encode(tool, attrs, ttl, extras);
@@ -413,14 +409,15 @@ class Engine {
           // The caller's code threw (a getter, a Proxy): the slow path
           // reads the request, and says what threw first.
         }
-        if (encoded !== null) {
-          if (extras.length === 0) {
-            const code = native.decideFast(this.#id, encoded);
-            if (code !== FAST_SLOW) return fastDecision(this, request, encoded, code);
-          } else {
-            const whole = native.decisionOfEncoded(this.#id, encoded, extras);
-            if (whole !== null) return new Decision(whole, this, request);
-          }
+        if (encoded !== null && extras.length === 0) {
+          spareExtras = extras;
+          const code = native.decideFast(this.#id, encoded);
+          if (code !== FAST_SLOW) return new Decision(null, this, request, null, encoded, code);
+        } else if (encoded !== null) {
+          const whole = native.decisionOfEncoded(this.#id, encoded, extras);
+          extras.length = 0;
+          spareExtras = extras;
+          if (whole !== null) return new Decision(whole, this, request);
         }
       }
       text = native.decide(this.#id, tool, attrs, ttl, extra);
