@@ -80,16 +80,18 @@ class Decision {
   #decisionId;
   #encoded;
   #code;
+  #call;
 
   // `encoded` and `code`: a decision of the fast path (internal), with no
   // text yet.
-  constructor(text, engine = null, request = null, decisionId = null, encoded = null, code = 0) {
+  constructor(text, engine = null, request = null, decisionId = null, encoded = null, code = 0, call = 0) {
     this.#text = text;
     this.#engine = engine;
     this.#request = request;
     this.#decisionId = decisionId;
     this.#encoded = encoded;
     this.#code = code;
+    this.#call = call;
   }
 
   /** A decision as the ledger records it (with `decision_id`). */
@@ -100,7 +102,9 @@ class Decision {
   }
 
   #textOf() {
-    if (this.#text === null) this.#text = native.decisionOfEncoded(this.#engine[ENGINE_ID], this.#encoded, undefined);
+    if (this.#text === null) {
+      this.#text = native.decisionOfEncoded(this.#engine[ENGINE_ID], this.#encoded, undefined, this.#call);
+    }
     return this.#text;
   }
 
@@ -204,6 +208,8 @@ const FAST_LIST = 64;
 const FAST_DEPTH = 4;
 const TWO_TO_63 = 2 ** 63;
 const isProxy = require('node:util').types.isProxy;
+/** The number of the last `decideFast` call (of any engine of this thread). */
+let fastCalls = 0;
 /** The array `decide` hands values over in, when no decide is using it. */
 let spareExtras = null;
 const { getPrototypeOf, keys: keysOf, prototype: OBJECT_PROTOTYPE } = Object;
@@ -411,10 +417,13 @@ class Engine {
         }
         if (encoded !== null && extras.length === 0) {
           spareExtras = extras;
-          const code = native.decideFast(this.#id, encoded);
-          if (code !== FAST_SLOW) return new Decision(null, this, request, null, encoded, code);
+          // Calls are numbered: native answers a decision read right
+          // after its decide from the verdict it still holds.
+          const call = ++fastCalls;
+          const code = native.decideFast(this.#id, encoded, call);
+          if (code !== FAST_SLOW) return new Decision(null, this, request, null, encoded, code, call);
         } else if (encoded !== null) {
-          const whole = native.decisionOfEncoded(this.#id, encoded, extras);
+          const whole = native.decisionOfEncoded(this.#id, encoded, extras, undefined);
           extras.length = 0;
           spareExtras = extras;
           if (whole !== null) return new Decision(whole, this, request);

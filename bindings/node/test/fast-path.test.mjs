@@ -298,3 +298,31 @@ test('a decide from inside a decide (a Set iterator of the caller) decides on it
   assert.equal(inner.allowed, false);
   assert.deepEqual(inner.rules.map((r) => r.effect), ['deny']);
 });
+
+test('a decision read after other decides (fast, handed-over, slow, another engine) is its own', () => {
+  const other = Engine.fromText('other.grant', 'attr env: string\nallow tool "t" when env == "prod" ttl 5m\n');
+  const expected = engine.decide({ tool: 't', attrs: twinAttrs(good) }).toJSON();
+  const later = [
+    () => engine.decide({ tool: 't', attrs: { ...good, env: 'prod' } }),
+    () => engine.decide({ tool: 't', attrs: { ...good, tags: new Set(['x']) } }),
+    () => engine.decide({ tool: 't', attrs: good, tools: 1 }),
+    () => engine.decide({ tool: 't', attrs: twinAttrs({ ...good, n: 'one' }) }),
+    () => other.decide({ tool: 't', attrs: { env: 'prod' } }),
+    () => engine.explain({ tool: 't', attrs: { ...good, env: 'prod' } }),
+  ];
+  for (const [i, run] of later.entries()) {
+    const first = engine.decide({ tool: 't', attrs: good });
+    const then = run();
+    assert.deepStrictEqual(first.toJSON(), expected, `after later decide ${i}`);
+    if (typeof then !== 'string') then.toJSON();
+  }
+  // Read right after its decide, and again after others.
+  const first = engine.decide({ tool: 't', attrs: good });
+  assert.deepStrictEqual(first.toJSON(), expected);
+  engine.decide({ tool: 't', attrs: { ...good, env: 'prod' } }).toJSON();
+  assert.deepStrictEqual(first.toJSON(), expected);
+});
+
+function twinAttrs(attrs) {
+  return Object.assign(Object.create(null), attrs);
+}
