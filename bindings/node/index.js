@@ -204,6 +204,19 @@ function unknownField(request) {
 // (the next of `extras`), `[<length>` and its elements, and `{` and the
 // object's members up to `}`.
 const SEP = '\u0001';
+// The fields' starts, separator included (fewer concatenations).
+const KEY = `${SEP}k`;
+const REST = `${SEP}r`;
+const END = `${SEP}}`;
+const TAG_NONE = `${SEP}-`;
+const TAG_OBJECT = `${SEP}{`;
+const TAG_LIST = `${SEP}[`;
+const TAG_STRING = `${SEP}s`;
+const TAG_INT = `${SEP}i`;
+const TAG_TRUE = `${SEP}t`;
+const TAG_FALSE = `${SEP}f`;
+const TAG_NULL = `${SEP}n`;
+const TAG_HANDED = `${SEP}x`;
 const FAST_LIST = 64;
 const FAST_DEPTH = 4;
 const TWO_TO_63 = 2 ** 63;
@@ -234,12 +247,12 @@ function encode(tool, attrs, ttl, extras) {
   else if (typeof ttl === 'string' && !ttl.includes(SEP)) out += 's' + ttl;
   else if (isSafeInteger(ttl)) out += 'i' + ttl;
   else return null;
-  if (attrs === undefined || attrs === null) return out + SEP + '-';
+  if (attrs === undefined || attrs === null) return out + TAG_NONE;
   // A Proxy first: asking anything else of it runs its traps.
   if (typeof attrs !== 'object' || isProxy(attrs)) return null;
   const keys = keysOf(attrs);
   if (!plain(attrs, keys)) return null;
-  const encoded = encodeObject(attrs, keys, out + SEP + '{', 0, extras);
+  const encoded = encodeObject(attrs, keys, out + TAG_OBJECT, 0, extras);
   stopped = false;
   return encoded;
 }
@@ -258,22 +271,22 @@ function encodeObject(object, keys, out, depth, extras) {
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
     const value = object[key];
-    out += SEP + 'k' + key + SEP;
+    out += KEY + key;
     switch (typeof value) {
       case 'string':
         if (value.includes(SEP)) break;
-        out += 's' + value;
+        out += TAG_STRING + value;
         continue;
       case 'number':
         if (!isSafeInteger(value)) break;
-        out += 'i' + value;
+        out += TAG_INT + value;
         continue;
       case 'boolean':
-        out += value ? 't' : 'f';
+        out += value ? TAG_TRUE : TAG_FALSE;
         continue;
       case 'object': {
         if (value === null) {
-          out += 'n';
+          out += TAG_NULL;
           continue;
         }
         if (isProxy(value)) return rest(out, value, object, i, extras);
@@ -289,7 +302,7 @@ function encodeObject(object, keys, out, depth, extras) {
         }
         const inner = keysOf(value);
         if (!plain(value, inner)) return rest(out, value, object, i, extras);
-        out = encodeObject(value, inner, out + '{', depth + 1, extras);
+        out = encodeObject(value, inner, out + TAG_OBJECT, depth + 1, extras);
         if (stopped) return rest(out, null, object, i, extras);
         continue;
       }
@@ -297,11 +310,11 @@ function encodeObject(object, keys, out, depth, extras) {
         break;
     }
     // A value of no user code (a primitive): handed over, read on.
-    out += 'x';
+    out += TAG_HANDED;
     extras.push(value);
   }
   stopped = false;
-  return out + SEP + '}';
+  return out + END;
 }
 
 /**
@@ -310,10 +323,10 @@ function encodeObject(object, keys, out, depth, extras) {
  */
 function rest(out, value, object, i, extras) {
   if (value !== null) {
-    out += 'x';
+    out += TAG_HANDED;
     extras.push(value);
   }
-  out += SEP + 'r' + (i + 1);
+  out += REST + (i + 1);
   extras.push(object);
   stopped = true;
   return out;
@@ -334,25 +347,25 @@ function goodItem(item) {
 
 function encodeList(list, out, extras) {
   const len = list.length;
-  out += '[' + len;
+  out += TAG_LIST + len;
   for (let i = 0; i < len; i++) {
     const item = list[i];
     switch (typeof item) {
       case 'string':
         if (item.includes(SEP)) break;
-        out += SEP + 's' + item;
+        out += TAG_STRING + item;
         continue;
       case 'number':
         if (!isSafeInteger(item)) break;
-        out += SEP + 'i' + item;
+        out += TAG_INT + item;
         continue;
       case 'boolean':
-        out += SEP + (item ? 't' : 'f');
+        out += item ? TAG_TRUE : TAG_FALSE;
         continue;
       default:
         break;
     }
-    out += SEP + 'x';
+    out += TAG_HANDED;
     extras.push(item);
     // The slow reader stops at a bad element: so does this.
     if (!goodItem(item)) break;
