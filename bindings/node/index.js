@@ -201,8 +201,12 @@ function unknownField(request) {
 // that throws, leaves the request to the slow path whole, so that errors
 // and edge cases stay as they are. The fields are separated by SEP; keys
 // are `k<key>`, values `s<text>`, `i<integer>`, `t`, `f`, `n` (null), `x`
-// (the next of `extras`), `[<length>` and its elements, and `{` and the
-// object's members up to `}`.
+// (the next of `extras`), `[<length>` and its elements (up to the first
+// bad one), and `{` and the object's members up to `}`, or up to
+// `r<index>`: the rest of the object from key `index` on, read by the
+// slow reader (the object is the next of `extras`; see `rest`). The
+// request's own fields come first: `<tool>`, then the ttl (`-` for none,
+// `s<text>` or `i<integer>`), then `-` (no attrs) or the attrs object.
 const SEP = '\u0001';
 // The fields' starts, separator included (fewer concatenations).
 const KEY = `${SEP}k`;
