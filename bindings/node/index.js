@@ -61,10 +61,16 @@ function camelRules(rules) {
   return rules.map((r) => ({ id: r.id, effect: r.effect, annotations: r.annotations || {} }));
 }
 
+/** What `native.decideFast` answers besides a ttl (see engine.rs). */
+const FAST_DENY = -1;
+const FAST_SLOW = -3;
+
 /**
  * One decision. The native side hands over the decision as the JSON text
  * `grant eval` prints; fields are read from it on first use, so a caller
- * that only asks `allowed` pays for nothing else.
+ * that only asks `allowed` pays for nothing else. A decision of the fast
+ * path holds only its effect and ttl (`code`) and the request's encoding:
+ * the text is asked for (the encoding decided again) when a field is read.
  */
 class Decision {
   #text;
@@ -72,12 +78,20 @@ class Decision {
   #engine;
   #request;
   #decisionId;
+  #encoded;
+  #code;
+  #call;
 
-  constructor(text, engine = null, request = null, decisionId = null) {
+  // `encoded` and `code`: a decision of the fast path (internal), with no
+  // text yet.
+  constructor(text, engine = null, request = null, decisionId = null, encoded = null, code = 0, call = 0) {
     this.#text = text;
     this.#engine = engine;
     this.#request = request;
     this.#decisionId = decisionId;
+    this.#encoded = encoded;
+    this.#code = code;
+    this.#call = call;
   }
 
   /** A decision as the ledger records it (with `decision_id`). */
@@ -87,14 +101,25 @@ class Decision {
     return new Decision(JSON.stringify(decision), null, null, decisionId ?? null);
   }
 
+  #textOf() {
+    if (this.#text === null) {
+      this.#text = native.decisionOfEncoded(this.#engine[ENGINE_ID], this.#encoded, undefined, this.#call);
+    }
+    return this.#text;
+  }
+
   #json() {
-    if (this.#parsed === null) this.#parsed = JSON.parse(this.#text);
+    if (this.#parsed === null) this.#parsed = JSON.parse(this.#textOf());
     return this.#parsed;
   }
 
-  get allowed() { return this.#text.startsWith(ALLOW_PREFIX); }
+  get allowed() {
+    return this.#text === null ? this.#code !== FAST_DENY : this.#text.startsWith(ALLOW_PREFIX);
+  }
   get effect() { return this.allowed ? 'allow' : 'deny'; }
-  get ttlSeconds() { return this.#json().ttl_seconds; }
+  get ttlSeconds() {
+    return this.#text === null && this.#code >= 0 ? this.#code : this.#json().ttl_seconds;
+  }
   get rules() { return camelRules(this.#json().rules); }
   get reasons() { return [...this.#json().reasons]; }
   get missing() { return [...this.#json().missing]; }
@@ -112,7 +137,7 @@ class Decision {
   get decisionId() { return this.#decisionId; }
 
   /** The decision as `grant eval` prints it (snake_case). */
-  toJSON() { return JSON.parse(this.#text); }
+  toJSON() { return JSON.parse(this.#textOf()); }
 
   /** How the decision came out, rule by rule, as text. */
   explain() {
@@ -123,13 +148,15 @@ class Decision {
   }
 
   [Symbol.for('nodejs.util.inspect.custom')]() {
-    return `Decision ${this.#text}`;
+    return `Decision ${this.#textOf()}`;
   }
+
 }
 
 // --------------------------------------------------------------- engine
 
 const NATIVE = Symbol('grant.native');
+const ENGINE_ID = Symbol('grant.engineId');
 
 function engineOrThrow(result) {
   if (result instanceof native.NativeEngine) return result;
@@ -161,6 +188,195 @@ function unknownField(request) {
   return undefined;
 }
 
+// The fast path of `decide`: the request written as one string of fields
+// and decided in one crossing (engine.rs `decide_fast`, request.rs
+// `read_encoded`), where the slow path asks Node-API about each key and
+// value. Plain values (strings, safe integers, booleans, null, plain
+// arrays, plain objects a few deep) are written in the string; any other
+// value (a Set, a class instance, a Proxy, a BigInt, undefined, a number
+// that is not a safe integer, a string holding SEP, an object with a key
+// holding it) is deferred: handed over as it is, in `extras`, and read
+// there as the slow path reads it. Every value is read once, in the
+// slow path's order. `attrs` that is not a plain object, or an encoder
+// that throws, leaves the request to the slow path whole, so that errors
+// and edge cases stay as they are. The fields are separated by SEP; keys
+// are `k<key>`, values `s<text>`, `i<integer>`, `t`, `f`, `n` (null), `x`
+// (the next of `extras`), `[<length>` and its elements (up to the first
+// bad one), and `{` and the object's members up to `}`, or up to
+// `r<index>`: the rest of the object from key `index` on, read by the
+// slow reader (the object is the next of `extras`; see `rest`). The
+// request's own fields come first: `<tool>`, then the ttl (`-` for none,
+// `s<text>` or `i<integer>`), then `-` (no attrs) or the attrs object.
+const SEP = '\u0001';
+// The fields' starts, separator included (fewer concatenations).
+const KEY = `${SEP}k`;
+const REST = `${SEP}r`;
+const END = `${SEP}}`;
+const TAG_NONE = `${SEP}-`;
+const TAG_OBJECT = `${SEP}{`;
+const TAG_LIST = `${SEP}[`;
+const TAG_STRING = `${SEP}s`;
+const TAG_INT = `${SEP}i`;
+const TAG_TRUE = `${SEP}t`;
+const TAG_FALSE = `${SEP}f`;
+const TAG_NULL = `${SEP}n`;
+const TAG_HANDED = `${SEP}x`;
+const FAST_LIST = 64;
+const FAST_DEPTH = 4;
+const TWO_TO_63 = 2 ** 63;
+const isProxy = require('node:util').types.isProxy;
+/** The number of the last `decideFast` call (of any engine of this thread). */
+let fastCalls = 0;
+/** The array `decide` hands values over in, when no decide is using it. */
+let spareExtras = null;
+const { getPrototypeOf, keys: keysOf, prototype: OBJECT_PROTOTYPE } = Object;
+const { isArray, prototype: ARRAY_PROTOTYPE } = Array;
+const { isSafeInteger } = Number;
+
+/** Whether `object` is a plain object whose keys the encoding can hold. */
+function plain(object, keys) {
+  if (getPrototypeOf(object) !== OBJECT_PROTOTYPE) return false;
+  for (let i = 0; i < keys.length; i++) if (keys[i].includes(SEP)) return false;
+  return true;
+}
+
+/**
+ * A request's `tool`, `attrs` and `ttl` as the fast path's string, or null
+ * (the slow path's); deferred values are pushed to `extras`.
+ */
+function encode(tool, attrs, ttl, extras) {
+  if (typeof tool !== 'string' || tool.includes(SEP)) return null;
+  let out = tool + SEP;
+  if (ttl === undefined || ttl === null) out += '-';
+  else if (typeof ttl === 'string' && !ttl.includes(SEP)) out += 's' + ttl;
+  else if (isSafeInteger(ttl)) out += 'i' + ttl;
+  else return null;
+  if (attrs === undefined || attrs === null) return out + TAG_NONE;
+  // A Proxy first: asking anything else of it runs its traps.
+  if (typeof attrs !== 'object' || isProxy(attrs)) return null;
+  const keys = keysOf(attrs);
+  if (!plain(attrs, keys)) return null;
+  const encoded = encodeObject(attrs, keys, out + TAG_OBJECT, 0, extras);
+  stopped = false;
+  return encoded;
+}
+
+/**
+ * Set when `encodeObject` stopped at a value it hands over that may run the
+ * caller's code (an object the slow reader reads: a Set, a class instance,
+ * a Proxy): the keys after it, and the outer objects' keys after theirs,
+ * are then read by the slow reader too (`r<index>` and the object, in
+ * `extras`), so that every value is read in the slow path's order. Read
+ * right after the call that sets it, before any other code runs.
+ */
+let stopped = false;
+
+function encodeObject(object, keys, out, depth, extras) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const value = object[key];
+    out += KEY + key;
+    switch (typeof value) {
+      case 'string':
+        if (value.includes(SEP)) break;
+        out += TAG_STRING + value;
+        continue;
+      case 'number':
+        if (!isSafeInteger(value)) break;
+        out += TAG_INT + value;
+        continue;
+      case 'boolean':
+        out += value ? TAG_TRUE : TAG_FALSE;
+        continue;
+      case 'object': {
+        if (value === null) {
+          out += TAG_NULL;
+          continue;
+        }
+        if (isProxy(value)) return rest(out, value, object, i, extras);
+        if (isArray(value)) {
+          if (value.length > FAST_LIST || getPrototypeOf(value) !== ARRAY_PROTOTYPE) {
+            return rest(out, value, object, i, extras);
+          }
+          out = encodeList(value, out, extras);
+          continue;
+        }
+        if (depth >= FAST_DEPTH || getPrototypeOf(value) !== OBJECT_PROTOTYPE) {
+          return rest(out, value, object, i, extras);
+        }
+        const inner = keysOf(value);
+        if (!plain(value, inner)) return rest(out, value, object, i, extras);
+        out = encodeObject(value, inner, out + TAG_OBJECT, depth + 1, extras);
+        if (stopped) return rest(out, null, object, i, extras);
+        continue;
+      }
+      default:
+        break;
+    }
+    // A value of no user code (a primitive): handed over, read on.
+    out += TAG_HANDED;
+    extras.push(value);
+  }
+  stopped = false;
+  return out + END;
+}
+
+/**
+ * Hands over `value` (unless null: it was written) and the rest of
+ * `object` after key `i`, and stops the encoding.
+ */
+function rest(out, value, object, i, extras) {
+  if (value !== null) {
+    out += TAG_HANDED;
+    extras.push(value);
+  }
+  out += REST + (i + 1);
+  extras.push(object);
+  stopped = true;
+  return out;
+}
+
+/** Whether a list element is one the slow reader reads on after. */
+function goodItem(item) {
+  switch (typeof item) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isInteger(item) && item > -TWO_TO_63 && item < TWO_TO_63;
+    default:
+      return false;
+  }
+}
+
+function encodeList(list, out, extras) {
+  const len = list.length;
+  out += TAG_LIST + len;
+  for (let i = 0; i < len; i++) {
+    const item = list[i];
+    switch (typeof item) {
+      case 'string':
+        if (item.includes(SEP)) break;
+        out += TAG_STRING + item;
+        continue;
+      case 'number':
+        if (!isSafeInteger(item)) break;
+        out += TAG_INT + item;
+        continue;
+      case 'boolean':
+        out += item ? TAG_TRUE : TAG_FALSE;
+        continue;
+      default:
+        break;
+    }
+    out += TAG_HANDED;
+    extras.push(item);
+    // The slow reader stops at a bad element: so does this.
+    if (!goodItem(item)) break;
+  }
+  return out;
+}
+
 /** A loaded, compiled policy. Decides synchronously, on the calling thread. */
 class Engine {
   constructor(nativeEngine) {
@@ -171,6 +387,7 @@ class Engine {
     // Decisions name the engine by id (a plain native call is cheaper
     // than a method call on the native object).
     this.#id = nativeEngine.id;
+    this[ENGINE_ID] = this.#id;
   }
 
   #id;
@@ -201,7 +418,35 @@ class Engine {
     const extra = unknownField(request);
     let text;
     try {
-      text = native.decide(this.#id, request.tool, request.attrs, request.ttl, extra);
+      // The request's fields are read once, in this order, for either path.
+      const { tool, attrs, ttl } = request;
+      if (extra === undefined) {
+        // One array for the handed-over values, kept between calls (a
+        // decide from within this one, by a getter, makes its own).
+        const extras = spareExtras ?? [];
+        spareExtras = null;
+        let encoded = null;
+        try {
+          encoded = encode(tool, attrs, ttl, extras);
+        } catch {
+          // The caller's code threw (a getter, a Proxy): the slow path
+          // reads the request, and says what threw first.
+        }
+        if (encoded !== null && extras.length === 0) {
+          spareExtras = extras;
+          // Calls are numbered: native answers a decision read right
+          // after its decide from the verdict it still holds.
+          const call = ++fastCalls;
+          const code = native.decideFast(this.#id, encoded, call);
+          if (code !== FAST_SLOW) return new Decision(null, this, request, null, encoded, code, call);
+        } else if (encoded !== null) {
+          const whole = native.decisionOfEncoded(this.#id, encoded, extras, undefined);
+          extras.length = 0;
+          spareExtras = extras;
+          if (whole !== null) return new Decision(whole, this, request);
+        }
+      }
+      text = native.decide(this.#id, tool, attrs, ttl, extra);
     } catch (error) {
       // Reading the request ran the caller's code (a getter, a Proxy, a
       // Set's iterator) and it threw: deny, with what it threw.

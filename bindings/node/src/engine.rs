@@ -1,6 +1,6 @@
 //! The engine as JavaScript sees it: load a policy, decide requests.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::rc::Rc;
@@ -10,11 +10,12 @@ use grant_engine::{
     RequestErrorKind, RuleStatus, Verdict,
 };
 use grant_syntax::chars::excerpt;
+use napi::JsString;
 use napi::bindgen_prelude::{Either, Env, Object, Result, Unknown};
 use napi_derive::napi;
 use serde_json::{Value as Json, json};
 
-use crate::request::{Scratch, read};
+use crate::request::{Scratch, read, read_encoded};
 
 /// A loaded policy. The JS object owns it; decisions go through
 /// [`decide`], a plain function that names the engine by its id: a class
@@ -31,6 +32,10 @@ pub struct NativeEngine {
 struct Decider {
     engine: Engine,
     scratch: RefCell<(Request, Verdict, Scratch)>,
+    /// Which [`decide_fast`] call (index.js numbers them) the scratch's
+    /// verdict is the decision of; 0 when none: a decision read right after
+    /// its decide is serialized from it, not decided again.
+    last: Cell<f64>,
 }
 
 thread_local! {
@@ -44,6 +49,7 @@ impl NativeEngine {
         let decider = Rc::new(Decider {
             scratch: RefCell::new((engine.request(), engine.verdict(), Scratch::default())),
             engine: engine.clone(),
+            last: Cell::new(0.0),
         });
         let id = DECIDERS.with_borrow_mut(|deciders| {
             let free = deciders.iter().position(Option::is_none);
@@ -176,14 +182,128 @@ pub fn decide(
     // A decide re-entered from a getter the reader ran would find the
     // scratch taken: it gets its own.
     let Ok(mut scratch) = decider.scratch.try_borrow_mut() else {
-        let mut fresh = (
-            decider.engine.request(),
-            decider.engine.verdict(),
-            Scratch::default(),
-        );
-        return decider.decide_with(&env, &mut fresh, &tool, attrs, ttl, extra);
+        return decider.decide_with(&env, &mut decider.fresh(), &tool, attrs, ttl, extra);
     };
+    decider.last.set(0.0);
     decider.decide_with(&env, &mut scratch, &tool, attrs, ttl, extra)
+}
+
+/// What [`decide_fast`] answers for a deny.
+const DENY: f64 = -1.0;
+/// ... for an allow whose ttl the JS layer reads from the whole decision.
+const ALLOW: f64 = -2.0;
+/// ... for a request to read the slow way ([`decide`]).
+const SLOW: f64 = -3.0;
+
+/// Decides the encoding index.js makes of a request of plain values (see
+/// `read_encoded`), in one crossing and without building the decision: a
+/// deny is -1, an allow its ttl in seconds (-2 past 2^53), and -3 asks
+/// for the request the slow way. The whole decision is
+/// [`decision_of_encoded`]'s, when the caller reads it.
+#[napi]
+pub fn decide_fast(env: Env, engine: u32, encoded: JsString<'_>, call: f64) -> Result<f64> {
+    let decider = decider(engine)?;
+    let encoded = text_of(encoded)?;
+    let mut fresh;
+    let mut borrowed;
+    let in_scratch = match decider.scratch.try_borrow_mut() {
+        Ok(scratch) => {
+            borrowed = Some(scratch);
+            decider.last.set(0.0);
+            true
+        }
+        Err(_) => {
+            borrowed = None;
+            false
+        }
+    };
+    let (request, verdict, scratch) = match borrowed.as_deref_mut() {
+        Some(scratch) => scratch,
+        None => {
+            fresh = decider.fresh();
+            &mut fresh
+        }
+    };
+    if !read_encoded(&env, &decider.engine, scratch, &encoded, None, request)? {
+        return Ok(SLOW);
+    }
+    decider.engine.decide_into(request, verdict);
+    if in_scratch {
+        decider.last.set(call);
+    }
+    Ok(if !verdict.is_allow() {
+        DENY
+    } else {
+        match verdict.ttl_seconds() {
+            Some(ttl) if ttl <= 1 << 53 => ttl as f64,
+            _ => ALLOW,
+        }
+    })
+}
+
+/// A JS string as Rust text, read as UTF-16 (a copy, where reading it as
+/// UTF-8 walks it twice): an ASCII string byte for byte, another as
+/// Node-API would write it in UTF-8 (an unpaired surrogate is U+FFFD).
+fn text_of(string: JsString<'_>) -> Result<String> {
+    let utf16 = string.into_utf16()?;
+    // The copy ends with a NUL.
+    let units = utf16.as_slice();
+    let units = units.split_last().map_or(units, |(_, text)| text);
+    if units.iter().all(|&unit| unit < 0x80) {
+        let bytes: Vec<u8> = units.iter().map(|&unit| unit as u8).collect();
+        String::from_utf8(bytes).map_err(|e| napi::Error::from_reason(e.to_string()))
+    } else {
+        Ok(String::from_utf16_lossy(units))
+    }
+}
+
+/// The decision of an encoded request, as the JSON `grant eval` prints:
+/// for a request whose encoding defers values to `extras` (read now, as
+/// the slow path reads them), and for a decision of [`decide_fast`] when a
+/// field is read (the request is decided again: the engine answers the
+/// same request the same way, so that a decision holds only its encoding
+/// until then). `null` asks for the request the slow way.
+#[napi]
+pub fn decision_of_encoded(
+    env: Env,
+    engine: u32,
+    encoded: JsString<'_>,
+    extras: Option<Object<'_>>,
+    call: Option<f64>,
+) -> Result<Option<String>> {
+    let decider = decider(engine)?;
+    let encoded = text_of(encoded)?;
+    // A decide re-entered from the caller's code (a deferred value's
+    // getter) finds the scratch taken: it gets its own.
+    let mut fresh;
+    let mut borrowed;
+    let (request, verdict, scratch) = match decider.scratch.try_borrow_mut() {
+        Ok(scratch) => {
+            borrowed = scratch;
+            let last = decider.last.replace(0.0);
+            if call.is_some_and(|call| call == last && call > 0.0) {
+                // The verdict of this very encoding, decided last.
+                decider.last.set(last);
+                return to_json(&borrowed.1).map(Some);
+            }
+            &mut *borrowed
+        }
+        Err(_) => {
+            fresh = decider.fresh();
+            &mut fresh
+        }
+    };
+    let engine = &decider.engine;
+    if !read_encoded(&env, engine, scratch, &encoded, extras.as_ref(), request)? {
+        return Ok(None);
+    }
+    engine.decide_into(request, verdict);
+    to_json(verdict).map(Some)
+}
+
+fn to_json(verdict: &Verdict) -> Result<String> {
+    serde_json::to_string(&verdict.to_decision())
+        .map_err(|e| napi::Error::from_reason(format!("the decision did not serialize: {e}")))
 }
 
 /// The deny of a request that could not be read: reading it threw (a
@@ -228,6 +348,16 @@ pub fn explain(
 }
 
 impl Decider {
+    /// A request, verdict and reader's buffers of its own, for a decision
+    /// that cannot use the engine's.
+    fn fresh(&self) -> (Request, Verdict, Scratch) {
+        (
+            self.engine.request(),
+            self.engine.verdict(),
+            Scratch::default(),
+        )
+    }
+
     fn decide_with(
         &self,
         env: &Env,

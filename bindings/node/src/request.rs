@@ -8,7 +8,7 @@
 
 use grant_engine::{Attr, Engine, Request, RequestError, RequestErrorKind, Value};
 use grant_syntax::chars::excerpt;
-use napi::bindgen_prelude::{Env, JsObjectValue, Object, Result, Unknown};
+use napi::bindgen_prelude::{Env, JsObjectValue, JsValue, Object, Result, Unknown};
 
 use crate::js::{Js, MAX_DEPTH, classify, classify_value, keys};
 use crate::quoted;
@@ -64,24 +64,143 @@ pub fn read(
     if let Some(ttl) = ttl {
         reader.ttl(ttl)?;
     }
-    // As the engine does for JSON: a request over the size limit, or
-    // nested too deep, is denied with that one error.
-    if reader.over {
-        let error = engine.limits().json_too_large(reader.size);
-        request.clear();
-        request.set_tool(tool);
-        if let Some(error) = error {
-            request.refuse(error);
-        }
-    } else if reader.too_deep {
-        request.clear();
-        request.set_tool(tool);
-        request.refuse(RequestError::new(
-            RequestErrorKind::Malformed,
-            format!("malformed request: `attrs` nests objects more than {MAX_DEPTH} deep"),
-        ));
-    }
+    reader.finish(tool);
     Ok(())
+}
+
+/// What separates the fields of the fast path's encoding (index.js
+/// `encode`): no key or string it encodes holds it.
+const SEP: u8 = 1;
+
+/// The fields of an encoding, split at [`SEP`] (a byte loop: fields are
+/// short, where `str::split` sets up a `memchr` for each).
+struct Fields<'s> {
+    rest: Option<&'s str>,
+}
+
+impl<'s> Iterator for Fields<'s> {
+    type Item = &'s str;
+
+    fn next(&mut self) -> Option<&'s str> {
+        let rest = self.rest?;
+        match rest.bytes().position(|byte| byte == SEP) {
+            Some(at) => {
+                // SEP is ASCII: both sides of it are on char boundaries.
+                self.rest = rest.get(at + 1..);
+                rest.get(..at)
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+/// Fills `request` (cleared first) from the encoding index.js makes of a
+/// request (`encode` there), by the rules [`read`] reads JS values by; a
+/// value the encoding defers (`x`) is the next of `extras`, read as
+/// [`read`] reads it. `false` for an encoding this does not know (the
+/// caller then reads the request the slow way).
+pub fn read_encoded(
+    env: &Env,
+    engine: &Engine,
+    scratch: &mut Scratch,
+    encoded: &str,
+    extras: Option<&Object<'_>>,
+    request: &mut Request,
+) -> Result<bool> {
+    let mut fields = Fields {
+        rest: Some(encoded),
+    };
+    let (Some(tool), Some(ttl), Some(attrs)) = (fields.next(), fields.next(), fields.next()) else {
+        return Ok(false);
+    };
+    request.clear();
+    scratch.path.clear();
+    scratch.nulls.clear();
+    let mut reader = Reader {
+        env,
+        engine,
+        request,
+        path: &mut scratch.path,
+        nulls: &mut scratch.nulls,
+        size: tool.len() + 32,
+        over: false,
+        too_deep: false,
+    };
+    reader.request.set_tool(tool);
+    let mut encoded = Encoded {
+        fields,
+        extras,
+        next_extra: 0,
+    };
+    match attrs {
+        "-" => {}
+        "{" => {
+            if reader.encoded_object(&mut encoded, 1)?.is_none() {
+                return Ok(false);
+            }
+        }
+        _ => return Ok(false),
+    }
+    // After `attrs`, as [`read`] does.
+    let ttl = match (ttl.as_bytes().first(), ttl.get(1..)) {
+        (Some(b'-'), Some("")) => None,
+        (Some(b'i'), Some(digits)) => match digits.parse::<i64>() {
+            Ok(i) => Some(Js::Number(i as f64)),
+            Err(_) => return Ok(false),
+        },
+        (Some(b's'), Some(text)) => Some(Js::Str(text.to_string())),
+        _ => return Ok(false),
+    };
+    if let Some(ttl) = ttl {
+        reader.ttl_js(ttl);
+    }
+    reader.finish(tool);
+    Ok(true)
+}
+
+/// The fields of an encoding being read, and the values it defers.
+struct Encoded<'s, 'o, 'e> {
+    fields: Fields<'s>,
+    extras: Option<&'o Object<'e>>,
+    next_extra: u32,
+}
+
+impl<'e> Encoded<'_, '_, 'e> {
+    fn extra(&mut self) -> Result<Option<Unknown<'e>>> {
+        let Some(extras) = self.extras else {
+            return Ok(None);
+        };
+        let value: Unknown<'e> = extras.get_element(self.next_extra)?;
+        self.next_extra += 1;
+        Ok(Some(value))
+    }
+
+    /// A list element.
+    fn item(&mut self, env: &Env) -> Result<Option<Js<'e>>> {
+        let Some(field) = self.fields.next() else {
+            return Ok(None);
+        };
+        let (Some(tag), Some(rest)) = (field.as_bytes().first(), field.get(1..)) else {
+            return Ok(None);
+        };
+        Ok(Some(match (tag, rest) {
+            (b's', text) => Js::Str(text.to_string()),
+            (b'i', digits) => match digits.parse::<i64>() {
+                Ok(i) => Js::Number(i as f64),
+                Err(_) => return Ok(None),
+            },
+            (b't', "") => Js::Bool(true),
+            (b'f', "") => Js::Bool(false),
+            (b'x', "") => match self.extra()? {
+                Some(value) => classify(env, value)?,
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        }))
+    }
 }
 
 struct Reader<'a> {
@@ -97,6 +216,26 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// As the engine does for JSON: a request over the size limit, or
+    /// nested too deep, is denied with that one error.
+    fn finish(self, tool: &str) {
+        if self.over {
+            let error = self.engine.limits().json_too_large(self.size);
+            self.request.clear();
+            self.request.set_tool(tool);
+            if let Some(error) = error {
+                self.request.refuse(error);
+            }
+        } else if self.too_deep {
+            self.request.clear();
+            self.request.set_tool(tool);
+            self.request.refuse(RequestError::new(
+                RequestErrorKind::Malformed,
+                format!("malformed request: `attrs` nests objects more than {MAX_DEPTH} deep"),
+            ));
+        }
+    }
+
     fn error(&mut self, error: RequestError) {
         self.request.refuse(error);
     }
@@ -113,13 +252,19 @@ impl Reader<'_> {
     }
 
     fn ttl(&mut self, ttl: Unknown<'_>) -> Result<()> {
-        let error = match classify(self.env, ttl)? {
-            Js::Undefined | Js::Null => return Ok(()),
+        let ttl = classify(self.env, ttl)?;
+        self.ttl_js(ttl);
+        Ok(())
+    }
+
+    fn ttl_js(&mut self, ttl: Js<'_>) {
+        let error = match ttl {
+            Js::Undefined | Js::Null => return,
             Js::Number(n) => match number(n) {
                 Ok(i) => match u64::try_from(i) {
                     Ok(seconds) => {
                         self.request.set_ttl(seconds);
-                        return Ok(());
+                        return;
                     }
                     Err(_) => format!("`ttl` of {i} seconds is negative"),
                 },
@@ -132,7 +277,7 @@ impl Reader<'_> {
             Js::Str(s) => match grant_engine::parse_duration(&s) {
                 Ok(seconds) => {
                     self.request.set_ttl(seconds);
-                    return Ok(());
+                    return;
                 }
                 Err(_) => format!(
                     "`ttl` expects a duration such as \"90s\" or \"1h30m\", found {}",
@@ -145,7 +290,6 @@ impl Reader<'_> {
             ),
         };
         self.error(RequestError::new(RequestErrorKind::Ttl, error));
-        Ok(())
     }
 
     /// The `attrs` object, or an object nested in it, at `depth`.
@@ -154,9 +298,15 @@ impl Reader<'_> {
             self.too_deep = true;
             return Ok(());
         }
+        self.object_from(object, depth, 0)
+    }
+
+    /// The members of an object from its `start`th key on (the keys
+    /// before it were read by index.js: see [`Reader::encoded_object`]).
+    fn object_from(&mut self, object: &Object<'_>, depth: usize, start: u32) -> Result<()> {
         let outer = self.path.len();
         let (names, len) = keys(object)?;
-        for i in 0..len {
+        for i in start..len {
             if self.stop() {
                 break;
             }
@@ -191,6 +341,24 @@ impl Reader<'_> {
             classify(self.env, value)?
         };
         match js {
+            Js::List(list) => {
+                let len = list.get_array_length()? as usize;
+                let env = self.env;
+                self.list(attr, len, |i| classify(env, list.get_element(i as u32)?))?;
+            }
+            Js::Object(object) => {
+                self.object_given(attr);
+                self.object(&object, depth + 1)?;
+            }
+            other => self.scalar(attr, other),
+        }
+        Ok(())
+    }
+
+    /// A value that is neither a list nor an object, at the current path
+    /// (`attr`, looked up by the caller).
+    fn scalar(&mut self, attr: Option<Attr>, js: Js<'_>) {
+        match js {
             Js::Null => {
                 self.grow(4);
                 self.null();
@@ -199,46 +367,9 @@ impl Reader<'_> {
                 self.grow(5);
                 self.assign(attr, Value::Bool(b));
             }
-            Js::Number(n) => {
-                self.grow(20);
-                match number(n) {
-                    Ok(i) => self.assign(attr, Value::Int(i)),
-                    Err(number) => {
-                        let message =
-                            format!("attribute `{}`: {}", self.shown(), number.describe());
-                        self.error(RequestError::new(RequestErrorKind::Value, message));
-                    }
-                }
-            }
-            Js::Str(s) => {
-                self.grow(s.len() + 2);
-                if !self.stop() {
-                    self.assign(attr, Value::Str(&s));
-                }
-            }
-            Js::List(list) => self.list(attr, &list)?,
-            Js::Object(object) => {
-                self.grow(2);
-                let path = self.path.as_str();
-                let declared = attr.is_some();
-                if declared || !self.is_group(path) {
-                    let shown = self.shown();
-                    let error = if declared {
-                        RequestError::new(
-                            RequestErrorKind::Value,
-                            format!("attribute `{shown}` expects a value, found an object"),
-                        )
-                    } else {
-                        RequestError::new(
-                            RequestErrorKind::Undeclared,
-                            format!("no declared attribute starts with `{shown}.`"),
-                        )
-                    };
-                    self.error(error);
-                }
-                self.object(&object, depth + 1)?;
-            }
-            other @ (Js::Undefined | Js::Other(_)) => {
+            Js::Number(n) => self.int(attr, number(n)),
+            Js::Str(s) => self.str(attr, &s),
+            other => {
                 self.grow(4);
                 if attr.is_none() {
                     self.undeclared();
@@ -252,12 +383,58 @@ impl Reader<'_> {
                 }
             }
         }
-        Ok(())
     }
 
-    fn list(&mut self, attr: Option<Attr>, list: &Object<'_>) -> Result<()> {
+    fn int(&mut self, attr: Option<Attr>, n: std::result::Result<i64, Number>) {
+        self.grow(20);
+        match n {
+            Ok(i) => self.assign(attr, Value::Int(i)),
+            Err(number) => {
+                let message = format!("attribute `{}`: {}", self.shown(), number.describe());
+                self.error(RequestError::new(RequestErrorKind::Value, message));
+            }
+        }
+    }
+
+    fn str(&mut self, attr: Option<Attr>, s: &str) {
+        self.grow(s.len() + 2);
+        if !self.stop() {
+            self.assign(attr, Value::Str(s));
+        }
+    }
+
+    /// An object at the current path: an error unless the path is a group
+    /// (its members are read next).
+    fn object_given(&mut self, attr: Option<Attr>) {
+        self.grow(2);
+        let path = self.path.as_str();
+        let declared = attr.is_some();
+        if declared || !self.is_group(path) {
+            let shown = self.shown();
+            let error = if declared {
+                RequestError::new(
+                    RequestErrorKind::Value,
+                    format!("attribute `{shown}` expects a value, found an object"),
+                )
+            } else {
+                RequestError::new(
+                    RequestErrorKind::Undeclared,
+                    format!("no declared attribute starts with `{shown}.`"),
+                )
+            };
+            self.error(error);
+        }
+    }
+
+    /// A list of `len` elements at the current path, element `i` being
+    /// `item(i)`; elements after the first bad one are not asked for.
+    fn list<'e>(
+        &mut self,
+        attr: Option<Attr>,
+        len: usize,
+        mut item: impl FnMut(usize) -> Result<Js<'e>>,
+    ) -> Result<()> {
         let limits = *self.engine.limits();
-        let len = list.get_array_length()? as usize;
         self.grow(2 + len);
         if len > limits.set_elements {
             let message = format!(
@@ -273,8 +450,7 @@ impl Reader<'_> {
             if self.stop() {
                 return Ok(());
             }
-            let item: Unknown<'_> = list.get_element(i as u32)?;
-            let item = match classify(self.env, item)? {
+            let item = match item(i)? {
                 Js::Bool(b) => {
                     self.grow(5);
                     Item::Bool(b)
@@ -317,6 +493,101 @@ impl Reader<'_> {
             .collect();
         self.assign(attr, Value::Set(&values));
         Ok(())
+    }
+
+    /// The members of an object of the encoding at `depth`, up to its
+    /// `}`, as [`Reader::object`] reads an object's. `None` for what the
+    /// encoding does not hold.
+    fn encoded_object(
+        &mut self,
+        encoded: &mut Encoded<'_, '_, '_>,
+        depth: usize,
+    ) -> Result<Option<()>> {
+        let outer = self.path.len();
+        loop {
+            if self.stop() {
+                break;
+            }
+            let Some(key) = encoded.fields.next() else {
+                return Ok(None);
+            };
+            if key == "}" {
+                break;
+            }
+            if let Some(start) = key.strip_prefix('r') {
+                // The rest of the object, from key `start` on, read here:
+                // index.js stopped at a value it hands over that may run
+                // the caller's code, so that values are read in order.
+                let (Ok(start), Some(object)) = (start.parse::<u32>(), encoded.extra()?) else {
+                    return Ok(None);
+                };
+                self.path.truncate(outer);
+                self.object_from(&object.coerce_to_object()?, depth, start)?;
+                break;
+            }
+            let Some(key) = key.strip_prefix('k') else {
+                return Ok(None);
+            };
+            self.path.truncate(outer);
+            if outer > 0 {
+                self.path.push('.');
+            }
+            self.grow(key.len() + 4);
+            self.path.push_str(key);
+            let Some(value) = encoded.fields.next() else {
+                return Ok(None);
+            };
+            let (Some(tag), Some(rest)) = (value.as_bytes().first(), value.get(1..)) else {
+                return Ok(None);
+            };
+            match (tag, rest) {
+                (b'x', "") => match encoded.extra()? {
+                    Some(value) => self.value(value, depth)?,
+                    None => return Ok(None),
+                },
+                (b'{', "") => {
+                    let attr = self.engine.attr(self.path);
+                    self.object_given(attr);
+                    if self.encoded_object(encoded, depth + 1)?.is_none() {
+                        return Ok(None);
+                    }
+                }
+                (b'[', len) => {
+                    let Ok(len) = len.parse::<usize>() else {
+                        return Ok(None);
+                    };
+                    let attr = self.engine.attr(self.path);
+                    let (env, mut bad) = (self.env, false);
+                    self.list(attr, len, |_| {
+                        Ok(encoded.item(env)?.unwrap_or_else(|| {
+                            bad = true;
+                            Js::Undefined
+                        }))
+                    })?;
+                    // index.js wrote the elements up to the first bad one,
+                    // where this stops asking too.
+                    if bad {
+                        return Ok(None);
+                    }
+                }
+                _ => {
+                    let attr = self.engine.attr(self.path);
+                    match (tag, rest) {
+                        (b's', text) => self.str(attr, text),
+                        (b'i', digits) => match digits.parse::<i64>() {
+                            Ok(i) => self.int(attr, Ok(i)),
+                            Err(_) => return Ok(None),
+                        },
+                        (b't', "") => self.scalar(attr, Js::Bool(true)),
+                        (b'f', "") => self.scalar(attr, Js::Bool(false)),
+                        (b'n', "") => self.scalar(attr, Js::Null),
+                        _ => return Ok(None),
+                    }
+                }
+            }
+        }
+        self.path.truncate(outer);
+        Ok(Some(()))
     }
 
     fn not_in_set(&mut self, found: &str) {
