@@ -65,7 +65,7 @@ export class Decision {
   readonly decisionId: string | null;
   /** Exactly the JSON `grant eval` prints. */
   toJSON(): DecisionJSON;
-  /** The decision rule by rule, as text (engine decisions only). */
+  /** The decision rule by rule, as `grant eval --explain` prints it (engine decisions only). */
   explain(): string;
 }
 

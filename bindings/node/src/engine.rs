@@ -1,13 +1,11 @@
 //! The engine as JavaScript sees it: load a policy, decide requests.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::rc::Rc;
 
 use grant_engine::{
-    ConditionResult, DecisionEffect, Engine, Explanation, PolicyError, Request, RequestError,
-    RequestErrorKind, RuleStatus, Verdict,
+    Engine, Explainer, PolicyError, Request, RequestError, RequestErrorKind, Verdict,
 };
 use grant_syntax::chars::excerpt;
 use napi::JsString;
@@ -344,7 +342,7 @@ pub fn explain(
         &mut request,
     )?;
     refuse_unknown(&mut request, unknown_field.as_deref());
-    Ok(render_explanation(engine, &engine.explain(&request)))
+    Ok(Explainer::of(engine, false).render(None, &engine.explain(&request)))
 }
 
 impl Decider {
@@ -393,80 +391,3 @@ fn refuse_unknown(request: &mut Request, field: Option<&str>) {
 /// object and does nothing with it.
 #[napi(js_name = "__noop")]
 pub fn noop(_request: Object<'_>) {}
-
-/// `Explanation` told compactly for people: the decision, then each rule
-/// whose pattern matches the tool, with its condition, the values it read
-/// and how it came out. (grant-cli's renderer, `grant eval --explain`,
-/// lives in the binary crate, out of a library's reach.)
-fn render_explanation(engine: &Engine, explanation: &Explanation) -> String {
-    let decision = &explanation.decision;
-    let mut out = String::new();
-    let effect = match decision.effect {
-        DecisionEffect::Allow => "ALLOW",
-        DecisionEffect::Deny => "DENY",
-    };
-    let tool = explanation.tool.as_deref().unwrap_or("(not evaluated)");
-    let _ = writeln!(out, "{effect} {tool}");
-    if let Some(ttl) = decision.ttl_seconds {
-        let _ = writeln!(out, "ttl       {}", grant_engine::format_duration(ttl));
-    }
-    if let Some(obligations) = &decision.obligations {
-        if let Some(uses) = obligations.uses {
-            let _ = writeln!(out, "uses      {uses}");
-        }
-        for group in &obligations.approvals {
-            let _ = writeln!(out, "approval  {group}");
-        }
-    }
-    for reason in &decision.reasons {
-        let _ = writeln!(out, "reason    {reason}");
-    }
-    for missing in &decision.missing {
-        let _ = writeln!(out, "missing   {missing}");
-    }
-    for error in &decision.errors {
-        let _ = writeln!(out, "error     {error}");
-    }
-    let _ = writeln!(out, "policy    {}", engine.policy_hash());
-    if explanation.tool.is_none() {
-        return out;
-    }
-    let _ = writeln!(
-        out,
-        "\n{} of {} rules match `{tool}`",
-        explanation.rules.len(),
-        explanation.policy_rules
-    );
-    for rule in &explanation.rules {
-        let info = &rule.rule;
-        let effect = match info.effect {
-            DecisionEffect::Allow => "allow",
-            DecisionEffect::Deny => "deny",
-        };
-        let status = match rule.status {
-            RuleStatus::Applies => "applies",
-            RuleStatus::DoesNotApply => "does not apply",
-            RuleStatus::NotEvaluated => "not evaluated",
-        };
-        let _ = writeln!(out, "\n  {effect} {} ({status})", info.id);
-        let _ = writeln!(out, "      at       {}:{}", info.file, info.line);
-        let _ = writeln!(
-            out,
-            "      when     {}",
-            info.condition.as_deref().unwrap_or("(always)")
-        );
-        for given in &rule.given {
-            let value = given.value.as_deref().unwrap_or("missing");
-            let _ = writeln!(out, "      given    {} = {value}", given.path);
-        }
-        if let Some(result) = rule.result {
-            let result = match result {
-                ConditionResult::True => "true",
-                ConditionResult::False => "false",
-                ConditionResult::Unknown => "unknown",
-            };
-            let _ = writeln!(out, "      result   {result}");
-        }
-    }
-    out
-}

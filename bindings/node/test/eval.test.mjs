@@ -61,6 +61,6 @@ for (const { dir, file } of cases) {
     } else {
       assert.equal(decision.obligations, null);
     }
-    assert.match(decision.explain(), expected.effect === 'allow' ? /^ALLOW / : /^DENY /);
+    assert.match(decision.explain(), expected.effect === 'allow' ? /^decision {2}ALLOW/ : /^decision {2}DENY/);
   });
 }
