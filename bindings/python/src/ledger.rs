@@ -118,6 +118,22 @@ impl PyLedger {
     }
 }
 
+impl PyLedger {
+    /// Approves or rejects (`settle`) a pending grant for one group.
+    fn settle_approval<'py>(
+        &self,
+        py: Python<'py>,
+        input: Approve,
+        settle: fn(&Ledger, &str, Approve) -> Result<grant_ledger::Grant, LedgerError>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ledger = self.ledger()?;
+        let grant = py
+            .detach(|| settle(&ledger, &self.actor, input))
+            .map_err(ledger_error)?;
+        to_python(py, &grant)
+    }
+}
+
 #[pymethods]
 impl PyLedger {
     #[staticmethod]
@@ -301,17 +317,13 @@ impl PyLedger {
         group: String,
         reason: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let ledger = self.ledger()?;
         let approve = Approve {
             grant_id,
             approver,
             group,
             reason,
         };
-        let grant = py
-            .detach(|| ledger.approve(&self.actor, approve))
-            .map_err(ledger_error)?;
-        to_python(py, &grant)
+        self.settle_approval(py, approve, Ledger::approve)
     }
 
     #[pyo3(signature = (grant_id, approver, group, reason = None))]
@@ -323,17 +335,13 @@ impl PyLedger {
         group: String,
         reason: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let ledger = self.ledger()?;
         let reject = Approve {
             grant_id,
             approver,
             group,
             reason,
         };
-        let grant = py
-            .detach(|| ledger.reject(&self.actor, reject))
-            .map_err(ledger_error)?;
-        to_python(py, &grant)
+        self.settle_approval(py, reject, Ledger::reject)
     }
 
     #[pyo3(signature = (grant_id, issuer, credential_ref, expires_at = None))]
