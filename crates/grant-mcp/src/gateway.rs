@@ -138,11 +138,10 @@ pub struct Session {
 
 #[derive(Debug, Default)]
 struct SessionState {
-    task_id: Option<String>,
     ended: bool,
     /// Labels from the client's `initialize` (claimed by the client).
     client_labels: BTreeMap<String, String>,
-    /// The session's grants, once its task is open.
+    /// The session's task and its grants, once the task is open.
     guard: Option<Arc<Guard>>,
 }
 
@@ -165,7 +164,11 @@ impl Session {
 
     /// The task, once opened.
     pub async fn task_id(&self) -> Option<String> {
-        self.state.lock().await.task_id.clone()
+        let state = self.state.lock().await;
+        state
+            .guard
+            .as_ref()
+            .map(|guard| guard.task_id().to_string())
     }
 
     /// Opens the session's task at `initialize` (its params give the
@@ -178,15 +181,17 @@ impl Session {
         if let Some(params) = initialize {
             state.client_labels = client_labels(params);
         }
-        self.ensure_task(&mut state).await
+        let guard = self.ensure_task(&mut state).await?;
+        Ok(guard.task_id().to_string())
     }
 
-    async fn ensure_task(&self, state: &mut SessionState) -> Result<String, String> {
+    /// The session's guard, its task opened first if it is not yet.
+    async fn ensure_task(&self, state: &mut SessionState) -> Result<Arc<Guard>, String> {
         if state.ended {
             return Err("the session has ended".to_string());
         }
-        if let Some(task) = &state.task_id {
-            return Ok(task.clone());
+        if let Some(guard) = &state.guard {
+            return Ok(Arc::clone(guard));
         }
         let mut labels = self.gateway.labels.clone();
         labels.extend(state.client_labels.clone());
@@ -207,7 +212,7 @@ impl Session {
                     task.task_id,
                     task.agent
                 );
-                state.guard = Some(Arc::new(
+                let guard = Arc::new(
                     Guard::new(
                         self.gateway.ledger.clone(),
                         &task.task_id,
@@ -215,9 +220,9 @@ impl Session {
                         &self.gateway.actor,
                     )
                     .with_attrs(self.gateway.session_attrs.clone()),
-                ));
-                state.task_id = Some(task.task_id.clone());
-                Ok(task.task_id)
+                );
+                state.guard = Some(Arc::clone(&guard));
+                Ok(guard)
             }
             Err(error) => {
                 let message = format!("the ledger could not open the session's task: {error}");
@@ -232,12 +237,11 @@ impl Session {
     pub async fn end(&self, why: &str) -> Result<Vec<String>, String> {
         let mut state = self.state.lock().await;
         state.ended = true;
-        let Some(task_id) = state.task_id.clone() else {
+        let Some(guard) = &state.guard else {
             return Ok(Vec::new());
         };
-        if let Some(guard) = &state.guard {
-            guard.forget();
-        }
+        guard.forget();
+        let task_id = guard.task_id().to_string();
         let actor = self.gateway.actor.clone();
         let revoke = Revoke {
             target: RevokeTarget::Task(task_id.clone()),
@@ -283,13 +287,11 @@ impl Session {
         };
         let tool = self.gateway.tool_name(name);
         let mut state = self.state.lock().await;
-        let task_id = match self.ensure_task(&mut state).await {
-            Ok(task) => task,
+        let guard = match self.ensure_task(&mut state).await {
+            Ok(guard) => guard,
             Err(message) => return self.unavailable(&tool, None, &message),
         };
-        let Some(guard) = state.guard.clone() else {
-            return self.unavailable(&tool, Some(&task_id), "the session's task is not open");
-        };
+        let task_id = guard.task_id().to_string();
         let called = tool.clone();
         let arguments = arguments.cloned();
         let admitted = self
