@@ -43,21 +43,27 @@ impl<'e> Explainer<'e> {
     }
 
     /// An explainer that names the policy by its files: the file of a
-    /// one-file policy, else the directory holding them (for embedders
+    /// one-file policy, else the directory holding them all (for embedders
     /// that did not keep the path they loaded).
     pub fn of(engine: &'e Engine, color: bool) -> Explainer<'e> {
+        use std::path::{Path, PathBuf};
         let mut files = engine
             .sources()
             .files()
-            .map(|(_, file)| file.display.as_str());
+            .map(|(_, file)| Path::new(&file.display));
         let label = match (files.next(), files.len()) {
-            (Some(only), 0) => only.to_string(),
-            (Some(first), _) => std::path::Path::new(first)
-                .parent()
-                .map_or_else(|| first.to_string(), |dir| dir.display().to_string()),
-            (None, _) => "policy".to_string(),
+            (None, _) => PathBuf::from("policy"),
+            (Some(only), 0) => only.to_path_buf(),
+            (Some(first), _) => {
+                // The deepest directory every file is under.
+                let mut common = first.parent().unwrap_or(first).to_path_buf();
+                for file in files {
+                    while !file.starts_with(&common) && common.pop() {}
+                }
+                common
+            }
         };
-        Explainer::new(engine, &label, color)
+        Explainer::new(engine, &label.display().to_string(), color)
     }
 
     /// [`Explainer::write`] into a string.

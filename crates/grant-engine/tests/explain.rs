@@ -36,3 +36,28 @@ fn conditions_are_quoted_without_what_follows_them() {
     assert_eq!(condition(&engine, "u"), "b\n  # inside\n  and a == \"1\"");
     assert_eq!(condition(&engine, "v"), "not b or not (b)");
 }
+
+/// `Explainer::of` names a policy by its files: the one file, or the
+/// deepest directory holding them all.
+#[test]
+fn an_explainer_names_the_policy_by_its_files() {
+    let label = |files: &[&str]| {
+        let mut sources = grant_engine::SourceMap::new();
+        for (i, display) in files.iter().enumerate() {
+            let name = format!("f{i}.grant");
+            sources.add_with_display(name, *display, format!("allow tool \"t{i}\" ttl 1m\n"));
+        }
+        let engine = Engine::from_sources(sources).unwrap();
+        let explanation = engine.explain(&engine.request());
+        let text = grant_engine::Explainer::of(&engine, false).render(None, &explanation);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("policy "))
+            .unwrap()
+            .to_string();
+        line.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(label(&["p/one.grant"]), "p/one.grant");
+    assert_eq!(label(&["p/a.grant", "p/b.grant"]), "p");
+    assert_eq!(label(&["p/sub/a.grant", "p/b.grant", "p/x/y/c.grant"]), "p");
+}
