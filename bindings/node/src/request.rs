@@ -35,20 +35,7 @@ pub fn read(
     ttl: Option<Unknown<'_>>,
     request: &mut Request,
 ) -> Result<()> {
-    request.clear();
-    scratch.path.clear();
-    scratch.nulls.clear();
-    let mut reader = Reader {
-        env,
-        engine,
-        request,
-        path: &mut scratch.path,
-        nulls: &mut scratch.nulls,
-        size: tool.len() + 32,
-        over: false,
-        too_deep: false,
-    };
-    reader.request.set_tool(tool);
+    let mut reader = Reader::start(env, engine, scratch, tool, request);
     if let Some(attrs) = attrs {
         match classify(env, attrs)? {
             Js::Undefined | Js::Null => {}
@@ -116,20 +103,7 @@ pub fn read_encoded(
     let (Some(tool), Some(ttl), Some(attrs)) = (fields.next(), fields.next(), fields.next()) else {
         return Ok(false);
     };
-    request.clear();
-    scratch.path.clear();
-    scratch.nulls.clear();
-    let mut reader = Reader {
-        env,
-        engine,
-        request,
-        path: &mut scratch.path,
-        nulls: &mut scratch.nulls,
-        size: tool.len() + 32,
-        over: false,
-        too_deep: false,
-    };
-    reader.request.set_tool(tool);
+    let mut reader = Reader::start(env, engine, scratch, tool, request);
     let mut encoded = Encoded {
         fields,
         extras,
@@ -215,7 +189,32 @@ struct Reader<'a> {
     too_deep: bool,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader of a request for `tool`: `request` and the scratch
+    /// buffers cleared, the tool set.
+    fn start(
+        env: &'a Env,
+        engine: &'a Engine,
+        scratch: &'a mut Scratch,
+        tool: &str,
+        request: &'a mut Request,
+    ) -> Reader<'a> {
+        request.clear();
+        scratch.path.clear();
+        scratch.nulls.clear();
+        request.set_tool(tool);
+        Reader {
+            env,
+            engine,
+            request,
+            path: &mut scratch.path,
+            nulls: &mut scratch.nulls,
+            size: tool.len() + 32,
+            over: false,
+            too_deep: false,
+        }
+    }
+
     /// As the engine does for JSON: a request over the size limit, or
     /// nested too deep, is denied with that one error.
     fn finish(self, tool: &str) {
