@@ -126,6 +126,18 @@ test('a closed ledger rejects every operation with kind closed', async () => {
   assert.throws(() => grant.guard(ledger, { task: taskId, agent: 'bot', tool: 'echo' }, async () => 1), (error) => error.kind === 'closed');
 });
 
+test('a guarded function is not called when its call cannot be recorded', async () => {
+  const ledger = await Ledger.open('memory', engine);
+  const task = await ledger.openTask({ agent: 'bot' });
+  const calls = [];
+  const echo = grant.guard(ledger, { task, agent: 'bot', tool: 'echo', attrs: { env: 'test' } }, async () => calls.push(1));
+  await echo({ n: 1 });
+  await ledger.close();
+  // Closed: the call can be neither decided nor recorded, so it fails closed.
+  await assert.rejects(echo({ n: 1 }), (error) => error instanceof LedgerError && error.kind === 'closed');
+  assert.deepEqual(calls, [1]);
+});
+
 test('64 concurrent decisions and uses on one engine and one ledger; a uses-1 grant used once', async (t) => {
   const ledger = await Ledger.open(`sqlite:${path.join(tempDir(t), 'concurrent.db')}`, engine);
   const { taskId } = await ledger.openTask({ agent: 'bot' });

@@ -135,6 +135,22 @@ def test_a_closed_ledger_raises_ledger_closed(tmp_path, guard_engine):
         assert again.task(task.task_id).agent == "agent-1"
 
 
+def test_a_guarded_function_is_not_called_when_its_call_cannot_be_recorded(tmp_path, guard_engine):
+    calls = []
+    with grant.Ledger.open(f"sqlite:{tmp_path / 'l.db'}", guard_engine) as ledger:
+        task = ledger.open_task("agent-1")
+
+        @grant.guard(ledger, task, "agent-1", tool="quick")
+        def quick() -> None:
+            calls.append(1)
+
+        quick()
+    # Closed: the call can be neither decided nor recorded, so it fails closed.
+    with pytest.raises(grant.LedgerClosed):
+        quick()
+    assert calls == [1]
+
+
 def test_records(memory_ledger):
     task = memory_ledger.open_task("agent-1", deadline=datetime.now(timezone.utc) + timedelta(hours=1))
     assert task["agent"] == task.agent == "agent-1"
